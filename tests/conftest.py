@@ -1,0 +1,23 @@
+import numpy as np
+import pytest
+
+
+def numerical_grad(f, x, h=1e-6):
+    """Central finite differences of scalar f at float64 array x."""
+    x = np.array(x, dtype=np.float64)
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + h
+        up = float(f(x))
+        flat[i] = old - h
+        down = float(f(x))
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * h)
+    return g
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

@@ -1,0 +1,246 @@
+"""How the tracer performs a call: one lookaside table, then inlining, then native execution.
+
+1. A callable tracejit re-implements (NumPy functions, `float`, `int`, `math.*`) runs that
+   implementation, which records primitives.
+2. A Python function (or method, or class with a Python `__init__`) is inlined: its bytecode runs
+   in a new interpreter frame, so branches and loops inside it are traced too.
+3. Anything else runs natively on concrete values. If a traced value would flow into it, the call
+   is refused with the callee's name and the user's line, unless the callee only moves objects
+   around without looking at their values (`len`, `zip`, `list.append`...), in which case the
+   traced values' own operators record whatever it does.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import types
+
+import numpy as np
+
+from ..numpy import _funcs as F
+from ..numpy._registry import IMPLEMENTATIONS, has_tracer
+from ..ops import shape as sh
+from ..ops.core import Tracer, concretize_bool, concretize_int
+from .context import is_trusted
+from .frame import Frame, Return, run_frame
+from .sources import Attr, Equals, Item, Keys, _sorted_keys as _keys
+
+CO_GENERATOR = inspect.CO_GENERATOR
+
+
+def _as_python_float(x):
+    """A traced value used as a Python float: a weak float64 scalar, still differentiable."""
+    if x.size != 1:
+        raise TypeError("only length-1 arrays can be converted to Python scalars")
+    return sh.convert(F.reshape(x, ()), dtype=np.dtype(np.float64), weak=True)
+
+
+def _float(x=0.0):
+    return _as_python_float(x) if isinstance(x, Tracer) else float(x)
+
+
+def _int(x=0, *args):
+    return concretize_int(x) if isinstance(x, Tracer) and not args else int(x, *args)
+
+
+def _bool(x=False):
+    return concretize_bool(x) if isinstance(x, Tracer) else bool(x)
+
+
+def _math(np_name):
+    np_fn = getattr(F, np_name)
+
+    def fn(*args):
+        return _as_python_float(np_fn(*args))
+    return fn
+
+
+LOOKASIDE = {id(float): _float, id(int): _int, id(bool): _bool}
+for _math_name, _np_name in {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log1p": "log1p",
+                             "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
+                             "cosh": "cosh", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
+                             "atan2": "arctan2", "fabs": "absolute", "pow": "power"}.items():
+    LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
+
+
+def _math_log(x, base=None):
+    if not isinstance(x, Tracer) and not isinstance(base, Tracer):
+        return math.log(x) if base is None else math.log(x, base)
+    out = F.log(x) if base is None else F.divide(F.log(x), F.log(base))
+    return _as_python_float(out)
+
+
+LOOKASIDE[id(math.log)] = _math_log
+
+# builtins that only move objects around: traced values may pass through them
+SAFE_NATIVE = {id(f) for f in (
+    len, zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, next,
+    isinstance, issubclass, type, hasattr, getattr, callable, min, max, sum, abs, all, any, map,
+    filter, print, repr, id, divmod, pow, round, range, slice)}
+_CONTAINERS = (list, dict, set, tuple)
+_MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
+             "add", "discard", "sort", "reverse", "popitem", "__setitem__", "__delitem__"}
+
+
+def call(frame: Frame, fn, args, kwargs):
+    ctx = frame.ctx
+    impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn))
+    if impl is not None or _is_ours(fn):
+        return (impl or fn)(*args, **kwargs)
+    if fn is super and not args:
+        return super(frame.cells["__class__"].cell_contents, frame.locals[frame.code.co_varnames[0]])
+    if isinstance(fn, types.MethodType):
+        return call(frame, fn.__func__, (fn.__self__, *args), kwargs)
+    if isinstance(fn, types.FunctionType) and not is_trusted(fn):
+        return inline(ctx, fn, args, kwargs)
+    if isinstance(fn, type) and not is_trusted(fn):
+        return construct(frame, fn, args, kwargs)
+    call_method = getattr(type(fn), "__call__", None)
+    if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
+        return inline(ctx, call_method, (fn, *args), kwargs)
+    return call_native(ctx, fn, args, kwargs)
+
+
+def _is_ours(fn):
+    """tracejit's own functions (array methods of traced values) handle traced values."""
+    module = getattr(fn, "__module__", None) or ""
+    return module == "tracejit" or module.startswith("tracejit.")
+
+
+def _describe(fn):
+    module = getattr(fn, "__module__", None) or type(getattr(fn, "__self__", None)).__module__
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return f"{module}.{name}" if module and module != "builtins" else name
+
+
+def _is_random(fn):
+    owner = getattr(fn, "__self__", None)
+    module = getattr(fn, "__module__", None) or ""
+    return module.startswith("numpy.random") or isinstance(
+        owner, (np.random.Generator, np.random.RandomState, np.random.BitGenerator))
+
+
+def call_native(ctx, fn, args, kwargs):
+    owner = getattr(fn, "__self__", None)
+    container_method = isinstance(fn, types.BuiltinMethodType) and isinstance(owner, _CONTAINERS)
+    if container_method and ctx.source_of(owner) is not None:
+        return _call_outside_container(ctx, owner, fn.__name__, args, kwargs)
+    if _is_random(fn):
+        raise ctx.unsupported(f"{_describe(fn)} draws random numbers inside a traced function",
+                              "The draw would be frozen into the compiled code. Draw outside the "
+                              "function and pass the numbers in as an argument.")
+    if (has_tracer(args) or has_tracer(kwargs.values())) and not (
+            id(fn) in SAFE_NATIVE or container_method):
+        numpy_fn = (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
+        raise ctx.unsupported(
+            f"{_describe(fn)} is not supported on traced values" if numpy_fn else
+            f"a traced value is passed to {_describe(fn)}, which tracejit cannot look inside",
+            "Express it with supported NumPy functions, or give it a derivative with "
+            "tracejit.custom_vjp.")
+    return fn(*args, **kwargs)
+
+
+def _call_outside_container(ctx, owner, name, args, kwargs):
+    """Methods of a list/dict that exists outside the trace: reads stay sourced, writes refused."""
+    source = ctx.source_of(owner)
+    if name in _MUTATORS:
+        raise ctx.unsupported(f"{type(owner).__name__}.{name}() changes a {type(owner).__name__} "
+                              "that exists outside the traced function",
+                              "Build a new one inside the function, or do it outside.")
+    if isinstance(owner, dict) and name in ("items", "values", "get", "__getitem__"):
+        ctx.guard(Keys(source), Equals(_keys(owner)))
+        if name == "items":
+            return [(k, ctx.read(v, Item(source, k))) for k, v in owner.items()]
+        if name == "values":
+            return [ctx.read(v, Item(source, k)) for k, v in owner.items()]
+        key = args[0]
+        if key not in owner:
+            return args[1] if len(args) > 1 else kwargs.get("default")
+        return ctx.read(owner[key], Item(source, key))
+    return getattr(owner, name)(*args, **kwargs)
+
+
+
+
+def construct(frame, cls, args, kwargs):
+    """`cls(...)` for a user class: object creation natively, `__init__` traced."""
+    ctx = frame.ctx
+    new = cls.__new__
+    if isinstance(new, types.FunctionType):
+        obj = inline(ctx, new, (cls, *args), kwargs)
+    elif new is object.__new__:
+        obj = object.__new__(cls)
+    else:
+        return call_native(ctx, cls, args, kwargs)
+    ctx.created.add(id(obj))
+    init = getattr(type(obj), "__init__", None)
+    if isinstance(obj, cls) and isinstance(init, types.FunctionType):
+        inline(ctx, init, (obj, *args), kwargs)
+    return obj
+
+
+# ---- inlining ----------------------------------------------------------------------------------
+def inline(ctx, fn, args, kwargs):
+    from .handlers import globals_source
+    fn_source = ctx.source_of(fn)
+    frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, fn_source))
+    bind_arguments(ctx, frame, fn, fn_source, args, kwargs)
+    if fn.__code__.co_flags & CO_GENERATOR:
+        return InterpretedGenerator(frame)
+    return run_call(ctx, frame).value
+
+
+def run_call(ctx, frame):
+    caller = ctx.frame
+    ctx.enter_call()
+    try:
+        return run_frame(frame)
+    finally:
+        ctx.exit_call()
+        if caller is not None:
+            ctx.set_loc(caller)
+
+
+def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
+    signature = inspect.signature(fn, follow_wrapped=False)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"{fn.__qualname__}(): {e}") from None
+    n_positional = fn.__code__.co_argcount
+    defaults = fn.__defaults__ or ()
+    for position, (name, param) in enumerate(signature.parameters.items()):
+        if name in bound.arguments:
+            value = bound.arguments[name]
+        elif param.kind is param.VAR_POSITIONAL:
+            value = ()
+        elif param.kind is param.VAR_KEYWORD:
+            value = {}
+        else:
+            value = param.default
+            if fn_source is not None:
+                source = (Item(Attr(fn_source, "__kwdefaults__"), name) if param.kind is param.KEYWORD_ONLY
+                          else Item(Attr(fn_source, "__defaults__"), position - (n_positional - len(defaults))))
+                value = ctx.read(value, source)
+        frame.locals[name] = value
+
+
+class InterpretedGenerator:
+    """A generator whose frame runs under the tracer, resumed by `next()`."""
+
+    def __init__(self, frame):
+        self.frame = frame
+        self.done = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.done:
+            raise StopIteration
+        result = run_call(self.frame.ctx, self.frame)
+        if type(result) is Return:
+            self.done = True
+            raise StopIteration(result.value)
+        return result.value
+

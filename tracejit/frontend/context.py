@@ -1,0 +1,127 @@
+"""The state of one tracing run: the builder, the guards collected, and values read from outside.
+
+`TraceContext.read` is the one door through which outside state (globals, closure cells,
+attributes, defaults, argument objects) enters the trace: arrays become trace inputs re-read at
+call time, constants are guarded by value, other objects by identity (or by type when they came
+from the arguments, which differ from call to call).
+"""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+
+from ..errors import TracejitError, UnsupportedError
+from ..ir import Aval
+from ..ops.core import Builder, Tracer
+from .sources import ArrayOf, Equals, Is, NotIn, SourceGuard, TypeIs
+
+_CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
+                   range, slice)
+# modules whose attributes are taken to be immutable: reading np.sin guards nothing
+TRUSTED_MODULES = ("numpy", "math", "builtins", "scipy", "tracejit", "operator", "functools",
+                   "itertools", "collections")
+MAX_DEPTH = 200
+
+
+def is_constant(value):
+    if isinstance(value, _CONSTANT_TYPES) or isinstance(value, np.generic):
+        return True
+    if type(value) in (tuple, frozenset):
+        return all(is_constant(v) for v in value)
+    return False
+
+
+def is_trusted(value):
+    module = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
+    return isinstance(module, str) and module.split(".")[0] in TRUSTED_MODULES
+
+
+class TraceContext:
+    def __init__(self, root_fn):
+        self.root_fn = root_fn
+        self.builder = Builder(concrete=True)
+        self.guards: list[SourceGuard] = []
+        self.sourced_inputs = []            # (source, Var) for arrays read from outside
+        self._input_by_source = {}
+        self._sources = {}                  # id(obj) -> (obj, source) for tracked mutable objects
+        self._guarded = set()
+        self.created = set()                # ids of objects created while tracing (free to mutate)
+        self.depth = 0
+        self.frame = None
+
+    # ---- locations ----------------------------------------------------------------------------
+    def set_loc(self, frame):
+        self.frame = frame
+        self.builder.loc = frame.loc
+        self.builder.reason = frame.loc.text
+
+    @property
+    def loc(self):
+        return self.frame.loc if self.frame is not None else None
+
+    def unsupported(self, what, hint=""):
+        return UnsupportedError(what, self.loc, hint)
+
+    # ---- reading outside state ----------------------------------------------------------------
+    def source_of(self, obj):
+        entry = self._sources.get(id(obj))
+        return entry[1] if entry is not None and entry[0] is obj else None
+
+    def guard(self, source, check):
+        key = (source, str(check))
+        if key not in self._guarded:
+            self._guarded.add(key)
+            self.guards.append(SourceGuard(source, check))
+
+    def read(self, value, source):
+        """`value`, found at `source` outside the trace, made safe to use in the trace."""
+        if source is None or isinstance(value, Tracer):
+            return value
+        if isinstance(value, np.ndarray):
+            return self._array_input(value, source)
+        if is_constant(value):
+            self.guard(source, Equals(value))
+            return value
+        if source.from_args:
+            self.guard(source, TypeIs(type(value)))
+        else:
+            self.guard(source, Is(value))
+        self.track(value, source)
+        return value
+
+    def track(self, obj, source):
+        """Remember where `obj` lives outside the trace, without guarding it (its reads are)."""
+        self._sources[id(obj)] = (obj, source)
+
+    def read_global_missing(self, globals_source, name):
+        self.guard(globals_source, NotIn(name))
+
+    def _array_input(self, array, source):
+        tracer = self._input_by_source.get(source)
+        if tracer is None:
+            check_array_dtype(array, str(source), self.loc)
+            self.guard(source, ArrayOf(array.shape, array.dtype))
+            tracer = self.builder.new_input(Aval(array.shape, array.dtype), array)
+            self._input_by_source[source] = tracer
+            self.sourced_inputs.append((source, tracer.atom))
+        return tracer
+
+    def enter_call(self):
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.unsupported(f"calls nested deeper than {MAX_DEPTH} levels (recursion?)",
+                                   "tracejit inlines every Python call; deep recursion cannot be "
+                                   "traced.")
+
+    def exit_call(self):
+        self.depth -= 1
+
+
+def check_array_dtype(array, name, loc=None):
+    if array.dtype.kind in "biuf":
+        return
+    where = f"{loc}: " if loc is not None else ""
+    kind = {"c": "complex", "O": "object"}.get(array.dtype.kind, array.dtype.name)
+    raise TracejitError(f"{where}{name} is a {kind} array ({array.dtype}); tracejit supports "
+                        "float, integer and boolean arrays")

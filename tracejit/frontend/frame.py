@@ -1,0 +1,105 @@
+"""Interpreter frames and the loop that runs one frame's bytecode.
+
+A `Frame` holds what CPython's frame holds (value stack, locals, cells, globals) for one code
+object. `run_frame` executes instructions through the version's handler table until the frame
+returns or yields. Calls to Python functions create nested frames (inlining), so the whole call
+tree of the user's function executes under the tracer.
+"""
+from __future__ import annotations
+
+import sys
+import types
+
+from ..errors import UnsupportedError
+from .decode import decode
+
+NULL = type("NULL", (), {"__repr__": lambda self: "NULL"})()   # CPython's NULL stack marker
+UNBOUND = type("UNBOUND", (), {"__repr__": lambda self: "UNBOUND"})()
+
+
+class Return:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+class Yield(Return):
+    __slots__ = ()
+
+
+class Frame:
+    __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals", "cells",
+                 "globals", "builtins", "globals_source", "kw_names", "lineno")
+
+    def __init__(self, ctx, fn, code, globals_, globals_source):
+        self.ctx = ctx
+        self.fn = fn
+        self.code = code
+        self.decoded = decode(code)
+        self.instrs = self.decoded.instrs
+        self.pc = 0
+        self.stack = []
+        self.locals = {}
+        self.cells = {}
+        self.globals = globals_
+        self.builtins = globals_.get("__builtins__", __builtins__)
+        if isinstance(self.builtins, types.ModuleType):
+            self.builtins = self.builtins.__dict__
+        self.globals_source = globals_source
+        self.kw_names = ()
+        self.lineno = code.co_firstlineno
+
+    def push(self, value):
+        self.stack.append(value)
+
+    def pop(self):
+        return self.stack.pop()
+
+    def popn(self, n):
+        if n == 0:
+            return []
+        values = self.stack[-n:]
+        del self.stack[-n:]
+        return values
+
+    def top(self):
+        return self.stack[-1]
+
+    @property
+    def loc(self):
+        return self.decoded.loc(self.lineno)
+
+
+HANDLERS: dict = {}          # opcode name -> handler(frame, instr), for the running Python
+_VERSION = sys.version_info[:2]
+
+
+def handler(*names, since=(3, 11), until=(3, 11)):
+    """Register a handler for opcodes `names` on Python versions since..until (inclusive)."""
+    def register(fn):
+        if since <= _VERSION <= until:
+            for name in names:
+                HANDLERS[name] = fn
+        return fn
+    return register
+
+
+def run_frame(frame: Frame):
+    """Run until the frame returns (a `Return`) or yields (a `Yield`)."""
+    ctx = frame.ctx
+    instrs = frame.instrs
+    while True:
+        instr = instrs[frame.pc]
+        frame.pc += 1
+        if instr.lineno is not None and instr.lineno != frame.lineno:
+            frame.lineno = instr.lineno
+            ctx.set_loc(frame)
+        fn = HANDLERS.get(instr.name)
+        if fn is None:
+            raise UnsupportedError(
+                f"the Python construct behind opcode {instr.name} is not supported by tracejit "
+                f"on Python {_VERSION[0]}.{_VERSION[1]}", frame.loc)
+        result = fn(frame, instr)
+        if result is not None:
+            return result

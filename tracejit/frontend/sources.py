@@ -1,0 +1,215 @@
+"""Where a value came from, so that it can be re-read and re-checked on every call.
+
+A trace may read state outside its arguments: globals, closure cells, attributes of objects,
+default arguments. Each such read is recorded with its `Source` (a path from the function or its
+arguments) and a `Check` the runtime re-evaluates before reusing the trace. Arrays found this way
+become trace inputs re-read at call time; everything else is guarded by identity or value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class Source:
+    """A path to a value, evaluated against (root function, flattened argument leaves)."""
+
+    def get(self, fn, leaves):
+        raise NotImplementedError
+
+    @property
+    def from_args(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class RootFn(Source):
+    def get(self, fn, leaves):
+        return fn
+
+    def __str__(self):
+        return "fn"
+
+
+@dataclass(frozen=True)
+class ArgLeaf(Source):
+    index: int
+    label: str
+
+    def get(self, fn, leaves):
+        return leaves[self.index]
+
+    @property
+    def from_args(self):
+        return True
+
+    def __str__(self):
+        return self.label
+
+
+@dataclass(frozen=True)
+class Attr(Source):
+    base: Source
+    name: str
+
+    def get(self, fn, leaves):
+        return getattr(self.base.get(fn, leaves), self.name)
+
+    @property
+    def from_args(self):
+        return self.base.from_args
+
+    def __str__(self):
+        return f"{self.base}.{self.name}"
+
+
+@dataclass(frozen=True)
+class Item(Source):
+    base: Source
+    key: object
+
+    def get(self, fn, leaves):
+        return self.base.get(fn, leaves)[self.key]
+
+    @property
+    def from_args(self):
+        return self.base.from_args
+
+    def __str__(self):
+        if isinstance(self.base, Attr) and self.base.name == "__globals__":
+            return f"global {self.key}"
+        return f"{self.base}[{self.key!r}]"
+
+
+_MISSING = object()
+
+
+class Check:
+    """A condition on the value at a source; `holds` must be cheap."""
+    def holds(self, value) -> bool:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, eq=False)
+class Is(Check):
+    obj: object
+
+    def holds(self, value):
+        return value is self.obj
+
+    def __str__(self):
+        return f"is {type(self.obj).__name__} {getattr(self.obj, '__name__', '')}".rstrip()
+
+
+@dataclass(frozen=True)
+class Equals(Check):
+    value: object
+
+    def holds(self, value):
+        return type(value) is type(self.value) and value == self.value
+
+    def __str__(self):
+        return f"== {self.value!r}"
+
+
+@dataclass(frozen=True)
+class TypeIs(Check):
+    type: type
+
+    def holds(self, value):
+        return type(value) is self.type
+
+    def __str__(self):
+        return f"type is {self.type.__name__}"
+
+
+@dataclass(frozen=True)
+class ArrayOf(Check):
+    shape: tuple
+    dtype: np.dtype
+
+    def holds(self, value):
+        return type(value) is np.ndarray and value.shape == self.shape and value.dtype == self.dtype
+
+    def __str__(self):
+        return f"ndarray {self.dtype.name}{list(self.shape)}"
+
+
+@dataclass(frozen=True)
+class NotIn(Check):
+    """The name is absent from a globals dict (so the builtin of that name is what was read)."""
+    name: str
+
+    def holds(self, value):
+        return self.name not in value
+
+    def __str__(self):
+        return f"has no global {self.name!r}"
+
+
+@dataclass(frozen=True)
+class SourceGuard:
+    source: Source
+    check: Check
+
+    def holds(self, fn, leaves):
+        try:
+            value = self.source.get(fn, leaves)
+        except (AttributeError, KeyError, IndexError, TypeError):
+            return False
+        return self.check.holds(value)
+
+    def __str__(self):
+        return f"{self.source} {self.check}"
+
+
+def _sorted_keys(d):
+    try:
+        return tuple(sorted(d))
+    except TypeError:
+        return tuple(d)
+
+
+@dataclass(frozen=True)
+class Keys(Source):
+    """The keys of a dict (sorted when sortable)."""
+    base: Source
+
+    def get(self, fn, leaves):
+        return _sorted_keys(self.base.get(fn, leaves))
+
+    @property
+    def from_args(self):
+        return self.base.from_args
+
+    def __str__(self):
+        return f"keys of {self.base}"
+
+
+@dataclass(frozen=True)
+class Length(Source):
+    base: Source
+
+    def get(self, fn, leaves):
+        return len(self.base.get(fn, leaves))
+
+    @property
+    def from_args(self):
+        return self.base.from_args
+
+    def __str__(self):
+        return f"len({self.base})"
+
+
+@dataclass(frozen=True)
+class ModuleGlobals(Source):
+    """The globals dict of an imported module, found by its name."""
+    module: str
+
+    def get(self, fn, leaves):
+        import sys
+        return sys.modules[self.module].__dict__
+
+    def __str__(self):
+        return f"module {self.module}"

@@ -1,0 +1,102 @@
+"""Entry point of the frontend: run a function under the tracer and return its trace."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import TracejitError
+from ..ir import Aval, Lit, Trace
+from ..ops.core import Tracer
+from ..tree import TreeDef, flatten, unflatten
+from .calls import bind_arguments, run_call
+from .context import TraceContext, check_array_dtype, is_constant
+from .frame import Frame
+from .handlers import globals_source
+from .sources import ArgLeaf, Attr, Is, RootFn, Source, SourceGuard
+
+
+@dataclass(frozen=True)
+class TraceResult:
+    """A trace plus what the runtime needs to reuse it: where each input comes from, the
+    guards on outside state, and the structure of the output."""
+    trace: Trace
+    arg_leaves: tuple              # for each leading trace input: its index among the arg leaves
+    sourced: tuple                 # for each remaining trace input: its Source
+    guards: tuple                  # SourceGuard, checked before running the trace
+    out_tree: TreeDef
+    out_weak: tuple                # per output: behaves as a Python scalar
+
+
+def leaf_is_input(leaf):
+    return isinstance(leaf, (np.ndarray, np.generic)) or type(leaf) is float
+
+
+def _input_aval(leaf, label):
+    if type(leaf) is float:
+        return Aval((), np.dtype(np.float64), weak=True)
+    array = np.asarray(leaf)
+    check_array_dtype(array, f"argument {label}")
+    return Aval(array.shape, array.dtype)
+
+
+def trace_function(fn, args, kwargs, name=None) -> TraceResult:
+    ctx = TraceContext(fn)
+    paths = []
+    leaves, treedef = flatten((tuple(args), kwargs), paths=paths)
+    labels = [_label(fn, p) for p in paths]
+    traced, arg_leaves = [], []
+    for k, (leaf, label) in enumerate(zip(leaves, labels)):
+        if leaf_is_input(leaf):
+            traced.append(ctx.builder.new_input(_input_aval(leaf, label), leaf))
+            arg_leaves.append(k)
+        elif is_constant(leaf):
+            traced.append(leaf)
+        else:
+            traced.append(ctx.read(leaf, ArgLeaf(k, label)))
+    args, kwargs = unflatten(treedef, traced)
+    ctx.track(fn, RootFn())
+    ctx.guard(Attr(RootFn(), "__code__"), Is(fn.__code__))
+    frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, RootFn()))
+    with ctx.builder:
+        bind_arguments(ctx, frame, fn, RootFn(), args, kwargs)
+        result = run_call(ctx, frame).value
+    out_leaves, out_tree = flatten(result)
+    outputs = [_output_atom(ctx, o, fn) for o in out_leaves]
+    trace = ctx.builder.build(outputs, name=name or getattr(fn, "__name__", "f"))
+    return TraceResult(trace, tuple(arg_leaves), tuple(s for s, _ in ctx.sourced_inputs),
+                       tuple(ctx.guards), out_tree,
+                       tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
+                             for o in out_leaves))
+
+
+def _output_atom(ctx, value, fn):
+    if isinstance(value, Tracer):
+        return value.atom
+    if isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+        return Lit(value)
+    raise TracejitError(f"{fn.__qualname__} returned a {type(value).__name__}; traced functions "
+                        "must return arrays, numbers, or dicts/lists/tuples of them"
+                        + (" (did the function forget a `return`?)" if value is None else ""))
+
+
+def _label(fn, path):
+    """A readable name for an argument leaf, e.g. `params['w']`."""
+    import inspect
+    # path is like "[0][1]['w']" over ((args...), kwargs)
+    parts = path.split("]", 2)
+    try:
+        group, index = int(parts[0][1:]), parts[1][1:]
+        rest = parts[2] if len(parts) > 2 else ""
+        if group == 0:
+            names = list(inspect.signature(fn).parameters)
+            i = int(index)
+            head = names[i] if i < len(names) else f"args[{i}]"
+        else:
+            head = index.strip("'\"")
+        return head + rest
+    except (ValueError, IndexError, TypeError):
+        return path
+
+
+__all__ = ["TraceResult", "trace_function", "Source", "SourceGuard"]

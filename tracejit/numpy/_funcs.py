@@ -1,0 +1,410 @@
+"""NumPy's public functions as compositions of tracejit primitives.
+
+Each function here is registered against the NumPy callable it replaces and follows that
+function's signature and semantics (axis normalisation, keepdims, dtype promotion). Keyword
+arguments tracejit does not support (`out=`, `where=`...) are refused with a clear message rather
+than ignored.
+"""
+import builtins
+import math
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ops import elementwise as ew
+from ..ops import linalg as la
+from ..ops import shape as sh
+from ..ops.core import Tracer, constant, current_builder
+from ..ops.reduce import reduce_max, reduce_min, reduce_sum
+from ._registry import implements
+
+
+def refuse(fn_name, **unsupported):
+    """Refuse keyword arguments tracejit would otherwise silently ignore."""
+    for key, value in unsupported.items():
+        if value is not None and value is not False:
+            raise UnsupportedError(f"numpy.{fn_name}({key}=...) is not supported inside a traced "
+                                   f"function", hint="Drop the argument, or compute it outside.")
+
+
+def asarray(x):
+    """A traced value, a Python scalar (kept weak), or a NumPy array."""
+    if isinstance(x, (Tracer, bool, int, float, complex, np.ndarray, np.generic)):
+        return x
+    if isinstance(x, (list, tuple)):
+        return array(x)
+    return np.asarray(x)
+
+
+def ndim(x):
+    return x.ndim if isinstance(x, Tracer) else np.ndim(x)
+
+
+def shape(x):
+    return tuple(x.shape) if isinstance(x, Tracer) else np.shape(x)
+
+
+def normalize_axes(axis, nd):
+    """NumPy's axis argument as a sorted tuple of non-negative axes (None: all)."""
+    if axis is None:
+        return tuple(range(nd))
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in axes:
+        a = int(a)
+        if not -nd <= a < nd:
+            raise np.exceptions.AxisError(a, nd)
+        out.append(a % nd)
+    return tuple(sorted(out))
+
+
+# ---- elementwise ----------------------------------------------------------------------------
+def _elementwise(np_fn, prim):
+    def fn(*args, out=None, where=None, dtype=None, **kwargs):
+        refuse(np_fn.__name__, out=out, where=where)
+        if kwargs:
+            raise UnsupportedError(f"numpy.{np_fn.__name__}({', '.join(kwargs)}=...) is not supported")
+        result = prim(*[asarray(a) for a in args])
+        return result if dtype is None else astype(result, dtype)
+    fn.__name__ = np_fn.__name__
+    return implements(np_fn)(fn)
+
+
+_ELEMENTWISE = {
+    np.add: ew.add, np.subtract: ew.sub, np.multiply: ew.mul, np.true_divide: ew.div,
+    np.power: ew.pow, np.negative: ew.neg, np.maximum: ew.maximum, np.minimum: ew.minimum,
+    np.exp: ew.exp, np.log: ew.log, np.log1p: ew.log1p, np.expm1: ew.expm1, np.sin: ew.sin,
+    np.cos: ew.cos, np.tan: ew.tan, np.tanh: ew.tanh, np.sqrt: ew.sqrt, np.absolute: ew.abs,
+    np.sign: ew.sign, np.floor: ew.floor, np.ceil: ew.ceil, np.sinh: ew.sinh, np.cosh: ew.cosh,
+    np.arcsin: ew.arcsin, np.arccos: ew.arccos, np.arctan: ew.arctan, np.arcsinh: ew.arcsinh,
+    np.arccosh: ew.arccosh, np.arctanh: ew.arctanh, np.arctan2: ew.arctan2,
+    np.less: ew.lt, np.less_equal: ew.le, np.greater: ew.gt, np.greater_equal: ew.ge,
+    np.equal: ew.eq, np.not_equal: ew.ne, np.logical_and: ew.logical_and,
+    np.logical_or: ew.logical_or, np.logical_xor: ew.logical_xor, np.logical_not: ew.logical_not,
+    np.isnan: ew.isnan, np.isfinite: ew.isfinite,
+}
+for _np_fn, _prim in _ELEMENTWISE.items():
+    globals()[_np_fn.__name__] = _elementwise(_np_fn, _prim)
+
+
+@implements(np.square)
+def square(x, out=None):
+    refuse("square", out=out)
+    return ew.mul(x, x)
+
+
+@implements(np.where)
+def where(condition, x=None, y=None):
+    if x is None and y is None:
+        raise UnsupportedError("numpy.where(condition) with one argument (indices) is not "
+                               "differentiable; use numpy.where(condition, x, y)")
+    return ew.select(asarray(condition), asarray(x), asarray(y))
+
+
+@implements(np.clip)
+def clip(a, a_min=None, a_max=None, out=None, **kwargs):
+    refuse("clip", out=out)
+    a_min = kwargs.get("min", a_min)
+    a_max = kwargs.get("max", a_max)
+    if a_min is not None:
+        a = ew.maximum(a, asarray(a_min))
+    if a_max is not None:
+        a = ew.minimum(a, asarray(a_max))
+    return a
+
+
+# ---- reductions -----------------------------------------------------------------------------
+def _reducer(np_fn, prim):
+    def fn(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
+        refuse(np_fn.__name__, out=out, initial=initial, where=where)
+        a = asarray(a)
+        if dtype is not None:
+            a = astype(a, dtype)
+        return prim(a, axes=normalize_axes(axis, ndim(a)), keepdims=bool(keepdims))
+    fn.__name__ = np_fn.__name__
+    return fn
+
+
+sum = implements(np.sum)(_reducer(np.sum, reduce_sum))
+max = implements(np.max, np.amax)(_reducer(np.max, reduce_max))
+min = implements(np.min, np.amin)(_reducer(np.min, reduce_min))
+
+
+def _count(a, axis):
+    return math.prod(shape(a)[i] for i in normalize_axes(axis, ndim(a)))
+
+
+@implements(np.mean)
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
+    refuse("mean", out=out, where=where)
+    total = sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
+    return ew.div(total, _count(a, axis))
+
+
+@implements(np.var)
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None,
+        correction=None):
+    refuse("var", out=out, where=where, mean=mean)
+    ddof = ddof if correction is None else correction
+    centred = ew.sub(a, globals()["mean"](a, axis=axis, dtype=dtype, keepdims=True))
+    squares = sum(ew.mul(centred, centred), axis=axis, keepdims=keepdims)
+    return ew.div(squares, builtins.max(_count(a, axis) - ddof, 0))
+
+
+@implements(np.std)
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, mean=None,
+        correction=None):
+    return ew.sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims,
+                       where=where, mean=mean, correction=correction))
+
+
+# ---- shapes ---------------------------------------------------------------------------------
+def _resolve_shape(new_shape, size):
+    new_shape = tuple(int(n) for n in (new_shape if isinstance(new_shape, (tuple, list))
+                                       else (new_shape,)))
+    if -1 in new_shape:
+        known = math.prod(n for n in new_shape if n != -1)
+        new_shape = tuple(size // known if n == -1 else n for n in new_shape)
+    if math.prod(new_shape) != size:
+        raise ValueError(f"cannot reshape array of size {size} into shape {new_shape}")
+    return new_shape
+
+
+@implements(np.reshape)
+def reshape(a, shape=None, order="C", **kwargs):
+    shape = kwargs.get("newshape", shape)
+    if order != "C":
+        raise UnsupportedError("reshape(order=...) other than 'C' is not supported")
+    a = asarray(a)
+    new_shape = _resolve_shape(shape, a.size)
+    return a if tuple(a.shape) == new_shape else sh.reshape(a, shape=new_shape)
+
+
+@implements(np.ravel)
+def ravel(a, order="C"):
+    return reshape(a, -1, order=order)
+
+
+@implements(np.transpose)
+def transpose(a, axes=None):
+    a = asarray(a)
+    perm = tuple(reversed(range(a.ndim))) if axes is None else tuple(a_ % a.ndim for a_ in axes)
+    return a if perm == tuple(range(a.ndim)) else sh.transpose(a, perm=perm)
+
+
+@implements(np.expand_dims)
+def expand_dims(a, axis):
+    a = asarray(a)
+    axes = normalize_axes(axis, a.ndim + (len(axis) if isinstance(axis, (tuple, list)) else 1))
+    dims = iter(a.shape)
+    return sh.reshape(a, shape=tuple(1 if i in axes else next(dims)
+                                     for i in range(a.ndim + len(axes))))
+
+
+@implements(np.squeeze)
+def squeeze(a, axis=None):
+    a = asarray(a)
+    axes = (tuple(i for i, n in enumerate(a.shape) if n == 1) if axis is None
+            else normalize_axes(axis, a.ndim))
+    return reshape(a, tuple(n for i, n in enumerate(a.shape) if i not in axes))
+
+
+@implements(np.broadcast_to)
+def broadcast_to(array, shape, subok=False):
+    array = asarray(array)
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    return array if tuple(array.shape) == shape else sh.broadcast_to(array, shape=shape)
+
+
+def _as_tracer_list(arrays):
+    arrays = [asarray(a) for a in arrays]
+    like = next(a for a in arrays if isinstance(a, Tracer))
+    return [a if isinstance(a, Tracer) else constant(like, np.asarray(a)) for a in arrays]
+
+
+@implements(np.concatenate)
+def concatenate(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    refuse("concatenate", out=out)
+    arrays = _as_tracer_list(arrays)
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
+    result = sh.concatenate(*arrays, axis=normalize_axes(axis, arrays[0].ndim)[0])
+    return result if dtype is None else astype(result, dtype)
+
+
+@implements(np.stack)
+def stack(arrays, axis=0, out=None, dtype=None, casting="same_kind"):
+    refuse("stack", out=out)
+    arrays = _as_tracer_list(arrays)
+    axis = normalize_axes(axis, arrays[0].ndim + 1)[0]
+    return concatenate([expand_dims(a, axis) for a in arrays], axis=axis, dtype=dtype)
+
+
+@implements(np.hstack)
+def hstack(tup, dtype=None, casting="same_kind"):
+    arrays = [atleast_1d(a) for a in _as_tracer_list(tup)]
+    return concatenate(arrays, axis=0 if arrays[0].ndim == 1 else 1, dtype=dtype)
+
+
+@implements(np.vstack)
+def vstack(tup, dtype=None, casting="same_kind"):
+    return concatenate([atleast_2d(a) for a in _as_tracer_list(tup)], axis=0, dtype=dtype)
+
+
+@implements(np.atleast_1d)
+def atleast_1d(a):
+    a = asarray(a)
+    return reshape(a, (1,)) if ndim(a) == 0 else a
+
+
+@implements(np.atleast_2d)
+def atleast_2d(a):
+    a = asarray(a)
+    return reshape(a, (1,) * (2 - ndim(a)) + tuple(shape(a))) if ndim(a) < 2 else a
+
+
+@implements(np.roll)
+def roll(a, shift, axis=None):
+    a = asarray(a)
+    if axis is None:
+        return reshape(roll(ravel(a), shift, 0), a.shape)
+    shifts = shift if isinstance(shift, (tuple, list)) else (shift,)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    for s, ax in zip(shifts, axes):
+        ax = normalize_axes(ax, a.ndim)[0]
+        n = a.shape[ax]
+        if n == 0 or int(s) % n == 0:
+            continue
+        k = int(s) % n
+        a = concatenate([_take_range(a, ax, n - k, n), _take_range(a, ax, 0, n - k)], axis=ax)
+    return a
+
+
+def _take_range(a, axis, start, stop):
+    spec = tuple((start if i == axis else 0, stop - start if i == axis else n, 1)
+                 for i, n in enumerate(a.shape))
+    return sh.static_slice(a, spec=spec)
+
+
+def astype(a, dtype, copy=True):
+    dtype = np.dtype(dtype)
+    return a if a.dtype == dtype else sh.convert(a, dtype=dtype)
+
+
+# ---- creation: results are traced constants so in-place writes to them are recorded -----------
+def _constant(value):
+    builder = current_builder()
+    if builder is None:
+        return value
+    from ..ir import Lit
+    return Tracer(builder, Lit(value), value)
+
+
+def _like(a, fill, dtype, shape_):
+    a = asarray(a)
+    dtype = np.dtype(dtype) if dtype is not None else a.dtype
+    shape_ = tuple(a.shape) if shape_ is None else tuple(np.atleast_1d(shape_))
+    value = np.full((), fill, dtype)
+    return sh.broadcast_to(_constant(value), shape=shape_) if shape_ else _constant(value)
+
+
+@implements(np.zeros_like, always=True)
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None):
+    return _like(a, 0, dtype, shape)
+
+
+@implements(np.empty_like, always=True)
+def empty_like(a, dtype=None, order="K", subok=True, shape=None):
+    return _like(a, 0, dtype, shape)
+
+
+@implements(np.ones_like, always=True)
+def ones_like(a, dtype=None, order="K", subok=True, shape=None):
+    return _like(a, 1, dtype, shape)
+
+
+@implements(np.full_like, always=True)
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
+    if isinstance(fill_value, Tracer):
+        return ew.add(zeros_like(a, dtype, shape=shape), fill_value)
+    return _like(a, fill_value, dtype, shape)
+
+
+def _creator(np_fn):
+    def fn(*args, **kwargs):
+        return _constant(np_fn(*args, **kwargs))
+    fn.__name__ = np_fn.__name__
+    return implements(np_fn, always=True)(fn)
+
+
+for _np_fn in (np.zeros, np.ones, np.empty, np.eye, np.identity, np.arange, np.linspace):
+    globals()[_np_fn.__name__] = _creator(_np_fn)
+
+
+@implements(np.full, always=True)
+def full(shape, fill_value, dtype=None, order="C"):
+    if isinstance(fill_value, Tracer):
+        return ew.add(_constant(np.zeros(shape, dtype or fill_value.dtype)), fill_value)
+    return _constant(np.full(shape, fill_value, dtype))
+
+
+@implements(np.array, np.asarray, np.asanyarray, always=True)
+def array(obj, dtype=None, copy=True, order="K", **kwargs):
+    """Arrays built from Python lists of traced scalars/arrays become a stack of them."""
+    if isinstance(obj, Tracer):
+        result = obj
+    elif isinstance(obj, (list, tuple)) and _contains_tracer(obj):
+        result = stack([array(o) for o in obj])
+    else:
+        return _constant(np.array(obj, dtype=dtype))
+    if dtype is not None:
+        result = astype(result, dtype)
+    return result
+
+
+def _contains_tracer(obj):
+    if isinstance(obj, Tracer):
+        return True
+    return isinstance(obj, (list, tuple)) and builtins.any(_contains_tracer(o) for o in obj)
+
+
+# ---- products -------------------------------------------------------------------------------
+@implements(np.matmul)
+def matmul(a, b, out=None, **kwargs):
+    refuse("matmul", out=out)
+    a, b = asarray(a), asarray(b)
+    if ndim(a) == 0 or ndim(b) == 0:
+        raise ValueError("matmul: Input operand does not have enough dimensions")
+    a2 = reshape(a, (1,) + tuple(shape(a))) if ndim(a) == 1 else a
+    b2 = reshape(b, tuple(shape(b)) + (1,)) if ndim(b) == 1 else b
+    if not isinstance(a2, Tracer) and not isinstance(b2, Tracer):
+        return np.matmul(a, b)
+    out_ = la.matmul(a2, b2)
+    dropped = {out_.ndim - 2} if ndim(a) == 1 else set()   # the axes 1-D operands were given
+    dropped |= {out_.ndim - 1} if ndim(b) == 1 else set()
+    return reshape(out_, tuple(n for i, n in enumerate(out_.shape) if i not in dropped))
+
+
+@implements(np.dot)
+def dot(a, b, out=None):
+    refuse("dot", out=out)
+    a, b = asarray(a), asarray(b)
+    if ndim(a) == 0 or ndim(b) == 0:
+        return ew.mul(a, b)
+    if ndim(b) <= 2:
+        return matmul(a, b)
+    raise UnsupportedError("numpy.dot of arrays with more than 2 dimensions: use numpy.tensordot "
+                           "or numpy.matmul")
+
+
+@implements(np.outer)
+def outer(a, b, out=None):
+    refuse("outer", out=out)
+    return ew.mul(reshape(ravel(a), (-1, 1)), reshape(ravel(b), (1, -1)))
+
+
+@implements(np.inner)
+def inner(a, b):
+    if ndim(a) > 1 or ndim(b) > 1:
+        raise UnsupportedError("numpy.inner of arrays with more than 1 dimension")
+    return sum(ew.mul(a, b), axis=-1) if ndim(a) and ndim(b) else ew.mul(a, b)

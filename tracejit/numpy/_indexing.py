@@ -1,0 +1,242 @@
+"""`x[index]` and `x[index] = value` on traced arrays, in terms of slice/take/scatter primitives.
+
+Basic indexing (ints, slices, None, Ellipsis) becomes one strided `slice` plus a `reshape`.
+Advanced indexing (integer arrays, boolean masks, ints mixed with them) moves the indexed axes to
+the front, merges them into one axis, and gathers with one linearised integer index: one general
+mechanism for `x[idx]`, `x[:, idx]`, `x[i, j]` with arrays, and `x[mask]`. NumPy's rule for where
+the indexed dimensions land (in place when the advanced indices are adjacent, else first) is
+applied at the end.
+"""
+import math
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ops import elementwise as ew
+from ..ops import shape as sh
+from ..ops.core import Tracer, concretize_int, constant
+from ..ops.index import nonzero_flat, scatter_add, take
+from ..ops.reduce import reduce_sum
+
+
+def _is_array_index(e):
+    return isinstance(e, (list, np.ndarray, Tracer)) and not (
+        isinstance(e, Tracer) and e.ndim == 0 and e.dtype.kind in "iu" and e.is_constant)
+
+
+def _expand(index, nd):
+    """The index as a list of entries with Ellipsis expanded to full slices."""
+    index = index if isinstance(index, tuple) else (index,)
+    index = [np.asarray(e) if isinstance(e, list) else e for e in index]
+    consumed = sum(e.ndim if _is_array_index(e) and e.dtype == np.bool_ else 1
+                   for e in index if e is not None and e is not Ellipsis)
+    if sum(e is Ellipsis for e in index) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if consumed > nd:
+        raise IndexError(f"too many indices for array: array is {nd}-dimensional, "
+                         f"but {consumed} were indexed")
+    out = []
+    for e in index:
+        if e is Ellipsis:
+            out += [slice(None)] * (nd - consumed)
+        else:
+            out.append(e)
+    if not any(e is Ellipsis for e in index):
+        out += [slice(None)] * (nd - consumed)
+    return out
+
+
+def _static_int(e):
+    return isinstance(e, (int, np.integer)) and not isinstance(e, bool) or (
+        isinstance(e, Tracer) and e.ndim == 0 and e.dtype.kind in "iu" and e.is_constant)
+
+
+def _slice_spec(entries, shape, keep_ints):
+    """The strided-slice spec for the slice/int entries; array entries keep their axis whole."""
+    spec, axis = [], 0
+    for e in entries:
+        if e is None:
+            continue
+        n = shape[axis]
+        if isinstance(e, slice):
+            start, stop, step = (concretize_int(b) if isinstance(b, Tracer) else b
+                                 for b in (e.start, e.stop, e.step))
+            start, stop, step = slice(start, stop, step).indices(n)
+            spec.append((start, len(range(start, stop, step)), step))
+        elif _static_int(e) and not keep_ints:
+            i = int(e)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for axis {axis} with size {n}")
+            spec.append((i % n, 1, 1))
+        else:
+            spec.append((0, n, 1))
+        axis += e.ndim if _is_array_index(e) and e.dtype == np.bool_ else 1
+    spec += [(0, n, 1) for n in shape[axis:]]
+    return tuple(spec)
+
+
+def _apply_slice(x, spec):
+    if all(s == (0, n, 1) for s, n in zip(spec, x.shape)):
+        return x
+    return sh.static_slice(x, spec=spec)
+
+
+def getitem(x, index):
+    entries = _expand(index, x.ndim)
+    if any(_is_array_index(e) for e in entries):
+        return _advanced_getitem(x, entries)
+    spec = _slice_spec(entries, x.shape, keep_ints=False)
+    result = _apply_slice(x, spec)
+    out_shape, axis = [], 0
+    for e in entries:
+        if e is None:
+            out_shape.append(1)
+            continue
+        if isinstance(e, slice):
+            out_shape.append(spec[axis][1])
+        axis += 1
+    out_shape += [size for _, size, _ in spec[axis:]]
+    result = result if tuple(result.shape) == tuple(out_shape) else sh.reshape(result, shape=tuple(out_shape))
+    if result is not x and result.ndim > 0:
+        result.base = (x, index)      # a NumPy view: in-place writes to it reach x
+    return result
+
+
+def _index_tracer(like, e):
+    """An integer index entry as a tracer (constants stay literals)."""
+    return e if isinstance(e, Tracer) else constant(like, np.asarray(e))
+
+
+def _advanced_entries(x, entries):
+    """[(first axis, number of axes, flat index)] for every advanced entry, after slicing."""
+    adv, axis = [], 0
+    for e in entries:
+        if e is None:
+            raise UnsupportedError("indexing that mixes None (newaxis) with integer-array or "
+                                   "boolean indices", hint="Index in two steps.")
+        if _is_array_index(e) and e.dtype == np.bool_:
+            adv.append((axis, e.ndim, _mask_positions(x, e)))
+            axis += e.ndim
+            continue
+        if _is_array_index(e) or _static_int(e):
+            if getattr(e, "dtype", np.dtype(int)).kind not in "iu":
+                raise IndexError("arrays used as indices must be of integer (or boolean) type")
+            adv.append((axis, 1, _wrap_negative(_index_tracer(x, e), x.shape[axis])))
+        axis += 1
+    return adv
+
+
+def _mask_positions(x, mask):
+    """Flat positions of the true entries of `mask`; a traced mask guards its count."""
+    mask = _index_tracer(x, mask)
+    if mask.is_constant:
+        return constant(x, np.flatnonzero(mask.val))
+    count = concretize_int(reduce_sum(sh.convert(mask, dtype=np.dtype(np.int64)),
+                                      axes=tuple(range(mask.ndim)), keepdims=False))
+    return nonzero_flat(mask, size=count)
+
+
+def _wrap_negative(idx, n):
+    if idx.is_constant:
+        value = np.asarray(idx.val)
+        if value.size and (value.min() < -n or value.max() >= n):
+            raise IndexError(f"index out of bounds for axis with size {n}")
+        return constant(idx, np.where(value < 0, value + n, value))
+    return ew.select(ew.lt(idx, 0), ew.add(idx, n), idx)
+
+
+def _merged_gather_layout(x, entries):
+    """Slice, move the advanced axes first and merge them into one.
+
+    Returns (array, linear index into its first axis, whether the advanced entries were
+    adjacent, the axis where NumPy puts the indexed dimensions).
+    """
+    x = _apply_slice(x, _slice_spec(entries, x.shape, keep_ints=True))
+    adv = _advanced_entries(x, entries)
+    sliced_shape = x.shape
+    adv_axes = [a for first, k, _ in adv for a in range(first, first + k)]
+    rest = [a for a in range(x.ndim) if a not in adv_axes]
+    if adv_axes != list(range(len(adv_axes))):
+        x = sh.transpose(x, perm=tuple(adv_axes + rest))
+    merged = math.prod(x.shape[:len(adv_axes)])
+    x = sh.reshape(x, shape=(merged,) + tuple(x.shape[len(adv_axes):]))
+    linear = None
+    for first, k, idx in adv:
+        size = math.prod(sliced_shape[first:first + k])
+        linear = idx if linear is None else ew.add(ew.mul(linear, size), idx)
+    spans = [(first, first + k) for first, k, _ in adv]
+    adjacent = all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1))
+    return x, linear, adjacent, (spans[0][0] if adjacent else 0)
+
+
+def _advanced_getitem(x, entries):
+    flat, linear, adjacent, position = _merged_gather_layout(x, entries)
+    out = take(flat, linear, axis=0)
+    k = linear.ndim
+    if position:
+        perm = tuple(range(k, k + position)) + tuple(range(k)) + tuple(range(k + position, out.ndim))
+        out = sh.transpose(out, perm=perm)
+    return out
+
+
+def _broadcast_value(x, value, shape):
+    """`value` cast to x's dtype (assignment casts, as NumPy does) and broadcast to `shape`."""
+    value = value if isinstance(value, Tracer) else constant(x, np.asarray(value, dtype=x.dtype))
+    if value.dtype != x.dtype:
+        value = sh.convert(value, dtype=x.dtype)
+    if tuple(value.shape) != tuple(shape):
+        value = sh.broadcast_to(value, shape=np.broadcast_shapes(value.shape, shape)) \
+            if value.ndim <= len(shape) else sh.reshape(value, shape=tuple(shape))
+    return value
+
+
+def setitem(x, index, value):
+    """`x[index] = value` as a new value of x; the caller rebinds x (and its base) to it."""
+    entries = _expand(index, x.ndim)
+    if any(_is_array_index(e) for e in entries):
+        return _advanced_setitem(x, entries, value)
+    if any(e is None for e in entries):
+        entries = [e for e in entries if e is not None]
+    spec = _slice_spec(entries, x.shape, keep_ints=False)
+    selected_shape = [size for (_, size, _), e in zip(spec, entries + [slice(None)] * x.ndim)
+                      if not _static_int(e)]
+    region = _broadcast_value(x, value, selected_shape)
+    region = sh.reshape(region, shape=tuple(size for _, size, _ in spec))
+    if all(s == (0, n, 1) for s, n in zip(spec, x.shape)):
+        return sh.broadcast_to(region, shape=x.shape) if region.shape != x.shape else region
+    return sh.slice_update(x, region, spec=spec)
+
+
+def _advanced_setitem(x, entries, value):
+    masks = [e for e in entries if _is_array_index(e) and e.dtype == np.bool_]
+    if len(masks) == 1 and len(entries) == 1 and masks[0].shape == tuple(x.shape):
+        mask = _index_tracer(x, masks[0])
+        value = value if isinstance(value, Tracer) else constant(x, np.asarray(value, x.dtype))
+        if value.size == 1:                       # x[mask] = scalar: a select, no scatter
+            return ew.select(mask, sh.convert(value, dtype=x.dtype) if value.dtype != x.dtype
+                             else value, x)
+    flat, linear, adjacent, position = _merged_gather_layout(x, entries)
+    if not linear.is_constant or len(np.unique(linear.val)) != linear.size:
+        raise UnsupportedError(
+            "assignment through an index array that is data-dependent or repeats an index",
+            hint="NumPy keeps the last write for repeated indices; use numpy.add.at for sums, "
+                 "or numpy.where to select.")
+    current = take(flat, linear, axis=0)
+    value = _broadcast_value(x, value, current.shape) if position == 0 else None
+    if value is None:
+        raise UnsupportedError("assignment through advanced indices that are not leading axes")
+    updated = scatter_add(flat, linear, ew.sub(value, current), axis=0)
+    return _unmerge(x, entries, updated)
+
+
+def _unmerge(x, entries, flat):
+    """Undo `_merged_gather_layout`'s transpose and reshape (slicing is refused for writes)."""
+    if any(isinstance(e, slice) and e != slice(None) for e in entries):
+        raise UnsupportedError("assignment that mixes slices with integer-array indices")
+    adv_axes = [i for i, e in enumerate(entries) if not isinstance(e, slice)]
+    rest = [a for a in range(x.ndim) if a not in adv_axes]
+    moved_shape = tuple(x.shape[a] for a in adv_axes + rest)
+    out = sh.reshape(flat, shape=moved_shape)
+    perm = adv_axes + rest
+    return sh.transpose(out, perm=tuple(int(i) for i in np.argsort(perm))) \
+        if perm != list(range(x.ndim)) else out

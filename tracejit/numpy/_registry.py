@@ -1,0 +1,46 @@
+"""The table from NumPy callables to tracejit's implementations.
+
+`implements(np.mean)` registers a function as tracejit's version of `np.mean`. The wrapper calls
+NumPy itself when no argument is traced, so `tracejit.numpy` gives bit-identical results outside a
+trace, and the frontend's lookaside finds every entry with one dictionary lookup.
+"""
+import functools
+
+from ..ops.core import Tracer, current_builder
+
+# id(numpy callable) -> tracejit implementation; ids of module-level functions are stable
+IMPLEMENTATIONS: dict[int, object] = {}
+# names of the functions tracejit.numpy defines, for the shim's __getattr__ and coverage reports
+DEFINED: dict[str, object] = {}
+
+
+def has_tracer(args):
+    for a in args:
+        if isinstance(a, Tracer):
+            return True
+        if isinstance(a, (list, tuple)) and has_tracer(a):
+            return True
+    return False
+
+
+def implements(*numpy_functions, always=False):
+    """Register the decorated function as the traced version of `numpy_functions`.
+
+    `always`: also use it when no argument is traced but a trace is being built (array creation
+    functions: their results must be traced values so that later in-place writes are recorded).
+    """
+    def register(fn):
+        original = numpy_functions[0] if numpy_functions else None
+
+        @functools.wraps(fn)
+        def dispatch(*args, **kwargs):
+            if original is not None and not has_tracer(args) and not has_tracer(kwargs.values()):
+                if not (always and current_builder() is not None):
+                    return original(*args, **kwargs)
+            return fn(*args, **kwargs)
+
+        for np_fn in numpy_functions:
+            IMPLEMENTATIONS[id(np_fn)] = dispatch
+        DEFINED[fn.__name__] = dispatch
+        return dispatch
+    return register

@@ -1,0 +1,268 @@
+"""Primitives, traced values and the builder that records them.
+
+A `Primitive` carries every rule about one operation: its NumPy implementation, its shape/dtype
+rule, its derivative rules and (filled in by the family file) its numba lowering. `bind` applies a
+primitive: on plain values it just runs the NumPy implementation; when any argument is a `Tracer`
+it records an `Op` in that tracer's `Builder` and, while tracing real data, also computes the
+concrete result so that Python control flow downstream sees real numbers.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from ..errors import TracejitError
+from ..ir import Aval, Lit, Op, SourceLoc, Trace, Var, aval_of
+
+
+class Primitive:
+    """One operation of the IR and all of its rules.
+
+    impl(*values, **params)               -> value | tuple of values (NumPy reference semantics)
+    abstract_eval(*avals, **params)        -> list of output Avals
+    vjp(cts, outs, ins, **params)          -> list of input cotangents (Tracer or None)
+    jvp(tangents, outs, ins, **params)     -> list of output tangents (Tracer or None)
+    `elementwise` prims broadcast their inputs NumPy-style; the reverse-mode pass sums their
+    cotangents back to each input's shape in one place (`unbroadcast`) instead of in every rule.
+    `effect` prims (guards) have no outputs and are never removed as dead code.
+    """
+
+    def __init__(self, name, impl, abstract_eval, *, vjp=None, jvp=None, elementwise=False,
+                 effect=False, multiple_results=False):
+        self.name = name
+        self.impl = impl
+        self.abstract_eval = abstract_eval
+        self.vjp = vjp
+        self.jvp = jvp
+        self.elementwise = elementwise
+        self.effect = effect
+        self.multiple_results = multiple_results
+        self.numba = None          # lowering, set in the family file next to the other rules
+        PRIMITIVES[name] = self
+
+    def __call__(self, *args, **params):
+        return bind(self, *args, **params)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+class GuardFailure(Exception):
+    """A data guard saw a different outcome than the trace assumed: the caller must re-trace.
+    Executors attach the failing `op` so the runtime can name the guard and its source line."""
+
+    def __init__(self, reason, op=None):
+        self.reason = reason
+        self.op = op
+        super().__init__(reason)
+
+    def __str__(self):
+        where = f" at {self.op.loc}" if self.op is not None and self.op.loc else ""
+        return f"guard on {self.reason}{where} failed"
+
+
+class Builder:
+    """Records ops into a growing trace. `concrete` builders also evaluate each op."""
+
+    def __init__(self, concrete=True):
+        self.concrete = concrete
+        self.ops: list[Op] = []
+        self.inputs: list[Var] = []
+        self.loc: SourceLoc | None = None
+        self.reason: str = ""    # the user construct being traced, used to label guards
+
+    def new_input(self, aval: Aval, value=None) -> "Tracer":
+        var = Var(aval)
+        self.inputs.append(var)
+        return Tracer(self, var, value)
+
+    def add(self, prim, atoms, params, out_avals):
+        outs = tuple(Var(a) for a in out_avals)
+        self.ops.append(Op(prim, tuple(atoms), outs, params, self.loc))
+        return outs
+
+    def build(self, outputs, name="f") -> Trace:
+        return Trace(tuple(self.inputs), tuple(_atom(self, o) for o in outputs), tuple(self.ops), name)
+
+    def __enter__(self):
+        _stack().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _stack().pop()
+
+
+_local = threading.local()
+
+
+def _stack():
+    if not hasattr(_local, "stack"):
+        _local.stack = []
+    return _local.stack
+
+
+def current_builder() -> Builder | None:
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+def _atom(builder, x):
+    if isinstance(x, Tracer):
+        if x.builder is not builder:
+            raise TracejitError("a traced value from another trace was used here "
+                                "(a value leaked out of a traced function?)")
+        return x.atom
+    if isinstance(x, (Var, Lit)):
+        return x
+    if isinstance(x, (np.ndarray, np.generic, bool, int, float)):
+        return Lit(x)
+    raise TypeError(f"cannot use a {type(x).__name__} as an array operand")
+
+
+def bind(prim: Primitive, *args, **params):
+    """Apply `prim` to `args`: run it on plain values, or record it when any arg is traced."""
+    builder = next((a.builder for a in args if isinstance(a, Tracer)), None)
+    if builder is None:
+        return prim.impl(*args, **params)
+    atoms = [_atom(builder, a) for a in args]
+    if all(isinstance(a, Lit) for a in atoms):       # constant folding at trace time
+        out = prim.impl(*[a.value for a in atoms], **params)
+        if prim.effect or all(np.size(o) <= FOLD_LIMIT for o in
+                              (out if prim.multiple_results else (out,))):
+            return _wrap_constants(builder, prim, out)
+    out_avals = prim.abstract_eval(*[a.aval for a in atoms], **params)
+    outs = builder.add(prim, atoms, params, out_avals)
+    values = [None] * len(outs)
+    if builder.concrete:
+        values = prim.impl(*[_value(a) for a in args], **params)
+        values = values if prim.multiple_results else (values,)
+        _check_rule(prim, out_avals, values)
+    tracers = [Tracer(builder, v, x) for v, x in zip(outs, values)]
+    if prim.effect:
+        return None
+    return tracers if prim.multiple_results else tracers[0]
+
+
+FOLD_LIMIT = 4096   # larger constant results stay ops (e.g. zeros broadcast to a big shape)
+
+
+def constant(like: "Tracer", value) -> "Tracer":
+    """`value` as a constant tracer of the same builder as `like`."""
+    return Tracer(like.builder, Lit(value), value)
+
+
+def _wrap_constants(builder, prim, out):
+    if prim.effect:
+        return None
+    if prim.multiple_results:
+        return [Tracer(builder, Lit(o), o) for o in out]
+    return Tracer(builder, Lit(out), out)
+
+
+def _value(x):
+    return x.val if isinstance(x, Tracer) else x
+
+
+def _check_rule(prim, avals, values):
+    """The concrete result must match the shape rule: a mismatch is a bug in the rule."""
+    for aval, value in zip(avals, values):
+        got = aval_of(value)
+        if got.shape != aval.shape or got.dtype != aval.dtype:
+            raise AssertionError(f"shape rule of {prim.name} gives {aval}, NumPy gives {got}")
+
+
+class Tracer:
+    """A traced value: an IR atom plus (while tracing real data) the concrete value it stands for.
+
+    A tracer whose atom is a `Lit` is a constant: it does not depend on any input. Array methods
+    and operators are attached by `tracejit.numpy`, which defines them in terms of primitives.
+    """
+    __slots__ = ("builder", "atom", "val", "base", "__weakref__")
+    __array_priority__ = 1000     # make ndarray op Tracer defer to Tracer's reflected operators
+
+    def __init__(self, builder, atom, val=None, base=None):
+        self.builder = builder
+        self.atom = atom
+        self.val = val
+        self.base = base          # (tracer, index) when this is a basic-indexing view
+
+    aval = property(lambda self: self.atom.aval)
+    shape = property(lambda self: self.atom.aval.shape)
+    dtype = property(lambda self: self.atom.aval.dtype)
+    ndim = property(lambda self: self.atom.aval.ndim)
+    size = property(lambda self: self.atom.aval.size)
+    is_constant = property(lambda self: isinstance(self.atom, Lit))
+
+    def rebind(self, other: "Tracer"):
+        """Point this tracer at a new value: how in-place updates are made functional."""
+        self.atom, self.val = other.atom, other.val
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __bool__(self):
+        return concretize_bool(self)
+
+    def __index__(self):
+        return concretize_int(self)
+
+    __int__ = __index__
+
+    def __float__(self):
+        raise TracejitError(
+            "float() of a traced value was called from code tracejit does not trace, which would "
+            "hide the value from differentiation; call float() in your traced function instead")
+
+    def __hash__(self):
+        return id(self)
+
+    def __repr__(self):
+        if self.val is None:
+            return f"Tracer<{self.aval}>"
+        return f"Tracer<{self.aval}>({np.array2string(np.asarray(self.val), threshold=6)})"
+
+
+def _require_concrete(t, what):
+    if t.val is None:
+        raise TracejitError(f"{what} needs a concrete value, but this value is symbolic "
+                            "(inside a transformation, control flow cannot depend on it)")
+
+
+def concretize_bool(t: Tracer) -> bool:
+    """Decide a branch on traced data: record a guard that the outcome stays the same."""
+    from .elementwise import ne
+    _require_concrete(t, "a branch")
+    if t.size != 1:
+        raise ValueError("The truth value of an array with more than one element is ambiguous. "
+                         "Use a.any() or a.all()")
+    pred = t if t.dtype == np.bool_ else ne(t, 0)
+    outcome = bool(pred.val)
+    guard(pred, expected=outcome, reason=t.builder.reason or "bool")
+    return outcome
+
+
+def concretize_int(t: Tracer) -> int:
+    """An integer made from traced data steers shapes or loops: guard its exact value."""
+    from .elementwise import eq
+    from .shape import convert
+    _require_concrete(t, "int()")
+    if t.size != 1 or t.dtype.kind not in "biuf":
+        raise TypeError(f"only integer scalar arrays can be converted to a scalar index (got {t.aval})")
+    as_int = t if t.dtype.kind in "iu" else convert(t, dtype=np.dtype(np.int64))
+    value = int(np.asarray(as_int.val).reshape(()))
+    guard(eq(as_int, value), expected=True, reason=t.builder.reason or "int")
+    return value
+
+
+def _guard_impl(pred, *, expected, reason):
+    if bool(np.asarray(pred).reshape(())) != expected:
+        raise GuardFailure(reason)
+
+
+guard = Primitive("guard", _guard_impl, lambda pred, **_: [], effect=True)

@@ -1,0 +1,196 @@
+"""Elementwise primitives: unary math, binary arithmetic, comparisons, select, dtype conversion.
+
+Every elementwise primitive broadcasts its inputs NumPy-style and follows NumPy's type promotion
+(including weak Python scalars). Derivatives are given as *linear* rules `lin(g, ans, *ins)`:
+the contribution of one input's perturbation `g` to the output. Because an elementwise derivative
+is a pointwise multiplier, the same rule serves reverse mode (g = output cotangent) and forward
+mode (g = input tangent); the transforms broadcast or un-broadcast shapes centrally.
+"""
+from functools import lru_cache
+
+import numpy as np
+
+from ..ir import Aval
+from .core import Primitive
+
+_PROBE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
+
+
+@lru_cache(maxsize=None)
+def _result_dtype(ufunc, in_types):
+    """Output dtype of `ufunc` on inputs of `in_types` ((dtype, weak) pairs), asked of NumPy."""
+    probes = [_PROBE[d.kind] if weak else np.zeros((), d) for d, weak in in_types]
+    with np.errstate(all="ignore"):
+        return np.asarray(ufunc(*probes)).dtype
+
+
+def _elementwise_rule(ufunc, dtype=None):
+    def abstract_eval(*avals, **_):
+        shape = np.broadcast_shapes(*(a.shape for a in avals))
+        out = dtype or _result_dtype(ufunc, tuple((a.dtype, a.weak) for a in avals))
+        return [Aval(shape, np.dtype(out), all(a.weak for a in avals))]
+    return abstract_eval
+
+
+def _silent(ufunc):
+    """NumPy implementation with floating-point warnings silenced: x/0 gives inf as in NumPy."""
+    def impl(*args, **_):
+        with np.errstate(all="ignore"):
+            return ufunc(*args)
+    impl.__name__ = ufunc.__name__
+    return impl
+
+
+class Elementwise(Primitive):
+    """An elementwise primitive with one linear derivative rule per input (None: not
+    differentiable with respect to that input)."""
+
+    def __init__(self, name, ufunc, partials, dtype=None):
+        super().__init__(name, _silent(ufunc), _elementwise_rule(ufunc, dtype),
+                         vjp=self._vjp, jvp=self._jvp, elementwise=True)
+        self.ufunc = ufunc
+        self.partials = partials
+
+    def _vjp(self, cts, outs, ins, **_):
+        g = cts[0]
+        return [None if rule is None else rule(g, outs[0], *ins) for rule in self.partials]
+
+    def _jvp(self, tangents, outs, ins, **_):
+        terms = [rule(t, outs[0], *ins) for rule, t in zip(self.partials, tangents)
+                 if rule is not None and t is not None]
+        total = terms[0] if terms else None
+        for term in terms[1:]:
+            total = add(total, term)
+        return [total]
+
+
+def unary(name, ufunc, lin=None):
+    return Elementwise(name, ufunc, (lin,))
+
+
+def binary(name, ufunc, lin_x, lin_y):
+    return Elementwise(name, ufunc, (lin_x, lin_y))
+
+
+def comparison(name, ufunc):
+    return Elementwise(name, ufunc, (None, None), dtype=np.bool_)
+
+
+# arithmetic
+add = binary("add", np.add, lambda g, ans, x, y: g, lambda g, ans, x, y: g)
+sub = binary("sub", np.subtract, lambda g, ans, x, y: g, lambda g, ans, x, y: neg(g))
+mul = binary("mul", np.multiply, lambda g, ans, x, y: mul(g, y), lambda g, ans, x, y: mul(g, x))
+div = binary("div", np.true_divide, lambda g, ans, x, y: div(g, y),
+             lambda g, ans, x, y: neg(mul(g, div(ans, y))))
+neg = unary("neg", np.negative, lambda g, ans, x: neg(g))
+
+
+def _pow_lin_base(g, ans, x, y):
+    # y * x**(y-1), written so that x == 0 with y >= 1 gives a finite derivative
+    return mul(g, mul(y, pow(x, sub(y, 1))))
+
+
+def _pow_lin_exponent(g, ans, x, y):
+    # d/dy x**y = x**y * log(x); NumPy's x**y is only real-differentiable in y for x > 0
+    safe_x = select(gt(x, 0), x, 1)
+    return mul(g, mul(ans, log(safe_x)))
+
+
+pow = binary("pow", np.power, _pow_lin_base, _pow_lin_exponent)
+
+
+def _split_ties(win, tie):
+    """1 where `win`, 1/2 where tied, 0 elsewhere: ties share the derivative (as JAX does)."""
+    return add(convert_like(win), mul(convert_like(tie), 0.5))
+
+
+def convert_like(mask):
+    return convert(mask, dtype=np.dtype(np.float64), weak=True)
+
+
+maximum = binary("maximum", np.maximum,
+                 lambda g, ans, x, y: mul(g, _split_ties(gt(x, y), eq(x, y))),
+                 lambda g, ans, x, y: mul(g, _split_ties(lt(x, y), eq(x, y))))
+minimum = binary("minimum", np.minimum,
+                 lambda g, ans, x, y: mul(g, _split_ties(lt(x, y), eq(x, y))),
+                 lambda g, ans, x, y: mul(g, _split_ties(gt(x, y), eq(x, y))))
+arctan2 = binary("arctan2", np.arctan2,
+                 lambda g, ans, y, x: mul(g, div(x, add(mul(x, x), mul(y, y)))),
+                 lambda g, ans, y, x: neg(mul(g, div(y, add(mul(x, x), mul(y, y))))))
+
+# transcendental and other unary functions
+exp = unary("exp", np.exp, lambda g, ans, x: mul(g, ans))
+log = unary("log", np.log, lambda g, ans, x: div(g, x))
+log1p = unary("log1p", np.log1p, lambda g, ans, x: div(g, add(x, 1)))
+expm1 = unary("expm1", np.expm1, lambda g, ans, x: mul(g, add(ans, 1)))
+sin = unary("sin", np.sin, lambda g, ans, x: mul(g, cos(x)))
+cos = unary("cos", np.cos, lambda g, ans, x: neg(mul(g, sin(x))))
+tan = unary("tan", np.tan, lambda g, ans, x: mul(g, add(mul(ans, ans), 1)))
+tanh = unary("tanh", np.tanh, lambda g, ans, x: mul(g, sub(1, mul(ans, ans))))
+sqrt = unary("sqrt", np.sqrt, lambda g, ans, x: div(mul(g, 0.5), ans))
+abs = unary("abs", np.absolute, lambda g, ans, x: mul(g, sign(x)))
+sign = unary("sign", np.sign, lambda g, ans, x: mul(g, 0))
+floor = unary("floor", np.floor, lambda g, ans, x: mul(g, 0))
+ceil = unary("ceil", np.ceil, lambda g, ans, x: mul(g, 0))
+sinh = unary("sinh", np.sinh, lambda g, ans, x: mul(g, cosh(x)))
+cosh = unary("cosh", np.cosh, lambda g, ans, x: mul(g, sinh(x)))
+arcsin = unary("arcsin", np.arcsin, lambda g, ans, x: div(g, sqrt(sub(1, mul(x, x)))))
+arccos = unary("arccos", np.arccos, lambda g, ans, x: neg(div(g, sqrt(sub(1, mul(x, x))))))
+arctan = unary("arctan", np.arctan, lambda g, ans, x: div(g, add(mul(x, x), 1)))
+arcsinh = unary("arcsinh", np.arcsinh, lambda g, ans, x: div(g, sqrt(add(mul(x, x), 1))))
+arccosh = unary("arccosh", np.arccosh, lambda g, ans, x: div(g, sqrt(sub(mul(x, x), 1))))
+arctanh = unary("arctanh", np.arctanh, lambda g, ans, x: div(g, sub(1, mul(x, x))))
+
+# comparisons and logic: boolean results, no derivative
+lt = comparison("lt", np.less)
+le = comparison("le", np.less_equal)
+gt = comparison("gt", np.greater)
+ge = comparison("ge", np.greater_equal)
+eq = comparison("eq", np.equal)
+ne = comparison("ne", np.not_equal)
+logical_and = comparison("logical_and", np.logical_and)
+logical_or = comparison("logical_or", np.logical_or)
+logical_xor = comparison("logical_xor", np.logical_xor)
+logical_not = Elementwise("logical_not", np.logical_not, (None,), dtype=np.bool_)
+isnan = Elementwise("isnan", np.isnan, (None,), dtype=np.bool_)
+isfinite = Elementwise("isfinite", np.isfinite, (None,), dtype=np.bool_)
+
+
+def _where(c, a, b):
+    return np.where(c, a, b)
+
+
+select = Elementwise("select", _where, (
+    None,
+    lambda g, ans, c, a, b: select(c, g, 0),
+    lambda g, ans, c, a, b: select(c, 0, g)))
+select.abstract_eval = lambda c, a, b, **_: [Aval(
+    np.broadcast_shapes(c.shape, a.shape, b.shape),
+    _result_dtype(np.add, ((a.dtype, a.weak), (b.dtype, b.weak))), a.weak and b.weak)]
+
+
+# dtype conversion (astype); `weak` keeps Python-scalar-like promotion for masks turned to numbers
+def _convert_impl(x, *, dtype, weak=False):
+    return np.asarray(x).astype(dtype) if np.ndim(x) else np.asarray(x, dtype=dtype)[()]
+
+
+def _convert_lin(g, ans, x, *, dtype=None, weak=False):
+    return g
+
+
+def _convert_vjp(cts, outs, ins, *, dtype, weak=False):
+    x = ins[0]
+    return [convert(cts[0], dtype=x.dtype, weak=x.aval.weak) if x.dtype.kind in "fc" else None]
+
+
+def _convert_jvp(tangents, outs, ins, *, dtype, weak=False):
+    t = tangents[0]
+    if t is None or np.dtype(dtype).kind not in "fc":
+        return [None]
+    return [convert(t, dtype=dtype, weak=weak)]
+
+
+convert = Primitive(
+    "convert", _convert_impl,
+    lambda x, *, dtype, weak=False: [Aval(x.shape, np.dtype(dtype), weak)],
+    vjp=_convert_vjp, jvp=_convert_jvp)

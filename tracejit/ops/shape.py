@@ -1,0 +1,146 @@
+"""Shape primitives: broadcast, reshape, transpose, strided slicing and its update, concatenate.
+
+`unbroadcast` lives here too: the one place where a cotangent of a broadcast result is summed back
+to an input's shape.
+"""
+import numpy as np
+
+from ..ir import Aval
+from .core import Primitive, constant
+from .elementwise import convert  # noqa: F401  (re-exported: dtype conversion is a shape-family op too)
+
+
+def _same_dtype(x, shape):
+    return [Aval(tuple(shape), x.dtype, x.weak)]
+
+
+# broadcast_to
+def _broadcast_vjp(cts, outs, ins, *, shape):
+    return [unbroadcast(cts[0], ins[0].shape)]
+
+
+broadcast_to = Primitive(
+    "broadcast_to", lambda x, *, shape: np.broadcast_to(x, shape),
+    lambda x, *, shape: _same_dtype(x, shape),
+    vjp=_broadcast_vjp,
+    jvp=lambda ts, outs, ins, *, shape: [broadcast_to(ts[0], shape=shape)])
+
+
+def unbroadcast(g, shape):
+    """Sum `g` over the axes along which an array of `shape` was broadcast to `g.shape`."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    from .reduce import reduce_sum
+    lead = len(g.shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and g.shape[lead + i] != 1)
+    summed = reduce_sum(g, axes=axes, keepdims=False)
+    return reshape(summed, shape=shape) if tuple(summed.shape) != shape else summed
+
+
+# reshape
+reshape = Primitive(
+    "reshape", lambda x, *, shape: np.reshape(x, shape),
+    lambda x, *, shape: _same_dtype(x, shape),
+    vjp=lambda cts, outs, ins, *, shape: [reshape(cts[0], shape=ins[0].shape)],
+    jvp=lambda ts, outs, ins, *, shape: [reshape(ts[0], shape=shape)])
+
+
+# transpose
+def _inverse(perm):
+    return tuple(int(i) for i in np.argsort(perm))
+
+
+transpose = Primitive(
+    "transpose", lambda x, *, perm: np.transpose(x, perm),
+    lambda x, *, perm: _same_dtype(x, [x.shape[p] for p in perm]),
+    vjp=lambda cts, outs, ins, *, perm: [transpose(cts[0], perm=_inverse(perm))],
+    jvp=lambda ts, outs, ins, *, perm: [transpose(ts[0], perm=perm)])
+
+
+# strided slicing: per axis a (start, size, step) triple selecting start + k*step, k < size
+def python_slices(spec):
+    """The NumPy index tuple for a slicing spec."""
+    out = []
+    for start, size, step in spec:
+        stop = start + size * step
+        out.append(slice(start, None if stop < 0 else stop, step) if size else slice(0, 0))
+    return tuple(out)
+
+
+def _slice_impl(x, *, spec):
+    return np.asarray(x)[python_slices(spec)]
+
+
+def zeros_like(x, shape=None):
+    """A zero of `x`'s dtype broadcast to `shape` (default: x's): a broadcast op, not a big literal."""
+    shape = tuple(x.shape) if shape is None else tuple(shape)
+    zero = constant(x, np.zeros((), x.dtype))
+    return broadcast_to(zero, shape=shape) if shape else zero
+
+
+def _slice_vjp(cts, outs, ins, *, spec):
+    return [slice_update(zeros_like(ins[0]), cts[0], spec=spec)]
+
+
+static_slice = Primitive(
+    "slice", _slice_impl,
+    lambda x, *, spec: _same_dtype(x, [size for _, size, _ in spec]),
+    vjp=_slice_vjp,
+    jvp=lambda ts, outs, ins, *, spec: [static_slice(ts[0], spec=spec)])
+
+
+def _slice_update_impl(base, update, *, spec):
+    out = np.array(base, copy=True)
+    out[python_slices(spec)] = update
+    return out
+
+
+def _slice_update_vjp(cts, outs, ins, *, spec):
+    g = cts[0]
+    base, update = ins
+    g_update = static_slice(g, spec=spec)
+    return [slice_update(g, zeros_like(update, g_update.shape), spec=spec),
+            unbroadcast(g_update, update.shape)]
+
+
+def _slice_update_jvp(ts, outs, ins, *, spec):
+    base, update = ins
+    tb = ts[0] if ts[0] is not None else zeros_like(base)
+    tu = ts[1] if ts[1] is not None else zeros_like(update)
+    return [slice_update(tb, tu, spec=spec)]
+
+
+slice_update = Primitive(
+    "slice_update", _slice_update_impl,
+    lambda base, update, *, spec: [Aval(base.shape, base.dtype, base.weak)],
+    vjp=_slice_update_vjp, jvp=_slice_update_jvp)
+
+
+# concatenate
+def _concat_aval(*xs, axis):
+    shape = list(xs[0].shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    dtype = np.result_type(*[x.dtype for x in xs])
+    return [Aval(tuple(shape), dtype, all(x.weak for x in xs))]
+
+
+def _concat_vjp(cts, outs, ins, *, axis):
+    g, start, out = cts[0], 0, []
+    for x in ins:
+        spec = tuple((start if a == axis else 0, x.shape[a], 1) for a in range(g.ndim))
+        out.append(static_slice(g, spec=spec))
+        start += x.shape[axis]
+    return out
+
+
+def _concat_jvp(ts, outs, ins, *, axis):
+    if all(t is None for t in ts):
+        return [None]
+    return [concatenate(*[t if t is not None else zeros_like(x) for t, x in zip(ts, ins)], axis=axis)]
+
+
+concatenate = Primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_aval,
+    vjp=_concat_vjp, jvp=_concat_jvp)

@@ -1,0 +1,3 @@
+"""The runtime: the compiled callable, its cache of traces and its statistics."""
+from .cache import CompiledFunction, leaf_key
+from .stats import Stats

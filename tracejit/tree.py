@@ -1,0 +1,57 @@
+"""Pytrees: nested dicts, lists and tuples of leaves, flattened to a list plus a hashable shape.
+
+Dict keys are visited in sorted order (as JAX does), so two dicts with the same keys flatten
+alike whatever their insertion order.
+"""
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TreeDef:
+    kind: str                  # "leaf", "dict", "list", "tuple"
+    keys: tuple = ()           # dict keys, sorted
+    children: tuple = ()
+
+    @property
+    def num_leaves(self):
+        return 1 if self.kind == "leaf" else sum(c.num_leaves for c in self.children)
+
+
+LEAF = TreeDef("leaf")
+
+
+def _sorted_keys(d):
+    try:
+        return tuple(sorted(d))
+    except TypeError:
+        return tuple(d)
+
+
+def flatten(tree, leaves=None, paths=None, path=""):
+    """(leaves, treedef); `paths` (a list) also receives a readable path for every leaf."""
+    leaves = [] if leaves is None else leaves
+    if type(tree) is dict:
+        keys = _sorted_keys(tree)
+        children = tuple(flatten(tree[k], leaves, paths, f"{path}[{k!r}]")[1] for k in keys)
+        return leaves, TreeDef("dict", keys, children)
+    if type(tree) in (list, tuple):
+        children = tuple(flatten(v, leaves, paths, f"{path}[{i}]")[1] for i, v in enumerate(tree))
+        return leaves, TreeDef(type(tree).__name__, (), children)
+    leaves.append(tree)
+    if paths is not None:
+        paths.append(path)
+    return leaves, LEAF
+
+
+def unflatten(treedef, leaves):
+    it = iter(leaves)
+    return _build(treedef, it)
+
+
+def _build(treedef, it):
+    if treedef.kind == "leaf":
+        return next(it)
+    children = [_build(c, it) for c in treedef.children]
+    if treedef.kind == "dict":
+        return dict(zip(treedef.keys, children))
+    return tuple(children) if treedef.kind == "tuple" else children
