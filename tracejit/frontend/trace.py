@@ -1,6 +1,7 @@
 """Entry point of the frontend: run a function under the tracer and return its trace."""
 from __future__ import annotations
 
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,20 @@ def _input_aval(leaf, label):
     return Aval(array.shape, array.dtype)
 
 
+def python_entry(fn):
+    """A Python function to start interpreting at: `fn` itself, or a trampoline that calls it
+    (for methods, NumPy functions, callable objects), so its call goes through the lookaside."""
+    if isinstance(fn, types.FunctionType):
+        return fn
+
+    def entry(*args, **kwargs):
+        return fn(*args, **kwargs)
+    entry.__qualname__ = entry.__name__ = getattr(fn, "__name__", type(fn).__name__)
+    return entry
+
+
 def trace_function(fn, args, kwargs, name=None) -> TraceResult:
+    fn = python_entry(fn)
     ctx = TraceContext(fn)
     paths = []
     leaves, treedef = flatten((tuple(args), kwargs), paths=paths)

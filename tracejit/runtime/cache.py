@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..frontend import TraceResult, trace_function
+from ..frontend import TraceResult, python_entry, trace_function
 from ..ops.core import GuardFailure
 from ..tree import flatten
 from .stats import Stats
@@ -78,6 +78,10 @@ class CompiledFunction:
     stats: Stats = field(default_factory=Stats)
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _warned: bool = False
+
+    def __post_init__(self):
+        # trace and guard against the same Python function (a trampoline for non-Python callables)
+        self.fn = python_entry(self.fn)
 
     def __call__(self, *args, **kwargs):
         leaves, treedef = flatten((args, kwargs))
