@@ -209,7 +209,12 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
         raise TypeError(f"{fn.__qualname__}(): {e}") from None
     n_positional = fn.__code__.co_argcount
     defaults = fn.__defaults__ or ()
-    for position, (name, param) in enumerate(signature.parameters.items()):
+    code = fn.__code__
+    n_args = (code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)
+              + bool(code.co_flags & inspect.CO_VARKEYWORDS))
+    # inspect renames comprehension arguments (".0" -> "implicit0"); locals use the code's names
+    local_names = code.co_varnames[:n_args]
+    for position, ((name, param), local) in enumerate(zip(signature.parameters.items(), local_names)):
         if name in bound.arguments:
             value = bound.arguments[name]
         elif param.kind is param.VAR_POSITIONAL:
@@ -222,7 +227,7 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
                 source = (Item(Attr(fn_source, "__kwdefaults__"), name) if param.kind is param.KEYWORD_ONLY
                           else Item(Attr(fn_source, "__defaults__"), position - (n_positional - len(defaults))))
                 value = ctx.read(value, source)
-        frame.locals[name] = value
+        frame.locals[local] = value
 
 
 class InterpretedGenerator:
