@@ -1,4 +1,6 @@
 """Print a trace as a readable, Python-looking program, one line per op with its source line."""
+import os
+
 import numpy as np
 
 from .core import Lit, Var
@@ -36,22 +38,33 @@ def _format_param(value):
     return repr(value)
 
 
+_HIDDEN_PARAMS = {"reason"}     # a guard's reason is its source line, printed once above it
+
+
 def format_op(op, names):
     outs = ", ".join(f"{names(v)}: {v.aval}" for v in op.outputs)
     args = [names(a) for a in op.inputs]
-    args += [f"{k}={_format_param(v)}" for k, v in op.params.items()]
+    args += [f"{k}={_format_param(v)}" for k, v in op.params.items() if k not in _HIDDEN_PARAMS]
     call = f"{op.prim.name}({', '.join(args)})"
-    line = f"{outs} = {call}" if outs else call
-    if op.loc is not None:
-        line = f"{line:<60}  # {op.loc}" + (f": {op.loc.text}" if op.loc.text else "")
-    return line
+    return f"{outs} = {call}" if outs else call
+
+
+def format_loc(loc):
+    """`# file.py:12  the source line` (its own comment stripped), printed when the line changes."""
+    text = loc.text.split("  #")[0].strip()
+    return f"# {os.path.basename(loc.filename)}:{loc.lineno}" + (f"  {text}" if text else "")
 
 
 def format_trace(trace):
     names = _Names()
     params = ", ".join(f"{names(v)}: {v.aval}" for v in trace.inputs)
     lines = [f"def {trace.name}({params}):"]
-    lines += ["    " + format_op(op, names) for op in trace.ops]
+    last_loc = None
+    for op in trace.ops:
+        if op.loc is not None and op.loc != last_loc:
+            lines.append("    " + format_loc(op.loc))
+            last_loc = op.loc
+        lines.append("    " + format_op(op, names))
     outs = ", ".join(names(a) for a in trace.outputs)
     lines.append(f"    return ({outs},)" if len(trace.outputs) == 1 else f"    return ({outs})")
     return "\n".join(lines)
