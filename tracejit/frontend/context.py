@@ -123,5 +123,8 @@ def check_array_dtype(array, name, loc=None):
         return
     where = f"{loc}: " if loc is not None else ""
     kind = {"c": "complex", "O": "object"}.get(array.dtype.kind, array.dtype.name)
+    hint = {"c": "pass the real and imaginary parts as two float arrays",
+            "O": "convert it with numpy.asarray(..., dtype=float) (ragged or mixed data cannot "
+                 "be traced)"}.get(array.dtype.kind, "convert it to a float array")
     raise TracejitError(f"{where}{name} is a {kind} array ({array.dtype}); tracejit supports "
-                        "float, integer and boolean arrays")
+                        f"float, integer and boolean arrays: {hint}")
