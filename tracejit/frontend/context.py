@@ -8,12 +8,14 @@ from the arguments, which differ from call to call).
 from __future__ import annotations
 
 import types
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import TracejitError, UnsupportedError
-from ..ir import Aval
+from ..ir import Aval, Var
 from ..ops.core import Builder, Tracer
+from ..transforms.roll import roll_loop
 from .sources import ArrayOf, Equals, Is, NotIn, SourceGuard, TypeIs
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
@@ -22,6 +24,19 @@ _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, 
 TRUSTED_MODULES = ("numpy", "math", "builtins", "scipy", "tracejit", "operator", "functools",
                    "itertools", "collections")
 MAX_DEPTH = 200
+MIN_SEGMENTS = 2         # iterations 2..N between back-edges; fewer are not worth a loop op
+ROLL_LOOPS = True        # tests switch it off to compare rolled with unrolled traces
+
+
+@dataclass
+class LoopRecord:
+    """A loop being executed: bytecode range [head, end] and the op count at each back-edge."""
+    head: int
+    end: int
+    markers: list
+
+    def contains(self, pc):
+        return self.head <= pc <= self.end
 
 
 def is_constant(value):
@@ -106,6 +121,30 @@ class TraceContext:
             self._input_by_source[source] = tracer
             self.sourced_inputs.append((source, tracer.atom))
         return tracer
+
+    # ---- loops ----------------------------------------------------------------------------
+    def back_edge(self, frame, head, edge):
+        """A jump back to `head`: mark where the iteration ended in the op list."""
+        loops = frame.loops
+        if loops and loops[-1].head == head:
+            loops[-1].end = max(loops[-1].end, edge)
+            loops[-1].markers.append(len(self.builder.ops))
+        else:
+            loops.append(LoopRecord(head, edge, [len(self.builder.ops)]))
+
+    def leave_loops(self, frame, returning=False):
+        """Loops the frame has left: roll their iterations into loop ops."""
+        while frame.loops and (returning or not frame.loops[-1].contains(frame.pc)):
+            record = frame.loops.pop()
+            if ROLL_LOOPS and len(record.markers) > MIN_SEGMENTS:
+                self._roll(record)
+
+    def _roll(self, record):
+        ops = self.builder.ops
+        alive = {t.atom for t in self.builder.alive if isinstance(t.atom, Var)}
+        rolled = roll_loop(ops, record.markers, len(ops), alive)
+        if rolled is not None:
+            ops[:] = rolled
 
     def enter_call(self):
         self.depth += 1

@@ -30,7 +30,7 @@ class Yield(Return):
 
 class Frame:
     __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals", "cells",
-                 "globals", "builtins", "globals_source", "kw_names", "lineno")
+                 "globals", "builtins", "globals_source", "kw_names", "lineno", "loops")
 
     def __init__(self, ctx, fn, code, globals_, globals_source):
         self.ctx = ctx
@@ -49,6 +49,7 @@ class Frame:
         self.globals_source = globals_source
         self.kw_names = ()
         self.lineno = code.co_firstlineno
+        self.loops = []           # loops being executed, innermost last (see TraceContext.back_edge)
 
     def push(self, value):
         self.stack.append(value)
@@ -90,7 +91,8 @@ def run_frame(frame: Frame):
     ctx = frame.ctx
     instrs = frame.instrs
     while True:
-        instr = instrs[frame.pc]
+        index = frame.pc
+        instr = instrs[index]
         frame.pc += 1
         if instr.lineno is not None and instr.lineno != frame.lineno:
             frame.lineno = instr.lineno
@@ -101,5 +103,11 @@ def run_frame(frame: Frame):
                 f"the Python construct behind opcode {instr.name} is not supported by tracejit "
                 f"on Python {_VERSION[0]}.{_VERSION[1]}", frame.loc)
         result = fn(frame, instr)
+        if frame.pc <= index:                      # a back-edge: one more iteration of a loop
+            ctx.back_edge(frame, frame.pc, index)
+        elif frame.loops and not frame.loops[-1].contains(frame.pc):
+            ctx.leave_loops(frame)
         if result is not None:
+            if type(result) is Return:
+                ctx.leave_loops(frame, returning=True)
             return result

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from .core import Lit, Var
+from .core import Lit, Trace, Var
 
 
 class _Names:
@@ -31,6 +31,8 @@ def _format_literal(value):
 
 
 def _format_param(value):
+    if isinstance(value, Trace):
+        return value.name
     if callable(value) and hasattr(value, "__name__"):
         return value.__name__
     if isinstance(value, np.dtype):
@@ -55,16 +57,19 @@ def format_loc(loc):
     return f"# {os.path.basename(loc.filename)}:{loc.lineno}" + (f"  {text}" if text else "")
 
 
-def format_trace(trace):
+def format_trace(trace, indent=""):
     names = _Names()
     params = ", ".join(f"{names(v)}: {v.aval}" for v in trace.inputs)
-    lines = [f"def {trace.name}({params}):"]
+    lines = [f"{indent}def {trace.name}({params}):"]
     last_loc = None
     for op in trace.ops:
         if op.loc is not None and op.loc != last_loc:
-            lines.append("    " + format_loc(op.loc))
+            lines.append(f"{indent}    " + format_loc(op.loc))
             last_loc = op.loc
-        lines.append("    " + format_op(op, names))
+        for value in op.params.values():        # nested traces (loop bodies) print above the op
+            if isinstance(value, Trace):
+                lines.append(format_trace(value, indent + "    "))
+        lines.append(f"{indent}    " + format_op(op, names))
     outs = ", ".join(names(a) for a in trace.outputs)
-    lines.append(f"    return ({outs},)" if len(trace.outputs) == 1 else f"    return ({outs})")
+    lines.append(f"{indent}    return ({outs},)" if len(trace.outputs) == 1 else f"{indent}    return ({outs})")
     return "\n".join(lines)

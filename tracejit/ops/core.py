@@ -9,6 +9,7 @@ concrete result so that Python control flow downstream sees real numbers.
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -74,6 +75,8 @@ class Builder:
         self.inputs: list[Var] = []
         self.loc: SourceLoc | None = None
         self.reason: str = ""    # the user construct being traced, used to label guards
+        # tracers the user's code may still hold: their vars must survive loop rolling
+        self.alive = weakref.WeakSet() if concrete else None
 
     def new_input(self, aval: Aval, value=None) -> "Tracer":
         var = Var(aval)
@@ -189,6 +192,8 @@ class Tracer:
         self.atom = atom
         self.val = val
         self.base = base          # (tracer, index) when this is a basic-indexing view
+        if builder.alive is not None:
+            builder.alive.add(self)
 
     aval = property(lambda self: self.atom.aval)
     shape = property(lambda self: self.atom.aval.shape)

@@ -13,6 +13,7 @@ from ..ops.core import Builder, Tracer
 from ..ops.elementwise import add, convert
 from ..ops.shape import unbroadcast, zeros_like
 from .dce import dce
+from .tapes import merge_taped_loops
 
 
 def is_differentiable(var):
@@ -41,21 +42,15 @@ def replay(builder, trace):
     return env
 
 
-def vjp_trace(trace: Trace, wrt_indices, out_index=0) -> Trace:
-    """Joint trace computing `trace`'s outputs, then d(outputs[out_index])/d(inputs[wrt])."""
-    builder = Builder(concrete=False)
-    env = replay(builder, trace)
-    wrt = [trace.inputs[i] for i in wrt_indices]
+def backward(builder, env, trace, seeds, wrt):
+    """Propagate cotangents `seeds` ({var: tracer}) back through `trace`'s ops into `builder`;
+    return the cotangent tracer of each var in `wrt` (None where nothing flowed)."""
     active = active_vars(trace, wrt)
 
     def tracer(atom):
         return env[atom] if isinstance(atom, Var) else Tracer(builder, atom, atom.value)
 
-    out = trace.outputs[out_index]
-    cts = {}
-    if isinstance(out, Var) and out in active:
-        seed = Tracer(builder, Lit(np.ones((), out.dtype)))
-        cts[out] = seed
+    cts = {v: g for v, g in seeds.items() if v in active}
     for op in reversed(trace.ops):
         if not any(v in cts for v in op.outputs) or not any(a in active for a in op.inputs):
             continue
@@ -71,10 +66,44 @@ def vjp_trace(trace: Trace, wrt_indices, out_index=0) -> Trace:
                 continue
             g = _fit(g, a, op.prim.elementwise)
             cts[a] = add(cts[a], g) if a in cts else g
-    grads = [(cts[v] if v in cts else zeros_like(env[v])).atom if is_differentiable(v)
-             else Lit(np.zeros(v.shape, np.float64)) for v in wrt]
+    return [cts.get(v) for v in wrt]
+
+
+def _zero_or(ct, var, env):
+    if ct is not None:
+        return ct.atom
+    if is_differentiable(var):
+        return zeros_like(env[var]).atom
+    return Lit(np.zeros(var.shape, np.float64))
+
+
+def vjp_trace(trace: Trace, wrt_indices, out_index=0) -> Trace:
+    """Joint trace computing `trace`'s outputs, then d(outputs[out_index])/d(inputs[wrt])."""
+    builder = Builder(concrete=False)
+    env = replay(builder, trace)
+    wrt = [trace.inputs[i] for i in wrt_indices]
+    out = trace.outputs[out_index]
+    seeds = {out: Tracer(builder, Lit(np.ones((), out.dtype)))} if isinstance(out, Var) else {}
+    grads = [_zero_or(ct, v, env) for ct, v in zip(backward(builder, env, trace, seeds, wrt), wrt)]
     joint = builder.build([], name=f"{trace.name}_vjp")
-    return dce(Trace(joint.inputs, tuple(trace.outputs) + tuple(grads), joint.ops, joint.name))
+    joint = Trace(joint.inputs, tuple(trace.outputs) + tuple(grads), joint.ops, joint.name)
+    return dce(merge_taped_loops(joint))
+
+
+def vjp_body(trace: Trace, wrt_indices) -> Trace:
+    """The pullback of `trace` as a trace: inputs are `trace`'s inputs followed by one cotangent
+    per output; outputs are the cotangents of inputs `wrt_indices` (zeros where none flows)."""
+    builder = Builder(concrete=False)
+    env = replay(builder, trace)
+    seeds = {}
+    for out in trace.outputs:
+        ct = builder.new_input(out.aval if is_differentiable(out) else
+                               type(out.aval)(out.shape, np.dtype(np.float64)))
+        if isinstance(out, Var):
+            seeds[out] = add(seeds[out], ct) if out in seeds else ct
+    wrt = [trace.inputs[i] for i in wrt_indices]
+    grads = [_zero_or(ct, v, env) for ct, v in zip(backward(builder, env, trace, seeds, wrt), wrt)]
+    return dce(builder.build(grads, name=f"{trace.name}_pullback"))
 
 
 def _fit(g, var, elementwise):
