@@ -5,7 +5,8 @@ import functools
 
 import numpy as np
 
-from .backends import NumpyBackend
+from .backends.numba_backend import NumbaBackend
+from .backends.numpy_exec import NumpyBackend
 from .errors import TracejitError
 from .frontend import trace_function
 from .ir import verify
@@ -13,7 +14,8 @@ from .runtime import CompiledFunction
 from .transforms import dce, vjp_trace
 from .tree import flatten, unflatten
 
-BACKENDS = {"numpy": NumpyBackend}
+BACKENDS = {"numpy": NumpyBackend, "numba": NumbaBackend}
+DEFAULT_BACKEND = "numba"
 
 
 def _backend(name):
@@ -63,7 +65,7 @@ def _finish_outputs(result, outputs):
 
 # ---- jit ---------------------------------------------------------------------------------------
 @_decorator
-def jit(fn, *, backend="numpy"):
+def jit(fn, *, backend=DEFAULT_BACKEND):
     """Compile `fn` (the primal alone): traced once per signature, guarded, re-traced as needed."""
     def transform(result, args, kwargs):
         return verify(dce(result.trace)), lambda outputs, leaves: _finish_outputs(result, outputs)
@@ -137,7 +139,7 @@ def _grad_transform(argnums, has_aux, with_value, fn):
 
 
 @_decorator
-def jit_grad(fn, *, argnums=0, has_aux=False, backend="numpy"):
+def jit_grad(fn, *, argnums=0, has_aux=False, backend=DEFAULT_BACKEND):
     """The gradient of `fn` with respect to positional argument(s) `argnums`, compiled."""
     return _Wrapped(CompiledFunction(fn, _grad_transform(argnums, has_aux, False, fn),
                                      _backend(backend)))
@@ -147,7 +149,7 @@ grad = jit_grad
 
 
 @_decorator
-def value_and_grad(fn, *, argnums=0, has_aux=False, backend="numpy"):
+def value_and_grad(fn, *, argnums=0, has_aux=False, backend=DEFAULT_BACKEND):
     """`(fn(*args), gradient)` in one compiled call."""
     return _Wrapped(CompiledFunction(fn, _grad_transform(argnums, has_aux, True, fn),
                                      _backend(backend)))

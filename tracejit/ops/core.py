@@ -14,6 +14,7 @@ import weakref
 import numpy as np
 
 from ..errors import TracejitError
+from ..backends.numba_lower import Statement, literal
 from ..ir import Aval, Lit, Op, SourceLoc, Trace, Var, aval_of
 
 
@@ -271,3 +272,12 @@ def _guard_impl(pred, *, expected, reason):
 
 
 guard = Primitive("guard", _guard_impl, lambda pred, **_: [], effect=True)
+
+
+def _lower_guard(kb, op):
+    pred = kb.scalar(op.inputs[0])
+    kb.line(f"if {pred} != {literal(op.params['expected'], bool)}:")
+    kb.line("    " + kb.exit(op, "guard"))
+
+
+guard.numba = Statement(_lower_guard)

@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import Scalar
 from .core import Primitive
 
 _PROBE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
@@ -194,3 +195,31 @@ convert = Primitive(
     "convert", _convert_impl,
     lambda x, *, dtype, weak=False: [Aval(x.shape, np.dtype(dtype), weak)],
     vjp=_convert_vjp, jvp=_convert_jvp)
+
+
+# numba lowerings: each primitive as a scalar expression; the code generator fuses them into loops
+_NUMBA = {
+    add: "({0} + {1})", sub: "({0} - {1})", mul: "({0} * {1})", div: "({0} / {1})",
+    neg: "(-{0})", pow: "({0} ** {1})",
+    maximum: "np.maximum({0}, {1})", minimum: "np.minimum({0}, {1})",   # NaN-propagating
+    arctan2: "math.atan2({0}, {1})",
+    exp: "math.exp({0})", log: "math.log({0})", log1p: "math.log1p({0})", expm1: "math.expm1({0})",
+    sin: "math.sin({0})", cos: "math.cos({0})", tan: "math.tan({0})", tanh: "math.tanh({0})",
+    sqrt: "math.sqrt({0})", abs: "abs({0})", sign: "np.sign({0})",
+    floor: "np.floor({0})", ceil: "np.ceil({0})",        # math.floor would return an int
+    sinh: "math.sinh({0})", cosh: "math.cosh({0})", arcsin: "math.asin({0})",
+    arccos: "math.acos({0})", arctan: "math.atan({0})", arcsinh: "math.asinh({0})",
+    arccosh: "math.acosh({0})", arctanh: "math.atanh({0})",
+    convert: "{0}",                                      # the operand cast does the conversion
+}
+for _prim, _template in _NUMBA.items():
+    _prim.numba = Scalar(_template)
+for _prim, _template in {lt: "({0} < {1})", le: "({0} <= {1})", gt: "({0} > {1})",
+                         ge: "({0} >= {1})", eq: "({0} == {1})", ne: "({0} != {1})"}.items():
+    _prim.numba = Scalar(_template, operands="common")   # compare in NumPy's promoted dtype
+for _prim, _template in {logical_and: "({0} & {1})", logical_or: "({0} | {1})",
+                         logical_xor: "({0} != {1})", logical_not: "(not {0})"}.items():
+    _prim.numba = Scalar(_template, operands="bool")
+isnan.numba = Scalar("math.isnan({0})", operands=None)
+isfinite.numba = Scalar("math.isfinite({0})", operands=None)
+select.numba = Scalar("({1} if {0} else {2})", operands=("bool", "out", "out"))

@@ -6,6 +6,7 @@ broadcast. 1-D operands are promoted to matrices by `tracejit.numpy`, never here
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import NoLowering, Statement
 from .core import Primitive
 from .elementwise import add, mul, neg, sub
 from .shape import reshape, transpose, unbroadcast
@@ -98,3 +99,25 @@ def _slogdet_jvp(ts, outs, ins):
 
 slogdet = Primitive("slogdet", lambda a: tuple(np.linalg.slogdet(a)), _slogdet_aval,
                     vjp=_slogdet_vjp, jvp=_slogdet_jvp, multiple_results=True)
+
+
+# numba lowering of matmul: np.dot (BLAS) per matrix; solve, inv and slogdet have none, so traces
+# using them run on the numpy executor
+def _lower_matmul(kb, op):
+    (a, b), out = op.inputs, op.outputs[0]
+    if out.dtype.kind != "f":
+        raise NoLowering("matmul of non-float arrays")       # numba's np.dot is BLAS-only
+    x, y = kb.blas(a, out.dtype), kb.blas(b, out.dtype)
+    if a.ndim == 2 and b.ndim == 2:
+        kb.define(out, f"np.dot({x}, {y})", owned=True)
+        return
+    batch = out.shape[:-2]
+    target = kb.alloc(out)
+    with kb.loops(batch) as i:
+        ia, ib = kb.index(a.shape[:-2], batch), kb.index(b.shape[:-2], batch)
+        x_i = f"{x}[{', '.join(ia)}]" if ia else x
+        y_i = f"{y}[{', '.join(ib)}]" if ib else y
+        kb.line(f"{target}[{', '.join(i)}] = np.dot({x_i}, {y_i})")
+
+
+matmul.numba = Statement(_lower_matmul)

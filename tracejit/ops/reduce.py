@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import Reduction, literal
 from .core import Primitive
 from .elementwise import convert, div, eq, mul
 from .shape import broadcast_to, reshape
@@ -63,3 +64,22 @@ reduce_max = Primitive(
 reduce_min = Primitive(
     "reduce_min", lambda x, *, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
     _reduce_rule(lambda d: d), vjp=_extreme_vjp, jvp=_extreme_jvp)
+
+
+# numba lowerings: accumulations the code generator fuses into the loop over the input
+def _lowest(dtype):
+    if dtype.kind == "f":
+        return literal(-np.inf, dtype)
+    return literal(False, dtype) if dtype.kind == "b" else literal(np.iinfo(dtype).min, dtype)
+
+
+def _highest(dtype):
+    if dtype.kind == "f":
+        return literal(np.inf, dtype)
+    return literal(True, dtype) if dtype.kind == "b" else literal(np.iinfo(dtype).max, dtype)
+
+
+reduce_sum.numba = Reduction(lambda dtype: literal(0, dtype), "{acc} += {x}")
+# `x != x` lets a NaN win and then stick, as np.max/np.min propagate NaN
+reduce_max.numba = Reduction(_lowest, "if {x} > {acc} or {x} != {x}:\n    {acc} = {x}")
+reduce_min.numba = Reduction(_highest, "if {x} < {acc} or {x} != {x}:\n    {acc} = {x}")
