@@ -393,8 +393,8 @@ def dot(a, b, out=None):
         return ew.mul(a, b)
     if ndim(b) <= 2:
         return matmul(a, b)
-    raise UnsupportedError("numpy.dot of arrays with more than 2 dimensions: use numpy.tensordot "
-                           "or numpy.matmul")
+    from ._products import dot_nd
+    return dot_nd(a, b)
 
 
 @implements(np.outer)
@@ -406,5 +406,6 @@ def outer(a, b, out=None):
 @implements(np.inner)
 def inner(a, b):
     if ndim(a) > 1 or ndim(b) > 1:
-        raise UnsupportedError("numpy.inner of arrays with more than 1 dimension")
+        from ._products import inner_nd
+        return inner_nd(a, b)
     return sum(ew.mul(a, b), axis=-1) if ndim(a) and ndim(b) else ew.mul(a, b)

@@ -208,7 +208,7 @@ cholesky = Primitive("cholesky", np.linalg.cholesky, _cholesky_aval,
 def _svd_impl(a, *, compute_uv):
     if compute_uv:
         return tuple(np.linalg.svd(a, full_matrices=False))
-    return np.linalg.svd(a, compute_uv=False)
+    return (np.linalg.svd(a, compute_uv=False),)
 
 
 def _svd_aval(a, *, compute_uv):
@@ -236,7 +236,7 @@ def _svd_vjp(cts, outs, ins, *, compute_uv):
     k = mul(f, sub(matmul(vh, gv), matmul(swap_last(gv), v)))
     core = add(add(mul(j, _row(s)), _diag_matrix(gs, u)), mul(_col(s), k))
     out = matmul(u, matmul(core, vh))
-    out = add(out, matmul(_projector_complement(u), div(matmul(gu, vh), _col(s))))
+    out = add(out, matmul(_projector_complement(u), matmul(div(gu, _row(s)), vh)))
     return [add(out, matmul(div(u, _row(s)), matmul(swap_last(gv), _projector_complement(v))))]
 
 
