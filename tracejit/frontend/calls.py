@@ -19,7 +19,9 @@ import numpy as np
 
 from ..numpy import _funcs as F
 from ..numpy._registry import IMPLEMENTATIONS, has_tracer
+from ..numpy._ufunc_methods import lookup as ufunc_method
 from ..ops import shape as sh
+from ..ops import special
 from ..ops.core import Tracer, concretize_bool, concretize_int
 from .context import is_trusted
 from .frame import Frame, Return, run_frame
@@ -47,11 +49,13 @@ def _bool(x=False):
     return concretize_bool(x) if isinstance(x, Tracer) else bool(x)
 
 
-def _math(np_name):
-    np_fn = getattr(F, np_name)
+def _np_impl(np_name):
+    return IMPLEMENTATIONS[id(getattr(np, np_name))]
 
+
+def _math(np_name):
     def fn(*args):
-        return _as_python_float(np_fn(*args))
+        return _as_python_float(_np_impl(np_name)(*args))
     return fn
 
 
@@ -59,8 +63,40 @@ LOOKASIDE = {id(float): _float, id(int): _int, id(bool): _bool}
 for _math_name, _np_name in {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log1p": "log1p",
                              "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
                              "cosh": "cosh", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
-                             "atan2": "arctan2", "fabs": "absolute", "pow": "power"}.items():
-    LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
+                             "atan2": "arctan2", "fabs": "absolute", "pow": "power",
+                             "log2": "log2", "log10": "log10", "hypot": "hypot",
+                             "degrees": "degrees", "radians": "radians", "asinh": "arcsinh",
+                             "acosh": "arccosh", "atanh": "arctanh", "exp2": "exp2",
+                             "cbrt": "cbrt", "fmod": "fmod", "remainder": "remainder"}.items():
+    if hasattr(math, _math_name):
+        LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
+
+
+def _math_special(prim):
+    def fn(x):
+        return _as_python_float(prim(x)) if isinstance(x, Tracer) else prim.impl(x)
+    return fn
+
+
+def _math_to_int(np_name):
+    """math.floor/ceil/trunc give Python ints: the value steers the program, so it is guarded."""
+    def fn(x):
+        return concretize_int(_np_impl(np_name)(x)) if isinstance(x, Tracer) else \
+            getattr(math, np_name)(x)
+    return fn
+
+
+def _math_test(np_name):
+    def fn(x):
+        return concretize_bool(_np_impl(np_name)(x)) if isinstance(x, Tracer) else \
+            getattr(math, np_name)(x)
+    return fn
+
+
+LOOKASIDE.update({id(math.erf): _math_special(special.erf), id(math.erfc): _math_special(special.erfc),
+                  id(math.lgamma): _math_special(special.gammaln)})
+LOOKASIDE.update({id(getattr(math, n)): _math_to_int(n) for n in ("floor", "ceil", "trunc")})
+LOOKASIDE.update({id(getattr(math, n)): _math_test(n) for n in ("isfinite", "isnan", "isinf")})
 
 
 def _math_log(x, base=None):
@@ -84,7 +120,7 @@ _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "
 
 def call(frame: Frame, fn, args, kwargs):
     ctx = frame.ctx
-    impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn))
+    impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
     if fn is super and not args:

@@ -14,6 +14,7 @@ import types
 import numpy as np
 
 from ..numpy._registry import has_tracer
+from ..numpy._shapes import SUBSCRIPTABLE
 from ..ops.core import Tracer, constant
 from .calls import call
 from .context import is_trusted
@@ -37,7 +38,10 @@ _COMPARE = {"LT": operator.lt, "LE": operator.le, "EQ": operator.eq, "NE": opera
 
 
 def _lift_constant_array(container, key):
-    """`ndarray[traced index]`: the constant array becomes a traced constant so indexing records."""
+    """`ndarray[traced index]`: the constant array becomes a traced constant so indexing records.
+    `np.r_[...]`/`np.c_[...]` with traced entries use tracejit's versions."""
+    if id(container) in SUBSCRIPTABLE and has_tracer(key if isinstance(key, tuple) else (key,)):
+        return SUBSCRIPTABLE[id(container)]
     if isinstance(container, np.ndarray) and has_tracer(key if isinstance(key, tuple) else (key,)):
         like = next(k for k in (key if isinstance(key, tuple) else (key,)) if isinstance(k, Tracer))
         return constant(like, container)

@@ -122,7 +122,7 @@ def _atom(builder, x):
         return x.atom
     if isinstance(x, (Var, Lit)):
         return x
-    if isinstance(x, (np.ndarray, np.generic, bool, int, float)):
+    if isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)):
         return Lit(x)
     raise TypeError(f"cannot use a {type(x).__name__} as an array operand")
 
