@@ -88,7 +88,7 @@ def call(frame: Frame, fn, args, kwargs):
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
     if fn is super and not args:
-        return super(frame.cells["__class__"].cell_contents, frame.locals[frame.code.co_varnames[0]])
+        return _zero_arg_super(frame)
     if isinstance(fn, types.MethodType):
         return call(frame, fn.__func__, (fn.__self__, *args), kwargs)
     if isinstance(fn, types.FunctionType) and not is_trusted(fn):
@@ -99,6 +99,15 @@ def call(frame: Frame, fn, args, kwargs):
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
         return inline(ctx, call_method, (fn, *args), kwargs)
     return call_native(ctx, fn, args, kwargs)
+
+
+def _zero_arg_super(frame):
+    """`super()` in an inlined method: the `__class__` cell and the first argument, as CPython."""
+    code = frame.code
+    first = frame.locals[code.co_varnames[0]]
+    if code.co_varnames[0] in code.co_cellvars:      # the first argument is captured: a cell
+        first = first.cell_contents
+    return super(frame.locals["__class__"].cell_contents, first)
 
 
 def _is_ours(fn):
