@@ -231,7 +231,13 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
                 source = (Item(Attr(fn_source, "__kwdefaults__"), name) if param.kind is param.KEYWORD_ONLY
                           else Item(Attr(fn_source, "__defaults__"), position - (n_positional - len(defaults))))
                 value = ctx.read(value, source)
-        frame.locals[name] = value
+        frame.locals[_slot_name(fn.__code__, name)] = value
+
+
+def _slot_name(code, name):
+    """inspect calls the hidden iterator argument `.0` of a generator expression (or a <= 3.11
+    comprehension) `implicit0`; the bytecode reads the slot `.0`."""
+    return name if name in code.co_varnames else "." + name.removeprefix("implicit")
 
 
 class InterpretedGenerator:

@@ -45,7 +45,7 @@ def _lift_constant_array(container, key):
 
 
 # ---- stack and constants ---------------------------------------------------------------------
-@handler("NOP", "RESUME", "CACHE", "EXTENDED_ARG")
+@handler("NOP", "RESUME")
 @handler("PRECALL", until=(3, 11))
 def _nop(frame, instr):
     return None
