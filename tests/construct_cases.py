@@ -272,3 +272,100 @@ def chained_comparison(x):
     return np.sum(x)
 
 
+
+
+# ---- refused constructs: each names what is refused; `# refused` marks the line reported ------
+REFUSALS = []
+
+
+def refused(construct, *opcodes):
+    def register(fn):
+        REFUSALS.append(pytest.param(fn, construct, opcodes, id=fn.__name__))
+        return fn
+    return register
+
+
+@refused("try/except or try/finally", "PUSH_EXC_INFO", "CHECK_EXC_MATCH")
+def try_except(x):
+    try:  # refused
+        y = np.sin(x)
+    except ValueError:
+        y = x
+    return np.sum(y)
+
+
+@refused("try/except or try/finally", "PUSH_EXC_INFO", "RERAISE")
+def try_finally(x):
+    total = 0.0
+    try:  # refused
+        total = np.sum(x)
+    finally:
+        total = total * 2.0
+    return total
+
+
+@refused("with blocks (opcode BEFORE_WITH)", "BEFORE_WITH", "WITH_EXCEPT_START")
+def with_block(x):
+    with np.errstate(all="ignore"):  # refused
+        y = np.log(x)
+    return np.sum(y)
+
+
+@refused("match statements (opcode MATCH_SEQUENCE)", "MATCH_SEQUENCE")
+def match_statement(x):
+    match (x[0], x[1]):
+        case (a, b):  # refused
+            return a * b
+    return np.sum(x)
+
+
+@refused("a class statement inside a traced function (opcode LOAD_BUILD_CLASS)",
+         "LOAD_BUILD_CLASS")
+def class_statement(x):
+    class Local:  # refused
+        scale = 2.0
+    return np.sum(x) * Local.scale
+
+
+def _delegating(x):
+    yield from (x[0], x[1])  # refused
+
+
+@refused("yield from and await (opcode GET_YIELD_FROM_ITER)", "GET_YIELD_FROM_ITER")
+def yield_from(x):
+    return sum(_delegating(x))
+
+
+async def _coroutine(x):  # refused
+    return np.sum(x)
+
+
+@refused("async functions", "RETURN_GENERATOR")
+def async_call(x):
+    return _coroutine(x)
+
+
+_counter = 0
+
+
+@refused("assignment to global variable '_counter'", "STORE_GLOBAL")
+def global_store(x):
+    global _counter
+    _counter = 1  # refused
+    return np.sum(x)
+
+
+@refused("deleting an attribute (del obj.name) (opcode DELETE_ATTR)", "DELETE_ATTR")
+def delete_attribute(x):
+    layer = Affine(x[0], x[1])
+    del layer.b  # refused
+    return layer.w
+
+
+@refused("try/except or try/finally", "CHECK_EG_MATCH")
+def except_star(x):
+    try:  # refused
+        y = np.sum(x)
+    except* ValueError:
+        y = 0.0
+    return y

@@ -5,6 +5,7 @@ CPython really emits them (names this version does not have are skipped), then t
 and gradient are compared with plain execution and central finite differences.
 """
 import dis
+import inspect
 import sys
 import types
 
@@ -13,7 +14,7 @@ import pytest
 
 import tracejit
 from conftest import numerical_grad
-from construct_cases import CASES
+from construct_cases import CASES, REFUSALS
 from tracejit.frontend.decode import REWRITES, decode
 from tracejit.frontend.frame import HANDLERS
 from tracejit.frontend.opcodes import INSTRUMENTED_PREFIX, NOT_EMITTED, REFUSED
@@ -141,3 +142,38 @@ def test_decoded_instructions_all_have_handlers_or_refusals():
         for code in _code_objects(fn.__code__):
             names = {i.name for i in decode(code).instrs}
             assert sorted(names - set(HANDLERS) - set(REFUSED)) == [], (fn.__name__, code.co_name)
+
+
+@pytest.mark.parametrize("fn, construct, opcodes", REFUSALS)
+def test_refused_construct_names_itself_and_the_users_line(fn, construct, opcodes):
+    assert sorted(_expected(opcodes) - emitted_opcodes(fn)) == []
+    with pytest.raises(tracejit.UnsupportedError) as info:
+        tracejit.jit(fn, backend="numpy")(np.array([0.5, 1.5, 2.5]))
+    assert construct in str(info.value)
+    assert f"construct_cases.py:{_refused_line(fn)}:" in str(info.value)
+
+
+def _refused_line(fn):
+    """The line marked `# refused` in `fn` or in the helper it calls."""
+    for target in (fn, *[fn.__globals__.get(n) for n in fn.__code__.co_names]):
+        if isinstance(target, types.FunctionType):
+            lines, first = inspect.getsourcelines(target)
+            for k, line in enumerate(lines):
+                if line.rstrip().endswith("# refused"):
+                    return first + k
+    raise AssertionError(f"{fn.__name__} marks no line")
+
+
+def _leaves_outer_unbound(x):
+    squares = [i * i for i in range(3)]
+    if x[0] > 100.0:
+        i = 1.0
+    return np.sum(x) * i + squares[0]
+
+
+def test_comprehension_leaves_an_unbound_outer_variable_unbound():
+    x = np.array([0.5, 1.5])
+    with pytest.raises(UnboundLocalError):
+        _leaves_outer_unbound(x)
+    with pytest.raises(UnboundLocalError):
+        tracejit.jit(_leaves_outer_unbound, backend="numpy")(x)

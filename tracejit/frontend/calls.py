@@ -202,6 +202,7 @@ def inline(ctx, fn, args, kwargs):
 def run_call(ctx, frame):
     caller = ctx.frame
     ctx.enter_call()
+    ctx.set_loc(frame)         # a frame starting (or resuming) on its current line reports it
     try:
         return run_frame(frame)
     finally:

@@ -7,6 +7,7 @@ re-read on every call), the refusal of side effects on outside state, and inline
 """
 from __future__ import annotations
 
+import inspect
 import operator
 import sys
 import types
@@ -89,6 +90,9 @@ def _return_const(frame, instr):
 
 @handler("RETURN_GENERATOR")
 def _return_generator(frame, instr):
+    if frame.code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        raise frame.ctx.unsupported("async functions (coroutines and async generators) inside a "
+                                    "traced function are not supported by tracejit")
     frame.push(None)           # the generator object is made by the call, before the frame runs
 
 
