@@ -124,7 +124,7 @@ def call(frame: Frame, fn, args, kwargs):
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
     if fn is super and not args:
-        return super(frame.cells["__class__"].cell_contents, frame.locals[frame.code.co_varnames[0]])
+        return _zero_arg_super(frame)
     if isinstance(fn, types.MethodType):
         return call(frame, fn.__func__, (fn.__self__, *args), kwargs)
     if isinstance(fn, types.FunctionType) and not is_trusted(fn):
@@ -135,6 +135,15 @@ def call(frame: Frame, fn, args, kwargs):
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
         return inline(ctx, call_method, (fn, *args), kwargs)
     return call_native(ctx, fn, args, kwargs)
+
+
+def _zero_arg_super(frame):
+    """`super()` in an inlined method: the `__class__` cell and the first argument, as CPython."""
+    code = frame.code
+    first = frame.locals[code.co_varnames[0]]
+    if code.co_varnames[0] in code.co_cellvars:      # the first argument is captured: a cell
+        first = first.cell_contents
+    return super(frame.locals["__class__"].cell_contents, first)
 
 
 def _is_ours(fn):
@@ -229,6 +238,7 @@ def inline(ctx, fn, args, kwargs):
 def run_call(ctx, frame):
     caller = ctx.frame
     ctx.enter_call()
+    ctx.set_loc(frame)         # a frame starting (or resuming) on its current line reports it
     try:
         return run_frame(frame)
     finally:
@@ -245,12 +255,7 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
         raise TypeError(f"{fn.__qualname__}(): {e}") from None
     n_positional = fn.__code__.co_argcount
     defaults = fn.__defaults__ or ()
-    code = fn.__code__
-    n_args = (code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)
-              + bool(code.co_flags & inspect.CO_VARKEYWORDS))
-    # inspect renames comprehension arguments (".0" -> "implicit0"); locals use the code's names
-    local_names = code.co_varnames[:n_args]
-    for position, ((name, param), local) in enumerate(zip(signature.parameters.items(), local_names)):
+    for position, (name, param) in enumerate(signature.parameters.items()):
         if name in bound.arguments:
             value = bound.arguments[name]
         elif param.kind is param.VAR_POSITIONAL:
@@ -263,7 +268,13 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
                 source = (Item(Attr(fn_source, "__kwdefaults__"), name) if param.kind is param.KEYWORD_ONLY
                           else Item(Attr(fn_source, "__defaults__"), position - (n_positional - len(defaults))))
                 value = ctx.read(value, source)
-        frame.locals[local] = value
+        frame.locals[_slot_name(fn.__code__, name)] = value
+
+
+def _slot_name(code, name):
+    """inspect calls the hidden iterator argument `.0` of a generator expression (or a <= 3.11
+    comprehension) `implicit0`; the bytecode reads the slot `.0`."""
+    return name if name in code.co_varnames else "." + name.removeprefix("implicit")
 
 
 class InterpretedGenerator:
