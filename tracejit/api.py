@@ -45,10 +45,12 @@ def _as_tuple(x):
 class Transformed:
     """`fn` under a transformation `apply(ctx, fn, args, kwargs, fresh)`; see the module doc."""
 
-    def __init__(self, fn, apply, *, static_argnums=(), static_argnames=(), backend="numpy"):
+    def __init__(self, fn, apply, *, static_argnums=(), static_argnames=(), backend="numpy",
+                 differentiates=True):
         _backend(backend)                                   # reject unknown names early
         self.fn = fn
         self.apply = apply
+        self.differentiates = differentiates
         self.static_argnums = _as_tuple(static_argnums)
         self.static_argnames = _as_tuple(static_argnames)
         self.backend = backend
@@ -68,7 +70,19 @@ class Transformed:
         if compiled is None:
             with self._lock:
                 compiled = self._compiled.setdefault(key, self._compile(statics))
-        return compiled(*args, **kwargs)
+        try:
+            return compiled(*args, **kwargs)
+        except TracejitError:
+            self._refuse_complex(args, kwargs)
+            raise
+
+    def _refuse_complex(self, args, kwargs):
+        """The frontend refuses complex inputs generally; say why when differentiating."""
+        leaves = flatten((args, kwargs))[0]
+        if self.differentiates and any(np.iscomplexobj(leaf) for leaf in leaves):
+            raise TracejitError(f"{T._name(self.fn)} was called with complex inputs: tracejit "
+                                "differentiates real functions of float inputs only "
+                                "(holomorphic=False)") from None
 
     def _split_static(self, args, kwargs):
         """Static arguments leave the traced call: they select a compiled function by value
@@ -174,7 +188,7 @@ def _no_holomorphic(holomorphic):
 def jit(fn, *, static_argnums=(), static_argnames=(), backend="numpy"):
     """Compile `fn` (the primal alone): traced once per signature, guarded, re-traced as needed."""
     return Transformed(fn, _call, static_argnums=static_argnums,
-                       static_argnames=static_argnames, backend=backend)
+                       static_argnames=static_argnames, backend=backend, differentiates=False)
 
 
 def _grad_like(fn, with_value, argnums, has_aux, static_argnums, static_argnames, holomorphic,

@@ -106,7 +106,9 @@ class Segment:
             return leaf
         atom = leaf.atom if isinstance(leaf, Tracer) else Lit(leaf)
         value = leaf.val if isinstance(leaf, Tracer) else leaf
+        # an identity op recorded by hand: `bind` would fold it away when `leaf` is a constant
         (var,) = self.builder.add(sh.reshape, [atom], {"shape": tuple(atom.aval.shape)}, [atom.aval])
+        self.builder.record([leaf], [atom], [var], [value])     # for enclosing transformations
         self.values[var] = value
         return Tracer(self.builder, var, value)
 
@@ -136,6 +138,10 @@ def _like_leaf(g, leaf):
     if leaf.aval.weak and not g.aval.weak:
         return convert(g, dtype=leaf.dtype, weak=True)
     return g
+
+
+def _shape(x):
+    return tuple(x.shape) if isinstance(x, Tracer) else np.shape(x)
 
 
 def as_tracer(like, value):
@@ -195,8 +201,8 @@ def pullback_apply(ctx, fn, args, kwargs, *, has_aux, fresh=False):
         var = _var_of(o)
         if var is None:
             continue
-        if np.shape(c) != var.shape:
-            raise TracejitError(f"cotangent of shape {np.shape(c)} for an output of shape "
+        if _shape(c) != var.shape:
+            raise TracejitError(f"cotangent of shape {_shape(c)} for an output of shape "
                                 f"{var.shape} in the vjp of {_name(fn)}")
         c = match_dtype(as_tracer(o, c), var.aval)
         seeds[var] = add(seeds[var], c) if var in seeds else c
@@ -219,8 +225,8 @@ def jvp_apply(ctx, fn, args, kwargs, *, has_aux, fresh=False):
                                 f"primal {tree}")
         for slot, t in zip(slots, t_leaves):
             if slot is not None:
-                if np.shape(t) != slot.shape:
-                    raise TracejitError(f"jvp of {_name(fn)}: tangent of shape {np.shape(t)} "
+                if _shape(t) != slot.shape:
+                    raise TracejitError(f"jvp of {_name(fn)}: tangent of shape {_shape(t)} "
                                         f"for a primal of shape {slot.shape}")
                 seeds[slot.atom] = match_dtype(as_tracer(slot, t), slot.aval)
     tangents_of = seg.jvp(seeds)
@@ -234,7 +240,7 @@ def _tangent_of(leaf, tangents):
     var = _var_of(leaf)
     if var is not None and var in tangents:
         return _like_leaf(tangents[var], leaf)
-    return np.zeros(np.shape(leaf), np.result_type(leaf)) if not isinstance(leaf, Tracer) \
+    return np.zeros(_shape(leaf), np.result_type(leaf)) if not isinstance(leaf, Tracer) \
         else sh.zeros_like(leaf)
 
 
@@ -252,7 +258,7 @@ def _stack(parts, shape):
 
 
 def _zero_block(out_leaf, leaf):
-    return np.zeros(np.shape(out_leaf) + tuple(leaf.shape), leaf.dtype)
+    return np.zeros(_shape(out_leaf) + tuple(leaf.shape), leaf.dtype)
 
 
 def _jac_result(seg, out_leaves, out_tree, blocks, argnums):

@@ -48,7 +48,7 @@ class Frame:
             self.builtins = self.builtins.__dict__
         self.globals_source = globals_source
         self.kw_names = ()
-        self.lineno = code.co_firstlineno
+        self.lineno = None          # the first instruction sets the location (one-line functions too)
 
     def push(self, value):
         self.stack.append(value)
