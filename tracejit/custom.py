@@ -15,8 +15,8 @@ from . import transformations as T
 from .errors import TracejitError
 from .ir import aval_of
 from .ops.core import Tracer
-from .ops.custom import (custom_jvp_call, custom_vjp_call, fill, native, record_native,
-                         split_leaves)
+from .ops.custom import (CallSpec, custom_jvp_call, custom_vjp_call, fill, native,
+                         record_native, split_leaves)
 from .tree import flatten, unflatten
 
 
@@ -49,8 +49,8 @@ class _CustomDerivative:
             if not (isinstance(leaf, (np.ndarray, np.generic)) or type(leaf) is float):
                 raise TracejitError(f"{self.__name__} returned a {type(leaf).__name__}; a "
                                     "custom-derivative function must return arrays or floats")
-        params = dict(fn=self, template=template, treedef=treedef, out_tree=out_tree,
-                      out_avals=tuple(aval_of(leaf) for leaf in leaves))
+        spec = CallSpec(template, treedef, out_tree, tuple(aval_of(leaf) for leaf in leaves))
+        params = dict(fn=self, spec=spec)
         return unflatten(out_tree, record_native(self.prim, dynamic, params, leaves))
 
 

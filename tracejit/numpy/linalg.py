@@ -48,3 +48,8 @@ class _SlogdetResult(tuple):
 def det(a):
     sign, logdet = la.slogdet(F.asarray(a))
     return ew.mul(sign, ew.exp(logdet))
+
+
+def __getattr__(name):
+    """The rest of `numpy.linalg`, forwarded unchanged (as `tracejit.numpy` forwards NumPy)."""
+    return getattr(np.linalg, name)

@@ -7,6 +7,8 @@ adjoint or tangent trace. These ops have no numba lowering: a backend runs them 
 NumPy implementation. `checkpoint` holds a sub-trace; its derivative rules re-run that sub-trace
 (recomputation) instead of reading the primal's intermediates.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import TracejitError
@@ -45,6 +47,27 @@ def fill(template, treedef, dynamic):
     return unflatten(treedef, [next(it) if leaf is DYNAMIC else leaf for leaf in template])
 
 
+@dataclass(frozen=True, eq=False)
+class CallSpec:
+    """How a user function's arguments and results map to an op's inputs and outputs."""
+    template: tuple          # argument leaves, DYNAMIC where an op input goes
+    treedef: object          # structure of the positional arguments
+    out_tree: object         # structure of the result
+    out_avals: tuple         # one per result leaf
+
+    def args(self, dynamic):
+        return fill(self.template, self.treedef, dynamic)
+
+    def tangents(self, dynamic):
+        """Tangents structured like the arguments: None where an argument leaf is static."""
+        template = tuple(None if s is not DYNAMIC else s for s in self.template)
+        return fill(template, self.treedef, dynamic)
+
+    def __repr__(self):
+        n_in = sum(leaf is DYNAMIC for leaf in self.template)
+        return f"<{n_in} inputs -> {len(self.out_avals)} outputs>"
+
+
 def _value_like(value, aval, what):
     value = np.asarray(value)
     if value.shape != aval.shape:
@@ -64,15 +87,15 @@ def record_native(prim, args, params, values):
 
 
 # ---- custom_vjp ----------------------------------------------------------------------------
-def _call_impl(*dynamic, fn, template, treedef, out_tree, out_avals):
+def _call_impl(*dynamic, fn, spec):
     with native():
-        out = fn.fn(*fill(template, treedef, dynamic))
+        out = fn.fn(*spec.args(dynamic))
     leaves = flatten(out)[0]
-    return tuple(_value_like(v, a, fn.__name__) for v, a in zip(leaves, out_avals))
+    return tuple(_value_like(v, a, fn.__name__) for v, a in zip(leaves, spec.out_avals))
 
 
-def _call_aval(*avals, out_avals, **_):
-    return list(out_avals)
+def _call_aval(*avals, fn, spec):
+    return list(spec.out_avals)
 
 
 def _custom_vjp_call_vjp(cts, outs, ins, **params):
@@ -80,7 +103,7 @@ def _custom_vjp_call_vjp(cts, outs, ins, **params):
     return [g if x.dtype.kind in "fc" else None for g, x in zip(grads, ins)]
 
 
-def _no_forward_mode(ts, outs, ins, *, fn, **_):
+def _no_forward_mode(ts, outs, ins, *, fn, spec):
     raise TracejitError(f"forward-mode differentiation of custom_vjp function {fn.__name__} is "
                         "not supported (its rule is reverse-mode only); use tracejit.custom_jvp")
 
@@ -89,32 +112,31 @@ custom_vjp_call = Primitive("custom_vjp_call", _call_impl, _call_aval, vjp=_cust
                             jvp=_no_forward_mode, multiple_results=True)
 
 
-def _per_input(grads_tree, template, treedef, dynamic, what):
+def _per_input(grads_tree, spec, dynamic, what):
     """The gradient leaves belonging to the dynamic slots of the arguments' template."""
     leaves, tree = flatten(grads_tree)
-    if tree != treedef:
+    if tree != spec.treedef:
         raise TracejitError(f"{what} must return one gradient per argument, structured like the "
-                            f"arguments: got {tree}, expected {treedef}")
-    slots = [g for g, leaf in zip(leaves, template) if leaf is DYNAMIC]
+                            f"arguments: got {tree}, expected {spec.treedef}")
+    slots = [g for g, leaf in zip(leaves, spec.template) if leaf is DYNAMIC]
     return tuple(np.zeros(np.shape(x), np.asarray(x).dtype) if g is None
                  else _value_like(g, aval_of(x), what) for g, x in zip(slots, dynamic))
 
 
-def _bwd_impl(*values, fn, template, treedef, out_tree, out_avals):
-    n = len(values) - len(out_avals)
+def _bwd_impl(*values, fn, spec):
+    n = len(values) - len(spec.out_avals)
     dynamic, cts = values[:n], values[n:]
-    args = fill(template, treedef, dynamic)
     with native():
-        residuals = fn.fwd(*args)[1]
-        grads = fn.bwd(residuals, unflatten(out_tree, list(cts)))
-    return _per_input(tuple(grads), template, treedef, dynamic, f"bwd rule of {fn.__name__}")
+        residuals = fn.fwd(*spec.args(dynamic))[1]
+        grads = fn.bwd(residuals, unflatten(spec.out_tree, list(cts)))
+    return _per_input(tuple(grads), spec, dynamic, f"bwd rule of {fn.__name__}")
 
 
-def _bwd_aval(*avals, out_avals, **_):
-    return [Aval(a.shape, a.dtype, a.weak) for a in avals[:len(avals) - len(out_avals)]]
+def _bwd_aval(*avals, fn, spec):
+    return [Aval(a.shape, a.dtype, a.weak) for a in avals[:len(avals) - len(spec.out_avals)]]
 
 
-def _no_second_order(cts, outs, ins, *, fn, **_):
+def _no_second_order(cts, outs, ins, *, fn, spec):
     raise TracejitError(f"second derivatives through custom_vjp function {fn.__name__} are not "
                         "supported: its bwd rule runs natively")
 
@@ -124,14 +146,13 @@ custom_vjp_bwd = Primitive("custom_vjp_bwd", _bwd_impl, _bwd_aval, vjp=_no_secon
 
 
 # ---- custom_jvp ----------------------------------------------------------------------------
-def _rule_impl(*values, fn, template, treedef, out_tree, out_avals):
+def _rule_impl(*values, fn, spec):
     n = len(values) // 2
-    primals = fill(template, treedef, values[:n])
-    tangents = fill(tuple(None if s is not DYNAMIC else s for s in template), treedef, values[n:])
     with native():
-        _, tangent_out = fn.rule(tuple(primals), tuple(tangents))
+        _, tangent_out = fn.rule(tuple(spec.args(values[:n])), tuple(spec.tangents(values[n:])))
     leaves = flatten(tangent_out)[0]
-    return tuple(_value_like(t, a, f"jvp rule of {fn.__name__}") for t, a in zip(leaves, out_avals))
+    return tuple(_value_like(t, a, f"jvp rule of {fn.__name__}")
+                 for t, a in zip(leaves, spec.out_avals))
 
 
 custom_jvp_rule = Primitive("custom_jvp_rule", _rule_impl, _call_aval, vjp=_no_second_order,
@@ -143,9 +164,9 @@ def _custom_jvp_call_jvp(ts, outs, ins, **params):
     return custom_jvp_rule(*ins, *tangents, **params)
 
 
-def _transpose_impl(*values, fn, template, treedef, out_tree, out_avals):
+def _transpose_impl(*values, fn, spec):
     """cotangent . J, with J's columns from the (linear) jvp rule on one-hot tangents."""
-    n = len(values) - len(out_avals)
+    n = len(values) - len(spec.out_avals)
     primals, cts = values[:n], values[n:]
     grads = []
     for k, x in enumerate(primals):
@@ -154,8 +175,7 @@ def _transpose_impl(*values, fn, template, treedef, out_tree, out_avals):
         for j in range(x.size if x.dtype.kind in "fc" else 0):
             tangents = [np.zeros_like(np.asarray(p)) for p in primals]
             tangents[k].reshape(-1)[j] = 1
-            column = _rule_impl(*primals, *tangents, fn=fn, template=template, treedef=treedef,
-                                out_tree=out_tree, out_avals=out_avals)
+            column = _rule_impl(*primals, *tangents, fn=fn, spec=spec)
             g.reshape(-1)[j] = sum(np.vdot(c, t) for c, t in zip(cts, column))
         grads.append(g)
     return tuple(grads)
