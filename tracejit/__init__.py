@@ -1,7 +1,10 @@
 """tracejit: differentiate ordinary NumPy code by tracing its bytecode, and run it compiled."""
 from . import numpy, scipy  # noqa: F401  (attaches array behaviour; registers SciPy functions)
-from .api import grad, jit, jit_grad, make_trace, value_and_grad
+from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad, jvp, make_trace,
+                  value_and_grad, vjp)
+from .custom import checkpoint, custom_jvp, custom_vjp, remat
 from .errors import TracejitError, UnsupportedError
 
-__all__ = ["jit_grad", "grad", "value_and_grad", "jit", "make_trace", "TracejitError",
-           "UnsupportedError"]
+__all__ = ["jit_grad", "grad", "value_and_grad", "jit", "jvp", "vjp", "jacfwd", "jacrev",
+           "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "remat",
+           "make_trace", "TracejitError", "UnsupportedError"]

@@ -56,6 +56,8 @@ class TraceContext:
     def __init__(self, root_fn):
         self.root_fn = root_fn
         self.builder = Builder(concrete=True)
+        self.builder.ctx = self             # lets tracejit's transformations, called inside
+                                            # the trace, trace the function they transform
         self.guards: list[SourceGuard] = []
         self.sourced_inputs = []            # (source, Var) for arrays read from outside
         self._input_by_source = {}

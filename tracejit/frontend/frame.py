@@ -51,7 +51,7 @@ class Frame:
             self.builtins = self.builtins.__dict__
         self.globals_source = globals_source
         self.kw_names = ()
-        self.lineno = code.co_firstlineno
+        self.lineno = None          # the first instruction sets the location (one-line functions too)
         self.loops = []           # loops being executed, innermost last (see TraceContext.back_edge)
 
     def push(self, value):

@@ -93,6 +93,15 @@ def _round(self, ndigits=None):
     return E.round_(self, ndigits)
 
 
+def _array(self, dtype=None, copy=None):
+    """NumPy converting a traced value to an array happens only in code tracejit does not
+    trace (e.g. `np.array([a, b])` in a callback run natively): refuse rather than build an
+    object array that would hide the values from differentiation."""
+    from ..errors import TracejitError
+    raise TracejitError("a traced value was converted to a NumPy array in code tracejit does not "
+                        "trace; use tracejit.numpy functions there (import tracejit.numpy as np)")
+
+
 def _reshape(self, *shape, order="C"):
     return F.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
 
@@ -106,7 +115,7 @@ METHODS = {
     "__getitem__": getitem, "__setitem__": _setitem, "__iter__": _iter,
     "__neg__": F.negative, "__pos__": lambda a: a, "__abs__": F.absolute,
     "__invert__": lambda a: F.logical_not(a) if a.dtype == np.bool_ else NotImplemented,
-    "__array_ufunc__": _array_ufunc, "__array_function__": _array_function,
+    "__array_ufunc__": _array_ufunc, "__array_function__": _array_function, "__array__": _array,
     "sum": F.sum, "mean": F.mean, "std": F.std, "var": F.var, "max": F.max, "min": F.min,
     "reshape": _reshape, "transpose": _transpose, "ravel": F.ravel, "flatten": F.ravel,
     "squeeze": F.squeeze, "dot": F.dot, "clip": F.clip, "item": _item, "astype": F.astype,

@@ -177,3 +177,8 @@ def _matrix_norm(x, ord, axes):
         s = la.svd(moveaxis(x, axes, (-2, -1)), compute_uv=False)[0]
         return {2: F.max, -2: F.min, "nuc": F.sum}[ord](s, axis=-1)
     raise ValueError(f"Invalid norm order {ord!r} for matrices")
+
+
+def __getattr__(name):
+    """The rest of `numpy.linalg`, forwarded unchanged (as `tracejit.numpy` forwards NumPy)."""
+    return getattr(np.linalg, name)

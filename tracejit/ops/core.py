@@ -78,6 +78,15 @@ class Builder:
         self.reason: str = ""    # the user construct being traced, used to label guards
         # tracers the user's code may still hold: their vars must survive loop rolling
         self.alive = weakref.WeakSet() if concrete else None
+        self.ctx = None          # the frontend's TraceContext recording into this builder
+        # open value recorders ({Var: value}): nested transformations applied while tracing
+        # need the concrete value of every var their ops read or write
+        self.recorders: list[dict] = []
+
+    def record(self, args, atoms, outs, values):
+        for recorder in self.recorders:
+            recorder.update((a, t.val) for a, t in zip(atoms, args) if isinstance(t, Tracer))
+            recorder.update(zip(outs, values))
 
     def new_input(self, aval: Aval, value=None) -> "Tracer":
         var = Var(aval)
@@ -145,6 +154,8 @@ def bind(prim: Primitive, *args, **params):
         values = prim.impl(*[_value(a) for a in args], **params)
         values = values if prim.multiple_results else (values,)
         _check_rule(prim, out_avals, values)
+        if builder.recorders:
+            builder.record(args, atoms, outs, values)
     tracers = [Tracer(builder, v, x) for v, x in zip(outs, values)]
     if prim.effect:
         return None
