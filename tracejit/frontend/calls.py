@@ -23,7 +23,7 @@ from ..ops import shape as sh
 from ..ops.core import Tracer, concretize_bool, concretize_int
 from .context import is_trusted
 from .frame import Frame, Return, run_frame
-from .sources import Attr, Equals, Item, Keys, _sorted_keys as _keys
+from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
 
 CO_GENERATOR = inspect.CO_GENERATOR
 
@@ -78,6 +78,11 @@ SAFE_NATIVE = {id(f) for f in (
     isinstance, issubclass, type, hasattr, getattr, callable, min, max, sum, abs, all, any, map,
     filter, print, repr, id, divmod, pow, round, range, slice)}
 _CONTAINERS = (list, dict, set, tuple)
+# builtins that iterate over their arguments: an outside container passed to one is replaced by
+# a copy whose items are read through sources, so arrays in it stay trace inputs
+_ITERATING = {id(f) for f in (
+    zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, min, max, sum,
+    all, any, map, filter)}
 _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
              "add", "discard", "sort", "reverse", "popitem", "__setitem__", "__delitem__"}
 
@@ -89,16 +94,41 @@ def call(frame: Frame, fn, args, kwargs):
         return (impl or fn)(*args, **kwargs)
     if fn is super and not args:
         return super(frame.cells["__class__"].cell_contents, frame.locals[frame.code.co_varnames[0]])
+    if fn is getattr and not isinstance(args[0], Tracer):
+        return _getattr(frame, *args)
     if isinstance(fn, types.MethodType):
-        return call(frame, fn.__func__, (fn.__self__, *args), kwargs)
+        # a bound method held outside the trace: its object's state is read through it
+        return call(frame, sourced_attr(ctx, fn, "__func__"),
+                    (sourced_attr(ctx, fn, "__self__"), *args), kwargs)
     if isinstance(fn, types.FunctionType) and not is_trusted(fn):
         return inline(ctx, fn, args, kwargs)
     if isinstance(fn, type) and not is_trusted(fn):
         return construct(frame, fn, args, kwargs)
     call_method = getattr(type(fn), "__call__", None)
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
-        return inline(ctx, call_method, (fn, *args), kwargs)
+        return inline(ctx, sourced_attr(ctx, fn, "__call__", type(fn)), (fn, *args), kwargs)
     return call_native(ctx, fn, args, kwargs)
+
+
+def sourced_attr(ctx, obj, name, owner=None):
+    """`getattr(owner or obj, name)`, read through obj's source when obj lives outside the
+    trace, so the value is guarded or re-read on every call like any other outside state."""
+    value = getattr(obj if owner is None else owner, name)
+    source = ctx.source_of(obj)
+    if source is None:
+        return value
+    return ctx.read(value, Attr(Attr(source, "__class__") if owner is not None else source, name))
+
+
+def _getattr(frame, obj, name, *default):
+    """The builtin `getattr`, made to read through sources as the `obj.name` syntax does."""
+    from .handlers import load_attr
+    try:
+        return load_attr(frame, obj, name)
+    except AttributeError:
+        if default:
+            return default[0]
+        raise
 
 
 def _is_ours(fn):
@@ -129,6 +159,8 @@ def call_native(ctx, fn, args, kwargs):
         raise ctx.unsupported(f"{_describe(fn)} draws random numbers inside a traced function",
                               "The draw would be frozen into the compiled code. Draw outside the "
                               "function and pass the numbers in as an argument.")
+    if id(fn) in _ITERATING:
+        args = [_sourced_container(ctx, a) for a in args]
     if (has_tracer(args) or has_tracer(kwargs.values())) and not (
             id(fn) in SAFE_NATIVE or container_method):
         numpy_fn = (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
@@ -138,6 +170,17 @@ def call_native(ctx, fn, args, kwargs):
             "Express it with supported NumPy functions, or give it a derivative with "
             "tracejit.custom_vjp.")
     return fn(*args, **kwargs)
+
+
+def _sourced_container(ctx, obj):
+    source = ctx.source_of(obj)
+    if source is None or type(obj) not in (list, tuple, dict):
+        return obj
+    if type(obj) is dict:
+        ctx.guard(Keys(source), Equals(_keys(obj)))
+        return {k: ctx.read(v, Item(source, k)) for k, v in obj.items()}
+    ctx.guard(Length(source), Equals(len(obj)))
+    return type(obj)(ctx.read(v, Item(source, i)) for i, v in enumerate(obj))
 
 
 def _call_outside_container(ctx, owner, name, args, kwargs):
@@ -183,6 +226,8 @@ def construct(frame, cls, args, kwargs):
 def inline(ctx, fn, args, kwargs):
     from .handlers import globals_source
     fn_source = ctx.source_of(fn)
+    if fn_source is not None:      # the same function object may be given new code
+        ctx.guard(Attr(fn_source, "__code__"), Is(fn.__code__))
     frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, fn_source))
     bind_arguments(ctx, frame, fn, fn_source, args, kwargs)
     if fn.__code__.co_flags & CO_GENERATOR:
