@@ -117,7 +117,7 @@ class TraceContext:
         if tracer is None:
             check_array_dtype(array, str(source), self.loc)
             self.guard(source, ArrayOf(array.shape, array.dtype))
-            tracer = self.builder.new_input(Aval(array.shape, array.dtype), array)
+            tracer = self.builder.new_input(Aval(array.shape, array.dtype), array, label=str(source))
             self._input_by_source[source] = tracer
             self.sourced_inputs.append((source, tracer.atom))
         return tracer

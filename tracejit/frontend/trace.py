@@ -64,7 +64,8 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     def_loc = source_loc(fn.__code__.co_filename, fn.__code__.co_firstlineno)
     for k, (leaf, label) in enumerate(zip(leaves, labels)):
         if leaf_is_input(leaf):
-            traced.append(ctx.builder.new_input(_input_aval(leaf, label, def_loc), leaf))
+            traced.append(ctx.builder.new_input(_input_aval(leaf, label, def_loc), leaf,
+                                                     label=f"argument {label}"))
             arg_leaves.append(k)
         elif is_constant(leaf):
             traced.append(leaf)

@@ -75,13 +75,26 @@ class Builder:
         self.inputs: list[Var] = []
         self.loc: SourceLoc | None = None
         self.reason: str = ""    # the user construct being traced, used to label guards
+        self.outside: dict = {}  # id(input tracer) -> (tracer, label) for outside ndarrays
         # tracers the user's code may still hold: their vars must survive loop rolling
         self.alive = weakref.WeakSet() if concrete else None
 
-    def new_input(self, aval: Aval, value=None) -> "Tracer":
+    def new_input(self, aval: Aval, value=None, label=None) -> "Tracer":
+        """A trace input. `label` names an ndarray that lives outside the trace (an argument
+        or a global): writing into it in place would change the caller's array."""
         var = Var(aval)
         self.inputs.append(var)
-        return Tracer(self, var, value)
+        tracer = Tracer(self, var, value)
+        if label is not None and isinstance(value, np.ndarray):
+            self.outside[id(tracer)] = (tracer, label)
+        return tracer
+
+    def outside_label(self, tracer) -> str | None:
+        """The name of the outside array `tracer` is (or is a view of), if any."""
+        while tracer.base is not None:
+            tracer = tracer.base[0]
+        entry = self.outside.get(id(tracer))
+        return entry[1] if entry is not None and entry[0] is tracer else None
 
     def add(self, prim, atoms, params, out_avals):
         outs = tuple(Var(a) for a in out_avals)
