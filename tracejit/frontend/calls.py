@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import inspect
+import io
+import logging
 import math
 import types
 
@@ -94,8 +96,20 @@ def call(frame: Frame, fn, args, kwargs):
         return (impl or fn)(*args, **kwargs)
     if fn is super and not args:
         return super(frame.cells["__class__"].cell_contents, frame.locals[frame.code.co_varnames[0]])
+    effect = _side_effect(fn)
+    if effect is not None:
+        raise ctx.unsupported(
+            f"{effect} inside a traced function would run once, while tracing, and never on "
+            "compiled calls", "Move it out of the function (return the values it needs), or call "
+            "the original Python function (`compiled.__wrapped__`) to debug.")
     if fn is getattr and not isinstance(args[0], Tracer):
         return _getattr(frame, *args)
+    if fn in (setattr, delattr):
+        from .handlers import _DELETE, store_attr
+        return store_attr(ctx, args[0], args[1], args[2] if fn is setattr else _DELETE,
+                          "setattr() of" if fn is setattr else "delattr() of")
+    if fn is globals:
+        return ctx.read(frame.globals, frame.globals_source)
     if isinstance(fn, types.MethodType):
         # a bound method held outside the trace: its object's state is read through it
         return call(frame, sourced_attr(ctx, fn, "__func__"),
@@ -108,6 +122,23 @@ def call(frame: Frame, fn, args, kwargs):
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
         return inline(ctx, sourced_attr(ctx, fn, "__call__", type(fn)), (fn, *args), kwargs)
     return call_native(ctx, fn, args, kwargs)
+
+
+# callables whose whole point is an effect on the world outside the trace
+_EFFECTS = {id(print): "print()", id(input): "input()", id(open): "open()",
+            id(breakpoint): "breakpoint()"}
+_EFFECT_MODULES = ("logging", "warnings", "_warnings")
+
+
+def _side_effect(fn):
+    """A description of `fn` when calling it is a side effect a trace cannot repeat, else None."""
+    if id(fn) in _EFFECTS:
+        return _EFFECTS[id(fn)]
+    module = getattr(fn, "__module__", None) or ""
+    owner = getattr(fn, "__self__", None)
+    if module.split(".")[0] in _EFFECT_MODULES or isinstance(owner, (io.IOBase, logging.Logger)):
+        return f"{_describe(fn).lstrip('_')}()"
+    return None
 
 
 def sourced_attr(ctx, obj, name, owner=None):
@@ -153,7 +184,7 @@ def _is_random(fn):
 def call_native(ctx, fn, args, kwargs):
     owner = getattr(fn, "__self__", None)
     container_method = isinstance(fn, types.BuiltinMethodType) and isinstance(owner, _CONTAINERS)
-    if container_method and ctx.source_of(owner) is not None:
+    if container_method and ctx.is_outside(owner):
         return _call_outside_container(ctx, owner, fn.__name__, args, kwargs)
     if _is_random(fn):
         raise ctx.unsupported(f"{_describe(fn)} draws random numbers inside a traced function",

@@ -62,6 +62,7 @@ class TraceContext:
         self._sources = {}                  # id(obj) -> (obj, source) for tracked mutable objects
         self._guarded = set()
         self.created = set()                # ids of objects created while tracing (free to mutate)
+        self.arg_containers = set()         # ids of the lists/dicts the arguments are made of
         self.depth = 0
         self.frame = None
 
@@ -104,6 +105,11 @@ class TraceContext:
             self.guard(source, Is(value))
         self.track(value, source)
         return value
+
+    def is_outside(self, obj):
+        """Whether `obj` exists outside the trace (a global, attribute, or a container passed
+        as an argument): changing it would be a side effect compiled calls do not repeat."""
+        return self.source_of(obj) is not None or id(obj) in self.arg_containers
 
     def track(self, obj, source):
         """Remember where `obj` lives outside the trace, without guarding it (its reads are)."""

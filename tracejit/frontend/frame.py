@@ -48,7 +48,7 @@ class Frame:
             self.builtins = self.builtins.__dict__
         self.globals_source = globals_source
         self.kw_names = ()
-        self.lineno = code.co_firstlineno
+        self.lineno = None         # set, with the location, by the first instruction run
         self.loops = []           # loops being executed, innermost last (see TraceContext.back_edge)
 
     def push(self, value):

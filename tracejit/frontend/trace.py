@@ -72,6 +72,7 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
         else:
             traced.append(ctx.read(leaf, ArgLeaf(k, label)))
     args, kwargs = unflatten(treedef, traced)
+    ctx.arg_containers.update(id(c) for c in _containers((args, kwargs)))
     ctx.track(fn, RootFn())
     ctx.guard(Attr(RootFn(), "__code__"), Is(fn.__code__))
     frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, RootFn()))
@@ -85,6 +86,15 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
                        tuple(ctx.guards), out_tree,
                        tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
                              for o in out_leaves))
+
+
+def _containers(tree):
+    """The lists and dicts a pytree is made of (mutating one would be a visible side effect)."""
+    if type(tree) in (list, dict):
+        yield tree
+    if type(tree) in (list, tuple, dict):
+        for child in (tree.values() if type(tree) is dict else tree):
+            yield from _containers(child)
 
 
 def _output_atom(ctx, value, fn):
