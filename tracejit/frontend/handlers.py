@@ -304,6 +304,8 @@ def _binary_subscr(frame, instr):
     if source is not None and not isinstance(container, Tracer):
         if isinstance(key, (int, str)) and not isinstance(key, bool):
             value = frame.ctx.read(value, Item(source, key))
+        elif isinstance(key, slice) and type(container) in (list, tuple):
+            value = type(container)(_sourced_items(frame, container)[key])
         else:
             raise frame.ctx.unsupported(f"indexing an outside {type(container).__name__} with "
                                         f"{type(key).__name__}")

@@ -78,7 +78,10 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, RootFn()))
     with ctx.builder:
         bind_arguments(ctx, frame, fn, RootFn(), args, kwargs)
-        result = run_call(ctx, frame).value
+        try:
+            result = run_call(ctx, frame).value
+        except RecursionError:
+            raise ctx.too_deep() from None
     out_leaves, out_tree = flatten(result)
     outputs = [_output_atom(ctx, o, fn) for o in out_leaves]
     trace = ctx.builder.build(outputs, name=name or getattr(fn, "__name__", "f"))

@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from ..errors import TracejitError
+from ..errors import TracejitError, UnsupportedError
 from ..ir import Aval, Lit, Op, SourceLoc, Trace, Var, aval_of
 
 
@@ -76,6 +76,7 @@ class Builder:
         self.loc: SourceLoc | None = None
         self.reason: str = ""    # the user construct being traced, used to label guards
         self.outside: dict = {}  # id(input tracer) -> (tracer, label) for outside ndarrays
+        self.max_ops: int | None = None   # set by the tracer: a clear error, not a hang
         # tracers the user's code may still hold: their vars must survive loop rolling
         self.alive = weakref.WeakSet() if concrete else None
 
@@ -97,6 +98,11 @@ class Builder:
         return entry[1] if entry is not None and entry[0] is tracer else None
 
     def add(self, prim, atoms, params, out_avals):
+        if self.max_ops is not None and len(self.ops) >= self.max_ops:
+            raise UnsupportedError(
+                f"the trace grew past {self.max_ops} operations (a long loop whose iterations "
+                "differ, or an unbounded one?)", self.loc, "Vectorise the loop with NumPy, or "
+                "raise tracejit.frontend.context.MAX_TRACE_OPS.")
         outs = tuple(Var(a) for a in out_avals)
         self.ops.append(Op(prim, tuple(atoms), outs, params, self.loc))
         return outs
