@@ -266,15 +266,30 @@ def _load_super_attr(frame, instr):
     frame.push(load_attr(frame, proxy, instr.arg))
 
 
+def store_attr(ctx, obj, name, value, what="assignment to"):
+    if id(obj) not in ctx.created:
+        raise ctx.unsupported(
+            f"{what} attribute '{name}' of a {type(obj).__name__} that exists outside "
+            "the traced function", "Return the new value instead of storing it.")
+    if value is _DELETE:
+        delattr(obj, name)
+    else:
+        setattr(obj, name, value)
+
+
+_DELETE = object()
+
+
 @handler("STORE_ATTR")
 def _store_attr(frame, instr):
     obj = frame.pop()
     value = frame.pop()
-    if id(obj) not in frame.ctx.created:
-        raise frame.ctx.unsupported(
-            f"assignment to attribute '{instr.arg}' of a {type(obj).__name__} that exists outside "
-            "the traced function", "Return the new value instead of storing it.")
-    setattr(obj, instr.arg, value)
+    store_attr(frame.ctx, obj, instr.arg, value)
+
+
+@handler("DELETE_ATTR")
+def _delete_attr(frame, instr):
+    store_attr(frame.ctx, frame.pop(), instr.arg, _DELETE, "del of")
 
 
 # ---- operators -------------------------------------------------------------------------------
@@ -351,6 +366,8 @@ def _subscript(frame, container, key):
     if source is not None and not isinstance(container, Tracer):
         if isinstance(key, (int, str)) and not isinstance(key, bool):
             value = frame.ctx.read(value, Item(source, key))
+        elif isinstance(key, slice) and type(container) in (list, tuple):
+            value = type(container)(_sourced_items(frame, container)[key])
         else:
             raise frame.ctx.unsupported(f"indexing an outside {type(container).__name__} with "
                                         f"{type(key).__name__}")
@@ -377,7 +394,7 @@ def _store_item(frame, container, key, value):
         raise ctx.unsupported("writing a traced value into a NumPy array that tracejit did not "
                               "see being created", "Create it inside the traced function with "
                               "numpy.zeros/empty/array so its contents are traced.")
-    if not isinstance(container, Tracer) and ctx.source_of(container) is not None:
+    if not isinstance(container, Tracer) and ctx.is_outside(container):
         raise ctx.unsupported(f"item assignment to a {type(container).__name__} that exists "
                               "outside the traced function", "Build a new one inside instead.")
     container[key] = value
@@ -387,7 +404,7 @@ def _store_item(frame, container, key, value):
 def _delete_subscr(frame, instr):
     key = frame.pop()
     container = frame.pop()
-    if isinstance(container, Tracer) or frame.ctx.source_of(container) is not None:
+    if isinstance(container, Tracer) or frame.ctx.is_outside(container):
         raise frame.ctx.unsupported("del of an item of an outside container or array")
     del container[key]
 

@@ -64,19 +64,24 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     def_loc = source_loc(fn.__code__.co_filename, fn.__code__.co_firstlineno)
     for k, (leaf, label) in enumerate(zip(leaves, labels)):
         if leaf_is_input(leaf):
-            traced.append(ctx.builder.new_input(_input_aval(leaf, label, def_loc), leaf))
+            traced.append(ctx.builder.new_input(_input_aval(leaf, label, def_loc), leaf,
+                                                     label=f"argument {label}"))
             arg_leaves.append(k)
         elif is_constant(leaf):
             traced.append(leaf)
         else:
             traced.append(ctx.read(leaf, ArgLeaf(k, label)))
     args, kwargs = unflatten(treedef, traced)
+    ctx.arg_containers.update(id(c) for c in _containers((args, kwargs)))
     ctx.track(fn, RootFn())
     ctx.guard(Attr(RootFn(), "__code__"), Is(fn.__code__))
     frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, RootFn()))
     with ctx.builder:
         bind_arguments(ctx, frame, fn, RootFn(), args, kwargs)
-        result = run_call(ctx, frame).value
+        try:
+            result = run_call(ctx, frame).value
+        except RecursionError:
+            raise ctx.too_deep() from None
     out_leaves, out_tree = flatten(result)
     outputs = [_output_atom(ctx, o, fn) for o in out_leaves]
     trace = ctx.builder.build(outputs, name=name or getattr(fn, "__name__", "f"))
@@ -84,6 +89,15 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
                        tuple(ctx.guards), out_tree,
                        tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
                              for o in out_leaves))
+
+
+def _containers(tree):
+    """The lists and dicts a pytree is made of (mutating one would be a visible side effect)."""
+    if type(tree) in (list, dict):
+        yield tree
+    if type(tree) in (list, tuple, dict):
+        for child in (tree.values() if type(tree) is dict else tree):
+            yield from _containers(child)
 
 
 def _output_atom(ctx, value, fn):

@@ -6,6 +6,7 @@ view created by basic indexing passes the write on to the array it views, as Num
 """
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
 from ..ops.core import Tracer, concretize_int
@@ -39,6 +40,14 @@ def _bool_only(fn, name):
 
 def assign(target: Tracer, new: Tracer):
     """Make `target` hold `new` (an in-place write), and pass the write on to what it views."""
+    label = target.builder.outside_label(target)
+    if label is not None:
+        # NumPy would change the caller's array; a compiled call could not, so refuse
+        raise UnsupportedError(
+            f"in-place write into {label}, an array that exists outside the traced function "
+            "(an argument or global): plain NumPy would change the caller's array, compiled "
+            "calls would not", target.builder.loc,
+            "Work on a copy made inside the function (`a = a.copy()`), or return the new value.")
     if new.dtype != target.dtype:
         new = sh.convert(new, dtype=target.dtype)
     if tuple(new.shape) != tuple(target.shape):
@@ -51,6 +60,10 @@ def assign(target: Tracer, new: Tracer):
 
 def _inplace(fn):
     def op(a, b):
+        if a.ndim == 0 and a.builder.outside_label(a) is None:
+            # NumPy scalars and Python floats are immutable: `a += b` makes a new value and
+            # leaves other names bound to the old one alone (`total += x; history.append(total)`)
+            return fn(a, b)
         assign(a, fn(a, b))
         return a
     return op

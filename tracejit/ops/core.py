@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from ..errors import TracejitError
+from ..errors import TracejitError, UnsupportedError
 from ..backends.numba_lower import Statement, literal
 from ..ir import Aval, Lit, Op, SourceLoc, Trace, Var, aval_of
 
@@ -76,6 +76,8 @@ class Builder:
         self.inputs: list[Var] = []
         self.loc: SourceLoc | None = None
         self.reason: str = ""    # the user construct being traced, used to label guards
+        self.outside: dict = {}  # id(input tracer) -> (tracer, label) for outside ndarrays
+        self.max_ops: int | None = None   # set by the tracer: a clear error, not a hang
         # tracers the user's code may still hold: their vars must survive loop rolling
         self.alive = weakref.WeakSet() if concrete else None
         self.ctx = None          # the frontend's TraceContext recording into this builder
@@ -88,12 +90,29 @@ class Builder:
             recorder.update((a, t.val) for a, t in zip(atoms, args) if isinstance(t, Tracer))
             recorder.update(zip(outs, values))
 
-    def new_input(self, aval: Aval, value=None) -> "Tracer":
+    def new_input(self, aval: Aval, value=None, label=None) -> "Tracer":
+        """A trace input. `label` names an ndarray that lives outside the trace (an argument
+        or a global): writing into it in place would change the caller's array."""
         var = Var(aval)
         self.inputs.append(var)
-        return Tracer(self, var, value)
+        tracer = Tracer(self, var, value)
+        if label is not None and isinstance(value, np.ndarray):
+            self.outside[id(tracer)] = (tracer, label)
+        return tracer
+
+    def outside_label(self, tracer) -> str | None:
+        """The name of the outside array `tracer` is (or is a view of), if any."""
+        while tracer.base is not None:
+            tracer = tracer.base[0]
+        entry = self.outside.get(id(tracer))
+        return entry[1] if entry is not None and entry[0] is tracer else None
 
     def add(self, prim, atoms, params, out_avals):
+        if self.max_ops is not None and len(self.ops) >= self.max_ops:
+            raise UnsupportedError(
+                f"the trace grew past {self.max_ops} operations (a long loop whose iterations "
+                "differ, or an unbounded one?)", self.loc, "Vectorise the loop with NumPy, or "
+                "raise tracejit.frontend.context.MAX_TRACE_OPS.")
         outs = tuple(Var(a) for a in out_avals)
         self.ops.append(Op(prim, tuple(atoms), outs, params, self.loc))
         return outs
