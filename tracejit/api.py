@@ -45,7 +45,12 @@ class _Wrapped:
         return self._compiled(*args, **kwargs)
 
     def stats(self):
+        """Counters and timings: calls, hits, traces and why, guard failures, time per phase."""
         return self._compiled.stats.as_dict()
+
+    def explain(self):
+        """A readable report: stats, then each cache entry's guards, generated code and trace."""
+        return self._compiled.explain()
 
     def traces(self):
         return self._compiled.traces()
