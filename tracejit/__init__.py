@@ -8,3 +8,11 @@ from .errors import TracejitError, UnsupportedError
 __all__ = ["jit_grad", "grad", "value_and_grad", "jit", "jvp", "vjp", "jacfwd", "jacrev",
            "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "remat",
            "make_trace", "TracejitError", "UnsupportedError"]
+
+def __getattr__(name):
+    # `tracejit.compare` (function and module at once) loads on first use: importing it here
+    # would make `python -m tracejit.compare` warn that the module ran after being imported.
+    if name == "compare":
+        import importlib
+        return importlib.import_module(".compare", __name__)
+    raise AttributeError(f"module 'tracejit' has no attribute {name!r}")

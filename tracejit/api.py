@@ -111,17 +111,42 @@ class Transformed:
         def call(*args, **kwargs):
             return entry(*args, **kwargs)
         call.__name__ = getattr(self.fn, "__name__", "f")
+        call.__wrapped__ = self.fn          # argument names in messages come from fn's signature
         return CompiledFunction(call, entry.compile_transform, _backend(self.backend))
 
     def stats(self):
+        """Counters and timings: calls, hits, traces and why, guard failures, time per phase
+        (summed over the compiled functions of each set of static arguments)."""
         total = {}
         for compiled in self._compiled.values():
             for k, v in compiled.stats.as_dict().items():
-                total[k] = {**total.get(k, {}), **v} if isinstance(v, dict) else total.get(k, 0) + v
+                total[k] = _merge_stat(total.get(k), v)
         return total
+
+    def explain(self):
+        """A readable report: stats, then each cache entry's guards, generated code and trace."""
+        from .runtime.explain import Report
+        return Report("\n\n".join(compiled.explain() for compiled in self._compiled.values()))
 
     def traces(self):
         return [t for compiled in self._compiled.values() for t in compiled.traces()]
+
+    def entries(self):
+        """Every cache entry (trace, compiled program, guards, hit count)."""
+        return [e for compiled in self._compiled.values()
+                for bucket in compiled.entries.values() for e in bucket]
+
+
+def _merge_stat(old, new):
+    if old is None:
+        return new
+    if isinstance(new, dict):
+        return {**old, **new}
+    if isinstance(new, list):
+        return old + new
+    if isinstance(new, str):
+        return old if old == new else f"{old}, {new}"
+    return old + new
 
 
 _OUT = type("OUT", (), {"__repr__": lambda self: "OUT"})()        # a traced slot in a layout
