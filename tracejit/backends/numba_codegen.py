@@ -60,8 +60,12 @@ class KernelBuilder:
     `contiguous`, `blas`, `define`, `define_scalar`, `alloc`, `writable_copy`, `alias`, `fresh`,
     `line`, `block`, `loops`, `index`, `exit`, `dtype` and `is_scalar`."""
 
-    def __init__(self, trace):
+    def __init__(self, trace, parent=None):
         self.trace = trace
+        # sub-kernels (loop bodies) are functions of the root kernel's module; guard exits are
+        # numbered across all of them so the Python side maps any code back to its op
+        self.root = parent.root if parent is not None else self
+        self.functions: list[str] = []
         self.lines: list[str] = []
         self.depth = 1
         self.names: dict = {}            # Var -> name of its scalar or array in the kernel
@@ -72,7 +76,7 @@ class KernelBuilder:
         self.lit_args: list = []
         self._lit_names: dict = {}
         self._uniform: dict = {}
-        self.exits: list = []
+        self.exits: list = self.root.exits if parent is not None else []
         self.groups: dict = {}           # shape -> pending Group
         self.pending: dict = {}          # Var -> pending Group computing it
         self._count = 0
@@ -258,20 +262,68 @@ class KernelBuilder:
             self.flush(group)
 
     def build(self) -> Kernel:
+        returned = list(dict.fromkeys(a for a in self.trace.outputs if isinstance(a, Var)))
+        main = self.function("kernel", returned)
+        source = HEADER + "".join(self.root.functions) + main
+        return Kernel(source, self.lit_args, returned, self.exits)
+
+    def function(self, name, returned, carried=None):
+        """The source of one @njit function computing `returned` from the trace inputs, then
+        the literal arrays. Returned arrays are C-contiguous, so loop carries keep one type.
+
+        `carried` ({input position: output position}) makes a loop body: the caller hands it
+        carry buffers it may update in place, and each returned array is a buffer the caller may
+        hand back next iteration — fresh, or that same carry's — else a copy."""
         for i, v in enumerate(self.trace.inputs):
             self._bind_input(i, v)
+        carried = carried or {}
+        for i in carried:
+            if self.trace.inputs[i].ndim:
+                self.owned.add(self.trace.inputs[i])
         for self.position, op in enumerate(self.trace.ops):
             self.visit(op)
         for group in list(self.groups.values()):
             self.flush(group)
-        returned = list(dict.fromkeys(a for a in self.trace.outputs if isinstance(a, Var)))
-        values = [self.names[v] if v.ndim == 0 else self.array(v) for v in returned]
+        values = [self.scalar(v) if v.ndim == 0 else self.contiguous(v) for v in returned]
+        if carried:
+            values = self._handed_back(returned, values, carried)
         self.line("return (" + "".join(f"{v}, " for v in values) + ")")
         params = [f"a{i}" for i in range(len(self.trace.inputs))] + \
                  [f"c{i}" for i in range(len(self.lit_args))]
-        source = (HEADER + "\n@njit(cache=True, error_model='numpy')\n"
-                  f"def kernel({', '.join(params)}):\n" + "\n".join(self.lines) + "\n")
-        return Kernel(source, self.lit_args, returned, self.exits)
+        return ("\n@njit(cache=True, error_model='numpy')\n"
+                f"def {name}({', '.join(params)}):\n" + "\n".join(self.lines) + "\n")
+
+    def _handed_back(self, returned, values, carried):
+        own_input = {j: self.trace.inputs[i] for i, j in carried.items()}
+        inputs = set(self.trace.inputs)
+        seen, out = set(), []
+        for j, (var, value) in enumerate(zip(returned, values)):
+            fresh = var in self.owned and (var not in inputs or own_input.get(j) is var)
+            out.append(value if var.ndim == 0 or (fresh and var not in seen) else f"{value}.copy()")
+            seen.add(var)
+        return out
+
+    def subkernel(self, trace, carried=None):
+        """Emit `trace` as a separate function of this module (a loop body when `carried` maps
+        carry inputs to outputs); returns its name and the literal arrays to pass after its
+        inputs."""
+        sub = KernelBuilder(trace, parent=self)
+        name = self.root.fresh("sub")
+        returned = list(trace.outputs)
+        if any(not isinstance(a, Var) for a in returned):
+            raise NoLowering("a sub-trace returning a literal")
+        self.root.functions.append(sub.function(name, returned, carried))
+        return name, sub.lit_args
+
+    def lit_array(self, array):
+        """Name of this kernel's parameter holding `array` (passed on to a sub-kernel)."""
+        name = f"c{len(self.lit_args)}"
+        self.lit_args.append(array)
+        return name
+
+    def operand(self, atom):
+        """An argument for a sub-kernel: a scalar for 0-d atoms, else a C-contiguous array."""
+        return self.scalar(atom) if atom.ndim == 0 else self.contiguous(atom)
 
     def _bind_input(self, i, var):
         dtype_name(var.dtype)                      # refuse unsupported dtypes early

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import TracejitError, UnsupportedError
 from ..ir import Aval, Var
 from ..ops.core import Builder, Tracer
-from ..transforms.roll import roll_loop
+from ..transforms.roll import merge_loops, roll_loop
 from .sources import ArrayOf, Equals, Is, NotIn, SourceGuard, TypeIs
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
@@ -28,15 +28,20 @@ MAX_DEPTH = 100                  # nested Python calls (each takes ~5 interprete
 MAX_TRACE_OPS = 100_000          # ops in one trace, after loop rolling
 MAX_LOOP_ITERATIONS = 1_000_000  # loop iterations run while tracing one function
 MIN_SEGMENTS = 2         # iterations 2..N between back-edges; fewer are not worth a loop op
+ROLL_EVERY = 16          # roll a loop's iterations every this many, not only at its exit
 ROLL_LOOPS = True        # tests switch it off to compare rolled with unrolled traces
 
 
 @dataclass
 class LoopRecord:
-    """A loop being executed: bytecode range [head, end] and the op count at each back-edge."""
+    """A loop being executed: bytecode range [head, end], the op count at each back-edge since
+    the last roll, how many iterations are already rolled, and the loop op holding them."""
     head: int
     end: int
     markers: list
+    rolled: int = 0
+    loop_op: object = None
+    rollable: bool = True
 
     def contains(self, pc):
         return self.head <= pc <= self.end
@@ -147,8 +152,11 @@ class TraceContext:
                 "tracejit.frontend.context.MAX_LOOP_ITERATIONS.")
         loops = frame.loops
         if loops and loops[-1].head == head:
-            loops[-1].end = max(loops[-1].end, edge)
-            loops[-1].markers.append(len(self.builder.ops))
+            record = loops[-1]
+            record.end = max(record.end, edge)
+            record.markers.append(len(self.builder.ops))
+            if len(record.markers) > ROLL_EVERY:       # keep long loops short while tracing
+                self._roll(record)
         else:
             loops.append(LoopRecord(head, edge, [len(self.builder.ops)]))
 
@@ -156,15 +164,30 @@ class TraceContext:
         """Loops the frame has left: roll their iterations into loop ops."""
         while frame.loops and (returning or not frame.loops[-1].contains(frame.pc)):
             record = frame.loops.pop()
-            if ROLL_LOOPS and len(record.markers) > MIN_SEGMENTS:
+            if len(record.markers) > MIN_SEGMENTS or record.loop_op is not None:
                 self._roll(record)
 
     def _roll(self, record):
+        """Roll the iterations since the last roll; extend the loop op of earlier ones."""
         ops = self.builder.ops
+        if not (ROLL_LOOPS and record.rollable) or len(record.markers) < 2:
+            return
         alive = {t.atom for t in self.builder.alive if isinstance(t.atom, Var)}
-        rolled = roll_loop(ops, record.markers, len(ops), alive)
-        if rolled is not None:
-            ops[:] = rolled
+        rolled = roll_loop(ops, record.markers, len(ops), alive, record.rolled + 1)
+        if rolled is None:
+            record.rollable = False              # the iterations differ: leave them unrolled
+            return
+        at = record.markers[0]
+        record.rolled += len(record.markers) - 1
+        new = rolled[at]
+        if record.loop_op is not None and at > 0 and rolled[at - 1] is record.loop_op:
+            merged = merge_loops(record.loop_op, new, alive)
+            if merged is not None:
+                rolled[at - 1:at + 1] = [merged]
+                at, new = at - 1, merged
+        ops[:] = rolled
+        record.loop_op = new
+        record.markers = [at + 1]
 
     def enter_call(self):
         self.depth += 1

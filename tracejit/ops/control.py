@@ -1,7 +1,8 @@
 """Control primitives: `loop`, a counted loop whose body is itself a trace.
 
-`loop(*invariants, *carry_init, body, trip, n_inv, n_carry, tape)` runs
-`carry = body(k, *invariants, *carry)[:n_carry]` for k = 0 .. trip-1 and returns the body's
+`loop(*invariants, *carry_init, body, trip, n_inv, n_carry, tape, start)` runs
+`carry = body(k, *invariants, *carry)[:n_carry]` for k = start .. start+trip-1 (k counts the
+iterations of the Python loop, so pieces of one loop rolled separately share a body) and returns the body's
 outputs of the last iteration (carries first, then values computed in the last iteration that code
 after the loop reads). With `tape=True` it also returns, per carry, the stack of its values at the
 start of every iteration: what the reverse loop reads.
@@ -12,6 +13,7 @@ it was) and runs the body's pullback in a second loop from the last iteration to
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import Statement
 from .core import Builder, Primitive
 from .elementwise import add, eq, select, sub
 from .index import take
@@ -20,12 +22,12 @@ from .shape import zeros_like
 INDEX = Aval((), np.dtype(np.int64))
 
 
-def _loop_impl(*values, body, trip, n_inv, n_carry, tape):
+def _loop_impl(*values, body, trip, n_inv, n_carry, tape, start=0):
     from ..backends.numpy_exec import run_trace   # the reference semantics of a body is a trace run
     invariants, carry = list(values[:n_inv]), list(values[n_inv:])
     history = [[] for _ in range(n_carry)]
     outs = carry
-    for k in range(trip):
+    for k in range(start, start + trip):
         for column, value in zip(history, carry):
             column.append(value)
         outs = run_trace(body, [np.int64(k), *invariants, *carry])
@@ -36,7 +38,7 @@ def _loop_impl(*values, body, trip, n_inv, n_carry, tape):
     return result
 
 
-def _loop_aval(*avals, body, trip, n_inv, n_carry, tape):
+def _loop_aval(*avals, body, trip, n_inv, n_carry, tape, start=0):
     outs = [a.aval for a in body.outputs]
     if tape:
         outs += [Aval((trip,) + a.shape, a.dtype) for a in avals[n_inv:]]
@@ -47,14 +49,15 @@ def _float_aval(aval):
     return aval if aval.dtype.kind == "f" else Aval(aval.shape, np.dtype(np.float64))
 
 
-def _loop_vjp(cts, outs, ins, *, body, trip, n_inv, n_carry, tape):
+def _loop_vjp(cts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0):
     from ..transforms.vjp import vjp_body
     invariants, init = ins[:n_inv], ins[n_inv:]
     n_out = len(body.outputs)
-    recorded = loop(*invariants, *init, body=body, trip=trip, n_inv=n_inv, n_carry=n_carry, tape=True)
+    recorded = loop(*invariants, *init, body=body, trip=trip, n_inv=n_inv, n_carry=n_carry,
+                    tape=True, start=start)
     tapes = recorded[n_out:]
     pullback = vjp_body(body, range(1, 1 + n_inv + n_carry))
-    reverse = _reverse_body(body, pullback, trip, n_inv, n_carry, [t.aval for t in tapes])
+    reverse = _reverse_body(body, pullback, trip, start, n_inv, n_carry, [t.aval for t in tapes])
     out_cts = [ct if ct is not None else zeros_like(o) for ct, o in zip(cts[:n_out], outs)]
     acc_init = [_zero_float(x) for x in invariants]
     result = loop(*invariants, *tapes, *out_cts[n_carry:], *out_cts[:n_carry], *acc_init,
@@ -72,9 +75,10 @@ def _zero_float(x):
     return broadcast_to(zero, shape=x.shape) if x.shape else zero
 
 
-def _reverse_body(body, pullback, trip, n_inv, n_carry, tape_avals):
-    """The body of the reverse loop: iteration j undoes forward iteration trip-1-j."""
+def _reverse_body(body, pullback, trip, start, n_inv, n_carry, tape_avals):
+    """The body of the reverse loop: iteration j undoes forward iteration start+trip-1-j."""
     from ..transforms.inline import inline_trace
+    from ..transforms.simplify import accumulate_scatters
     b = Builder(concrete=False)
     j = b.new_input(INDEX)
     invariants = [b.new_input(v.aval) for v in body.inputs[1:1 + n_inv]]
@@ -83,14 +87,55 @@ def _reverse_body(body, pullback, trip, n_inv, n_carry, tape_avals):
     carry_cts = [b.new_input(_float_aval(o.aval)) for o in body.outputs[:n_carry]]
     acc = [b.new_input(_float_aval(v.aval)) for v in body.inputs[1:1 + n_inv]]
     with b:
-        k = sub(trip - 1, j)
-        carries = [take(t, k, axis=0) for t in tapes]
+        row = sub(trip - 1, j)
+        k = sub(start + trip - 1, j)
+        carries = [take(t, row, axis=0) for t in tapes]
         first = eq(j, 0)                  # values read after the loop come from its last iteration
         extras_now = [select(first, ct, 0) for ct in extra_cts]
         grads = inline_trace(pullback, [k, *invariants, *carries, *carry_cts, *extras_now])
         new_acc = [add(a, g) for a, g in zip(acc, grads[:n_inv])]
         reverse = b.build([*grads[n_inv:], *new_acc], name=f"{body.name}_reverse")
-    return reverse
+    return accumulate_scatters(reverse)
 
 
 loop = Primitive("loop", _loop_impl, _loop_aval, vjp=_loop_vjp, multiple_results=True)
+
+
+def _lower_loop(kb, op):
+    """The body becomes a function of the kernel's module, called in a counted loop; the first
+    iteration runs before the loop so every result is defined for numba's type inference."""
+    body, trip, n_inv, n_carry, tape = (op.params[k] for k in
+                                        ("body", "trip", "n_inv", "n_carry", "tape"))
+    start = int(op.params.get("start", 0))
+    fn, body_lits = kb.subkernel(body, carried={1 + n_inv + j: j for j in range(n_carry)})
+    invariants = [kb.operand(a) for a in op.inputs[:n_inv]]
+    carries = []
+    for a in op.inputs[n_inv:]:             # the body updates carries in place: copy the start
+        carries.append(kb.fresh("carry"))
+        kb.line(f"{carries[-1]} = {kb.operand(a)}" + (".copy()" if a.ndim else ""))
+    lits = [kb.lit_array(array) for array in body_lits]
+    tapes = [kb.fresh("tape") for _ in carries] if tape else []
+    for name, a in zip(tapes, op.inputs[n_inv:]):
+        kb.line(f"{name} = np.empty({(trip,) + tuple(a.shape)!r}, {kb.dtype(a.dtype)})")
+    result, k = kb.fresh("r"), kb.fresh("k")
+
+    def iteration(row, index):
+        for name, carry in zip(tapes, carries):
+            kb.line(f"{name}[{row}] = {carry}")
+        kb.line(f"{result} = {fn}({', '.join([index] + invariants + carries + lits)})")
+        for j, carry in enumerate(carries):
+            kb.line(f"{carry} = {result}[{j}]")
+    iteration("0", str(start))
+    with kb.block(f"for {k} in range({start + 1}, {start + int(trip)}):"):
+        iteration(f"{k} - {start}", k)
+    n_out = len(body.outputs)
+    for j, var in enumerate(op.outputs[:n_out]):
+        if var.ndim == 0:
+            kb.define_scalar(var, f"{result}[{j}]")
+        else:
+            kb.define(var, f"{result}[{j}]", owned=True)
+    for name, var in zip(tapes, op.outputs[n_out:]):
+        kb.define(var, name, owned=True)
+
+
+loop.numba = Statement(_lower_loop)

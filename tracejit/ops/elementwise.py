@@ -8,6 +8,8 @@ mode (g = input tangent); the transforms broadcast or un-broadcast shapes centra
 """
 from functools import lru_cache
 
+import re
+
 import numpy as np
 
 from ..ir import Aval
@@ -202,7 +204,7 @@ convert = Primitive(
 # numba lowerings: each primitive as a scalar expression; the code generator fuses them into loops
 _NUMBA = {
     add: "({0} + {1})", sub: "({0} - {1})", mul: "({0} * {1})", div: "({0} / {1})",
-    neg: "(-{0})", pow: "({0} ** {1})",
+    neg: "(-{0})",
     maximum: "np.maximum({0}, {1})", minimum: "np.minimum({0}, {1})",   # NaN-propagating
     arctan2: "math.atan2({0}, {1})",
     exp: "math.exp({0})", log: "math.log({0})", log1p: "math.log1p({0})", expm1: "math.expm1({0})",
@@ -216,6 +218,24 @@ _NUMBA = {
 }
 for _prim, _template in _NUMBA.items():
     _prim.numba = Scalar(_template)
+
+
+class _Power(Scalar):
+    """x ** n for a small whole exponent written in the source is multiplication (exact, as
+    NumPy's own fast paths), not a call to pow."""
+    _WHOLE = re.compile(r"^(?:np\.float(?:64|32)\()?\(?(\d)(?:\.0)?\)?\)?$")
+
+    def expr(self, args, in_avals, out_dtype):
+        base, exponent = super().expr(args, in_avals, out_dtype), args[1]
+        match = self._WHOLE.match(exponent)
+        if match is None or in_avals[0].dtype.kind != "f" or out_dtype.kind != "f":
+            return base
+        x = Scalar("{0}").expr(args[:1], in_avals[:1], out_dtype)
+        n = int(match.group(1))
+        return "(" + " * ".join([x] * n) + ")" if n else base
+
+
+pow.numba = _Power("({0} ** {1})")
 for _prim, _template in {lt: "({0} < {1})", le: "({0} <= {1})", gt: "({0} > {1})",
                          ge: "({0} >= {1})", eq: "({0} == {1})", ne: "({0} != {1})"}.items():
     _prim.numba = Scalar(_template, operands="common")   # compare in NumPy's promoted dtype

@@ -81,6 +81,11 @@ def _checked_index(kb, op, idx, index_dims, n):
 
 def _lower_take(kb, op):
     (x, idx), out, axis = op.inputs, op.outputs[0], op.params["axis"]
+    if kb.is_scalar(out):                       # one element: read it, allocate nothing
+        j = _checked_index(kb, op, idx, (), x.shape[axis])
+        read = ["0"] * axis + [j] + ["0"] * (x.ndim - axis - 1)
+        kb.define_scalar(out, f"{kb.array(x)}[{', '.join(read)}]")
+        return
     target, source = kb.alloc(out), kb.array(x)
     with kb.loops(out.shape) as i:
         j = _checked_index(kb, op, idx, range(axis, axis + idx.ndim), x.shape[axis])

@@ -40,13 +40,14 @@ class Classified:
     kinds: list = field(default_factory=list)
 
 
-def roll_loop(ops, markers, end, alive_atoms):
-    """Try to roll `ops[markers[0]:end]`; return the new op list or None (logged reason)."""
+def roll_loop(ops, markers, end, alive_atoms, first_iteration=1):
+    """Try to roll `ops[markers[0]:end]`, whose first segment is iteration `first_iteration` of
+    the Python loop (0-based); return the new op list or None (reason logged)."""
     segments = [ops[a:b] for a, b in zip(markers, markers[1:])]
     if len(segments) < MIN_ROLLED_ITERATIONS:
         return None
     try:
-        op = _rolled_op(segments, ops[markers[-1]:end], alive_atoms)
+        op = _rolled_op(segments, ops[markers[-1]:end], alive_atoms, first_iteration)
     except NotRollable as why:
         log.info("loop at %s left unrolled: %s", segments[0][0].loc if segments[0] else "?", why)
         return None
@@ -59,7 +60,7 @@ def _homes(segments):
             for p, op in enumerate(segment) for i, v in enumerate(op.outputs)}
 
 
-def _rolled_op(segments, tail, alive_atoms):
+def _rolled_op(segments, tail, alive_atoms, first_iteration):
     first, last = segments[0], segments[-1]
     length = len(first)
     if any(len(s) != length for s in segments) or length == 0:
@@ -67,14 +68,15 @@ def _rolled_op(segments, tail, alive_atoms):
     home = _homes(segments)
     carry_init, invariants, classes = {}, [], []
     for p in range(length):
-        classes.append(_classify_position(segments, home, p, carry_init, invariants))
+        classes.append(_classify_position(segments, home, p, carry_init, invariants,
+                                          first_iteration))
     carried = sorted(carry_init)
     live = _live_outputs(len(segments), home, tail, alive_atoms, carried)
     body = _build_body(first, classes, invariants, carried, live)
     outputs = tuple(last[p].outputs[i] for p, i in carried + live)
     inputs = tuple(invariants) + tuple(carry_init[pos] for pos in carried)
     params = dict(body=body, trip=len(segments), n_inv=len(invariants), n_carry=len(carried),
-                  tape=False)
+                  tape=False, start=first_iteration)
     return Op(loop, inputs, outputs, params, first[0].loc)
 
 
@@ -85,7 +87,7 @@ def _same_params(a, b):
                for k in a)
 
 
-def _classify_position(segments, home, p, carry_init, invariants):
+def _classify_position(segments, home, p, carry_init, invariants, first):
     ops = [s[p] for s in segments]
     head = ops[0]
     for op in ops[1:]:
@@ -93,13 +95,13 @@ def _classify_position(segments, home, p, carry_init, invariants):
                 [v.aval for v in op.outputs] != [v.aval for v in head.outputs]:
             raise NotRollable(f"operation {p} differs between iterations ({head.prim.name} vs "
                               f"{op.prim.name})")
-    varying = _varying_params(ops)
-    kinds = [_classify_input(segments, home, p, j, carry_init, invariants)
+    varying = _varying_params(ops, first)
+    kinds = [_classify_input(segments, home, p, j, carry_init, invariants, first)
              for j in range(len(head.inputs))]
     return Classified(kinds + [varying])
 
 
-def _varying_params(ops):
+def _varying_params(ops, first):
     """None if all params agree, else ("slice", per-axis start (a, d)) for slices moving with k."""
     head = ops[0]
     if all(_same_params(op.params, head.params) for op in ops[1:]):
@@ -112,12 +114,13 @@ def _varying_params(ops):
         column = [spec[axis] for spec in specs]
         if any(c[1:] != column[0][1:] for c in column):
             raise NotRollable("slice sizes change between iterations")
-        starts.append(_affine([c[0] for c in column]))
+        starts.append(_affine([c[0] for c in column], first))
     return ("slice", starts)
 
 
-def _affine(values):
-    """(a, d) with values[k] == a + d*k for integer values, else NotRollable."""
+def _affine(values, first):
+    """(a, d) with values[j] == a + d*(first + j) for integer values, else NotRollable: `a` is
+    the value at iteration 0, so bodies of the same loop rolled in pieces are identical."""
     values = [np.asarray(v) for v in values]
     if any(v.dtype.kind not in "iub" for v in values):
         raise NotRollable("a non-integer constant changes between iterations")
@@ -125,15 +128,15 @@ def _affine(values):
     for k, v in enumerate(values):
         if not np.array_equal(v, a + d * k):
             raise NotRollable("a constant changes between iterations, but not linearly")
-    return a, d
+    return a - d * first, d
 
 
-def _classify_input(segments, home, p, j, carry_init, invariants):
+def _classify_input(segments, home, p, j, carry_init, invariants, first):
     atoms = [s[p].inputs[j] for s in segments]
     if all(isinstance(a, Lit) for a in atoms):
         if all(_same_literal(a, atoms[0]) for a in atoms):
             return ("invariant", atoms[0])
-        a, d = _affine([lit.value for lit in atoms])
+        a, d = _affine([lit.value for lit in atoms], first)
         return ("affine", a, d, atoms[0].aval)
     if any(isinstance(a, Lit) for a in atoms):
         raise NotRollable("an input is a constant in some iterations only")
@@ -226,6 +229,23 @@ def _emit(op, args, varying, k):
         offsets = Tracer(x.builder, Lit(np.asarray(a + np.arange(size) * step, np.int64)))
         x = take(x, ew.add(offsets, _times(k, int(d))), axis=axis)
     return x
+
+
+def merge_loops(first, second, alive_atoms):
+    """One loop op running `first`'s iterations then `second`'s, when `second` continues
+    `first` (same body, same invariants, carries starting from `first`'s results) and nothing
+    else reads `first`'s results; else None."""
+    p, q = first.params, second.params
+    n_inv, n_carry = p["n_inv"], p["n_carry"]
+    if (q["n_inv"], q["n_carry"], q["start"]) != (n_inv, n_carry, p["start"] + p["trip"]) or \
+            trace_key(p["body"]) != trace_key(q["body"]):
+        return None
+    if any(a is not b for a, b in zip(first.inputs[:n_inv], second.inputs[:n_inv])) or \
+            any(a is not b for a, b in zip(second.inputs[n_inv:], first.outputs[:n_carry])):
+        return None
+    if any(v in alive_atoms for v in first.outputs):
+        return None
+    return Op(loop, first.inputs, second.outputs, {**p, "trip": p["trip"] + q["trip"]}, first.loc)
 
 
 _keys = {}
