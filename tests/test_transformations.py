@@ -107,9 +107,13 @@ def test_jvp_trace_pass_is_a_verified_tangent_trace(f):
     v = np.array([1.0, 0.5, -0.5, 0.25])
     out, tangent = run_trace(tangent_trace, inputs + [v])
     np.testing.assert_allclose(tangent, fd_jacobian(f, X) @ v, rtol=RTOL, atol=ATOL)
-    # the tangent trace is itself differentiable: reverse over forward
+    # the tangent trace is itself differentiable: reverse over forward gives d(sum(J v))/dx
     joint = verify(vjp_trace(_summed_output(tangent_trace, 1), [0]))
-    assert joint.outputs
+    second = run_trace(joint, inputs + [v])[1]
+
+    def summed_tangent(x):
+        return np.sum(tj.jvp(f, (x,), (v,), backend=B)[1])
+    np.testing.assert_allclose(second, fd_jacobian(summed_tangent, X), rtol=1e-5, atol=1e-7)
 
 
 def _summed_output(trace, index):
@@ -190,6 +194,16 @@ def test_argnums_tuple_negative_and_has_aux():
     jac, aux = tj.jacrev(lambda x: (x ** 2, np.sum(x)), has_aux=True, backend=B)(a)
     np.testing.assert_allclose(jac, np.diag(2 * a))
     assert aux == pytest.approx(3.0)
+
+
+def test_jacobians_with_several_argnums():
+    def f(a, b):
+        return a * np.sum(b ** 2)
+    a, b = np.array([1.0, 2.0]), np.array([0.5, -1.0, 2.0])
+    for jac in (tj.jacfwd, tj.jacrev):
+        ja, jb = jac(f, argnums=(0, 1), backend=B)(a, b)
+        np.testing.assert_allclose(ja, np.eye(2) * np.sum(b ** 2))
+        np.testing.assert_allclose(jb, np.outer(a, 2 * b))
 
 
 def test_jvp_and_vjp_with_aux_and_pytrees():
@@ -399,6 +413,17 @@ def test_shim_forwards_the_whole_numpy_namespace():
     public = [n for n in dir(np) if not n.startswith("_")]
     assert all(hasattr(tnp, n) for n in public)
     assert tnp.float64 is np.float64 and tnp.pi == np.pi and tnp.random is np.random
+
+
+def test_shim_inside_traced_functions_gives_the_same_derivatives():
+    def with_numpy(x):
+        return np.sum(np.tanh(x) ** 2) + np.linalg.norm(x)
+
+    def with_shim(x):
+        return tnp.sum(tnp.tanh(x) ** 2) + tnp.linalg.norm(x)
+    np.testing.assert_array_equal(tj.grad(with_shim, backend=B)(X),
+                                  tj.grad(with_numpy, backend=B)(X))
+    assert with_shim(X) == with_numpy(X)
 
 
 def test_shim_eager_mode_records_code_the_tracer_does_not_enter():
