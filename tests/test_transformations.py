@@ -462,3 +462,11 @@ def test_scipy_newton_with_hessian():
                                      jac=tj.grad(rosenbrock, backend=B),
                                      hessp=tj.hvp(rosenbrock, backend=B))
     np.testing.assert_allclose(result.x, np.ones(3), atol=1e-4)
+
+
+def test_fit_with_scipy_example_runs():
+    import pathlib
+    import runpy
+    path = pathlib.Path(__file__).parent.parent / "examples" / "fit_with_scipy.py"
+    fitted = runpy.run_path(str(path))["main"]()
+    assert fitted.shape == (6,) and fitted.dtype == np.float64
