@@ -470,3 +470,23 @@ def test_fit_with_scipy_example_runs():
     path = pathlib.Path(__file__).parent.parent / "examples" / "fit_with_scipy.py"
     fitted = runpy.run_path(str(path))["main"]()
     assert fitted.shape == (6,) and fitted.dtype == np.float64
+
+
+def test_compiled_jacobian_shares_work_between_sweeps():
+    jac = tj.jacfwd(lambda x: np.sin(x) * 2.0, backend=B)
+    np.testing.assert_allclose(jac(X), np.diag(2 * np.cos(X)), rtol=1e-13)
+    ops = jac.traces()[0].ops
+    assert sum(op.prim.name == "cos" for op in ops) == 1       # one per sweep before cse
+
+
+def test_cse_pass_merges_repeated_pure_ops_only():
+    from tracejit.transforms import cse
+
+    def f(x):
+        return np.sin(x) + np.sin(x) * np.sin(x + 1.0) - np.sin(x + 1.0)
+    trace = verify(trace_function(f, (X,), {}).trace)
+    merged = verify(cse(trace))
+    assert sum(op.prim.name == "sin" for op in merged.ops) == 2
+    assert sum(op.prim.name == "add" for op in merged.ops) == sum(
+        op.prim.name == "add" for op in trace.ops) - 1          # x + 1.0 computed once
+    np.testing.assert_array_equal(run_trace(merged, [X])[0], f(X))

@@ -21,7 +21,7 @@ from .errors import TracejitError
 from .frontend import trace_function
 from .ir import verify
 from .runtime import CompiledFunction
-from .transforms import dce, inline_calls
+from .transforms import cse, dce, inline_calls
 from .tree import flatten, unflatten
 
 BACKENDS = {"numpy": NumpyBackend}
@@ -150,7 +150,7 @@ class _Entry:
 
     def compile_transform(self, result, args, kwargs):
         tree, template = self.layout          # set by the trace just made (under the cache lock)
-        trace = verify(dce(inline_calls(result.trace)))
+        trace = verify(dce(inline_calls(cse(dce(result.trace)))))
 
         def finish(outputs, leaves):
             values = iter(_python_value(v, w) for v, w in zip(outputs, result.out_weak))
@@ -313,8 +313,10 @@ def make_trace(fn):
     def traced(*args, **kwargs):
         target = fn
         if isinstance(fn, Transformed):
+            entry = _Entry(fn, (), ())
+
             def target(*a, **k):
-                return fn(*a, **k)
+                return entry(*a, **k)
             target.__name__ = getattr(fn, "__name__", "f")
         return verify(trace_function(target, args, kwargs).trace)
     return traced

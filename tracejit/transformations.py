@@ -94,6 +94,8 @@ class Segment:
             self.out = call_in_trace(ctx, fn, args, kwargs)
         finally:
             builder.recorders.pop()
+        if fresh:                     # top level: no user call site to attribute the ops that
+            builder.loc = None        # follow to (each derivative op takes its primal's line)
         self.ops = builder.ops[self.start:]
         for leaf in flatten(self.out)[0]:
             if isinstance(leaf, Tracer) and isinstance(leaf.atom, Var):

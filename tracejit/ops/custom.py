@@ -238,6 +238,9 @@ def _checkpoint_jvp(ts, outs, ins, *, body):
     return [tangents.get(a) for a in body.outputs]
 
 
+for _prim in (custom_vjp_call, custom_vjp_bwd, custom_jvp_rule, custom_jvp_vjp, custom_jvp_call):
+    _prim.pure = False                 # user code may have side effects: never merged (cse)
+
 checkpoint_p = Primitive("checkpoint", _checkpoint_impl,
                          lambda *avals, body: [a.aval for a in body.outputs],
                          vjp=_checkpoint_vjp, jvp=_checkpoint_jvp, multiple_results=True)

@@ -1,4 +1,6 @@
-"""Trace-to-trace transformations: reverse mode, forward mode, dead-code elimination, inlining."""
+"""Trace-to-trace transformations: reverse mode, forward mode, dead-code and common-subexpression
+elimination, inlining of call-like ops."""
+from .cse import cse
 from .dce import dce
 from .inline import inline_calls
 from .jvp import emit_jvp, jvp_trace
