@@ -88,19 +88,29 @@ class Segment:
                      else None for leaf in leaves]
             self.wrt_args.append((tree, slots))
             args[i] = unflatten(tree, [s if s is not None else leaf for s, leaf in zip(slots, leaves)])
-        builder.recorders.append(self.values)
         self.start = len(builder.ops)
-        try:
+        if fresh:
             self.out = call_in_trace(ctx, fn, args, kwargs)
-        finally:
-            builder.recorders.pop()
-        if fresh:                     # top level: no user call site to attribute the ops that
-            builder.loc = None        # follow to (each derivative op takes its primal's line)
+            self._end_of_trace(builder)
+        else:
+            builder.recorders.append(self.values)
+            try:
+                self.out = call_in_trace(ctx, fn, args, kwargs)
+            finally:
+                builder.recorders.pop()
         self.ops = builder.ops[self.start:]
         for leaf in flatten(self.out)[0]:
             if isinstance(leaf, Tracer) and isinstance(leaf.atom, Var):
                 self.values[leaf.atom] = leaf.val
         self.env = Env(builder, self.values)
+
+    @staticmethod
+    def _end_of_trace(builder):
+        """At top level nothing after the derivative ops needs their values: they are only
+        recorded (no intermediate is kept alive for them while tracing), and attributed to
+        their primal's line rather than to a call site, which the top level lacks."""
+        builder.concrete = False
+        builder.loc = None
 
     def _own_var(self, leaf, fresh):
         if fresh and isinstance(leaf, Tracer) and isinstance(leaf.atom, Var):
