@@ -249,10 +249,10 @@ def hessian(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=
             holomorphic=False, backend="numpy"):
     """The Hessian of scalar `fn`: forward over reverse, `jacfwd(jacrev(fn))`."""
     _no_holomorphic(holomorphic)
-    inner = jacfwd(jacrev(fn, argnums=argnums, has_aux=has_aux), argnums=argnums,
-                   has_aux=has_aux)
-    return Transformed(inner, _call, static_argnums=static_argnums,
-                       static_argnames=static_argnames, backend=backend)
+    return Transformed(jacrev(fn, argnums=argnums, has_aux=has_aux),
+                       functools.partial(T.jacfwd_apply, argnums=argnums, has_aux=has_aux),
+                       static_argnums=static_argnums, static_argnames=static_argnames,
+                       backend=backend)
 
 
 def _hvp_apply(ctx, fn, args, kwargs, fresh=False):
