@@ -490,3 +490,41 @@ def test_cse_pass_merges_repeated_pure_ops_only():
     assert sum(op.prim.name == "add" for op in merged.ops) == sum(
         op.prim.name == "add" for op in trace.ops) - 1          # x + 1.0 computed once
     np.testing.assert_array_equal(run_trace(merged, [X])[0], f(X))
+
+
+# ---- guards and outside state through transformations ----------------------------------------------
+G = np.array([1.0, 2.0, 3.0])
+
+
+def test_nested_transformations_guard_branches_and_reread_outside_arrays():
+    def piecewise(t):
+        if t > 0.0:
+            return t ** 3
+        return -t ** 2
+
+    second = tj.grad(tj.grad(piecewise, backend=B), backend=B)
+    assert second(2.0) == pytest.approx(12.0)
+    assert second(-2.0) == pytest.approx(-2.0)            # a side exit, then a second trace
+    assert second(3.0) == pytest.approx(18.0)
+
+    def outer(x):
+        return tj.grad(lambda y: np.sum(np.sin(y) * G), backend=B)(x) * 2.0
+    compiled = tj.jit(outer, backend=B)
+    np.testing.assert_allclose(compiled(G), 2 * np.cos(G) * G)
+    saved = G.copy()
+    try:
+        G[:] = [4.0, 5.0, 6.0]                             # mutated in place: read at call time
+        np.testing.assert_allclose(compiled(saved), 2 * np.cos(saved) * G)
+    finally:
+        G[:] = saved
+
+
+def test_closure_arrays_are_inputs_of_transformed_functions():
+    def make_loss(data):
+        return lambda w: np.sum((data @ w) ** 2)
+    data = np.array([[1.0, 2.0], [3.0, 4.0]])
+    hess = tj.hessian(make_loss(data), backend=B)
+    w = np.array([0.5, -0.5])
+    np.testing.assert_allclose(hess(w), 2 * data.T @ data)
+    data *= 2.0
+    np.testing.assert_allclose(hess(w), 2 * data.T @ data)

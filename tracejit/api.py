@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import weakref
 
 import numpy as np
 
@@ -268,20 +267,22 @@ def hvp(fn, *, backend="numpy"):
 
 
 # ---- jvp and vjp: JAX's calling conventions ------------------------------------------------------
-_CACHE = weakref.WeakKeyDictionary()       # fn -> {(kind, options): Transformed}
+@functools.lru_cache(maxsize=256)
+def _transformed_for(fn, kind, apply, options):
+    options = dict(options)
+    backend = options.pop("backend")
+    return Transformed(fn, functools.partial(apply, **options), backend=backend)
 
 
 def _cached(fn, kind, apply, **options):
-    """One Transformed per (function, transformation, options), so repeated calls reuse traces."""
+    """One Transformed per (function, transformation, options), so that repeated `jvp`/`vjp`
+    calls on the same function reuse its traces. A bounded cache: it keeps the most recent
+    functions alive, not all of them."""
+    key = tuple(sorted(options.items()))
     try:
-        per_fn = _CACHE.setdefault(fn, {})
-    except TypeError:                                       # not weak-referenceable
-        per_fn = {}
-    key = (kind, tuple(sorted(options.items())))
-    if key not in per_fn:
-        backend = options.pop("backend")
-        per_fn[key] = Transformed(fn, functools.partial(apply, **options), backend=backend)
-    return per_fn[key]
+        return _transformed_for(fn, kind, apply, key)
+    except TypeError:                                       # an unhashable callable
+        return _transformed_for.__wrapped__(fn, kind, apply, key)
 
 
 def jvp(fn, primals, tangents, *, has_aux=False, backend="numpy"):
