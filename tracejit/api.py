@@ -312,12 +312,17 @@ def make_trace(fn):
     `f` may be a transformed function (`make_trace(grad(f))`)."""
     @functools.wraps(fn)
     def traced(*args, **kwargs):
-        target = fn
-        if isinstance(fn, Transformed):
-            entry = _Entry(fn, (), ())
-
-            def target(*a, **k):
-                return entry(*a, **k)
-            target.__name__ = getattr(fn, "__name__", "f")
-        return verify(trace_function(target, args, kwargs).trace)
+        return verify(trace_function(_traceable(fn), args, kwargs).trace)
     return traced
+
+
+def _traceable(fn):
+    """`fn` itself, or for a transformed function the entry its compiled form traces."""
+    if not isinstance(fn, Transformed):
+        return fn
+    entry = _Entry(fn, (), ())
+
+    def target(*args, **kwargs):
+        return entry(*args, **kwargs)
+    target.__name__ = getattr(fn, "__name__", "f")
+    return target

@@ -5,3 +5,5 @@ from .dce import dce
 from .inline import inline_calls
 from .jvp import emit_jvp, jvp_trace
 from .vjp import Env, emit_vjp, vjp_trace
+
+__all__ = ["cse", "dce", "inline_calls", "emit_jvp", "jvp_trace", "Env", "emit_vjp", "vjp_trace"]

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..ir import Lit, Trace, Var
+from ..ir import Trace, Var
 
 SMALL_LITERAL = 64     # literals up to this size are compared by value, larger ones by identity
 
