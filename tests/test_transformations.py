@@ -130,6 +130,44 @@ def _summed_output(trace, index):
     return Trace(built.inputs, built.outputs, built.ops)
 
 
+# one record per primitive family, in forward mode and to second order (hvp vs differences of grad)
+M = np.array([[2.0, 0.3, 0.1, 0.0], [0.3, 1.5, 0.2, 0.1], [0.1, 0.2, 1.8, 0.3], [0.0, 0.1, 0.3, 2.2]])
+PRIMITIVE_FUNCS = {
+    "unary": lambda x: np.sqrt(np.abs(x) + 1) * np.arctan(x) + np.cosh(x) - np.expm1(x) * np.sinh(x),
+    "binary": lambda x: np.arctan2(x, x[::-1] + 2.0) + np.maximum(x, 0.1) * np.minimum(x, 0.2),
+    "power": lambda x: (x ** 2 + 1.0) ** x + 2.0 ** x,
+    "take_scatter": lambda x: x[np.array([3, 0, 0, 2])] * x + x[x > 0.0].sum(),
+    "transpose_broadcast": lambda x: (np.outer(x, x).T + np.broadcast_to(x, (4, 4))).sum(axis=0),
+    "reductions": lambda x: np.max(np.outer(x, x), axis=1) + np.min(x) + np.mean(x ** 2),
+    "inv_slogdet": lambda x: (np.linalg.inv(M + x[:, None] * np.eye(4)) @ x
+                            + np.linalg.slogdet(M + x[:, None] * np.eye(4))[1]),
+    "slice_update": lambda x: _slice_update(x),
+}
+
+
+def _slice_update(x):
+    y = np.zeros(6)
+    y[1:5] = x * x
+    y[::2] += np.sin(x[:3])
+    return y
+
+
+@pytest.mark.parametrize("name", PRIMITIVE_FUNCS)
+def test_primitives_forward_mode_and_second_order(name):
+    f = PRIMITIVE_FUNCS[name]
+    v = np.array([0.5, -1.0, 0.25, 2.0])
+    _, tangent = tj.jvp(f, (X,), (v,), backend=B)
+    np.testing.assert_allclose(tangent, fd_jacobian(f, X) @ v, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(tj.jacfwd(f, backend=B)(X), tj.jacrev(f, backend=B)(X),
+                               rtol=1e-12, atol=1e-13)
+
+    def scalar(x):
+        return np.sum(f(x) * np.cos(np.arange(f(x).size)))
+    hvp = tj.hvp(scalar, backend=B)(X, v)
+    np.testing.assert_allclose(hvp, fd_jacobian(tj.grad(scalar, backend=B), X) @ v,
+                               rtol=1e-5, atol=1e-6)
+
+
 # ---- scalar functions: gradients, Hessians, hvp, higher order -----------------------------------
 def energy(x):
     return np.sum(np.sin(x) * x ** 2) + np.log(1 + np.sum(x ** 2)) * x[0]
