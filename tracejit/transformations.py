@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import TracejitError
 from .frontend.sources import Attr
-from .ir import Lit, Trace, Var
+from .ir import Lit, Trace, Var, aval_of
 from .ops import shape as sh
 from .ops.core import Tracer, constant, current_builder
 from .ops.custom import checkpoint_p
@@ -184,7 +184,7 @@ def _var_of(leaf):
 def grad_apply(ctx, fn, args, kwargs, *, argnums, has_aux, with_value, fresh=False):
     seg = Segment(ctx, fn, args, kwargs, argnums_tuple(argnums, len(args), fn), fresh)
     value, aux = split_aux(seg.out, has_aux, fn)
-    aval = value.aval if isinstance(value, Tracer) else Lit(np.asarray(value)).aval
+    aval = value.aval if isinstance(value, Tracer) else aval_of(value)
     if aval.shape != () or aval.dtype.kind != "f":
         raise TracejitError(f"{_name(fn)} must return a float scalar to be differentiated, but "
                             f"returned {aval}" + (" as its first output (has_aux=True)"
