@@ -355,6 +355,37 @@ def test_custom_vjp_result_is_the_rules_not_the_true_derivative():
         tj.jvp(lambda x: clip_gradient(x), (x,), (x,), backend=B)
 
 
+def test_custom_rules_with_nondiff_argnums():
+    import functools
+
+    @functools.partial(tj.custom_vjp, nondiff_argnums=(0, 2))
+    def apply(fn, x, scale):
+        return fn(x) * scale
+
+    def apply_fwd(fn, x, scale):
+        return apply(fn, x, scale), x
+
+    def apply_bwd(fn, scale, x, g):               # non-differentiated arguments come first
+        return (g * scale * 10.0,)                 # a deliberately scaled rule
+    apply.defvjp(apply_fwd, apply_bwd)
+    x = np.array([1.0, 2.0])
+    g = tj.grad(lambda x, s: np.sum(apply(np.sin, x, s)), backend=B)(x, np.array(3.0))
+    np.testing.assert_allclose(g, np.full(2, 30.0))
+
+    @functools.partial(tj.custom_jvp, nondiff_argnums=(1,))
+    def scaled_square(x, power):
+        return x ** power
+
+    @scaled_square.defjvp
+    def scaled_square_jvp(power, primals, tangents):
+        (x,), (t,) = primals, tangents
+        return x ** power, power * x ** (power - 1) * t
+    _, tangent = tj.jvp(lambda x: scaled_square(x, 3), (x,), (np.ones(2),), backend=B)
+    np.testing.assert_allclose(tangent, 3 * x ** 2)
+    np.testing.assert_allclose(tj.grad(lambda x: np.sum(scaled_square(x, 3)), backend=B)(x),
+                               3 * x ** 2)
+
+
 def test_custom_jvp_rule_used_in_both_modes():
     calls = []
 
