@@ -36,8 +36,12 @@ class _CustomDerivative:
 
     def __call__(self, *args, **kwargs):
         self._check_rule()
-        if kwargs:
-            args = inspect.signature(self.fn).bind(*args, **kwargs).args
+        if kwargs:                            # the rules take positional arguments (as in JAX)
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+            if bound.kwargs:
+                raise TracejitError(f"{self.__name__}: keyword-only arguments of custom-"
+                                    "derivative functions are not supported")
+            args = bound.args
         dynamic, template, treedef, owner = split_leaves(tuple(args))
         if not any(isinstance(d, Tracer) for d in dynamic):
             with native():
