@@ -81,8 +81,9 @@ class Segment:
         self.builder = builder = ctx.builder
         self.values = {}
         args = list(args)
-        self.wrt_args = []                      # per argnum: (treedef, [Tracer | None per leaf])
-        for i in argnums:
+        self.argnums = argnums
+        self.wrt_args = []          # per distinct argnum: (treedef, [Tracer | None per leaf])
+        for i in dict.fromkeys(argnums):
             leaves, tree = flatten(args[i])
             slots = [self._own_var(leaf, fresh) if check_leaf(leaf, f"argument {i} of {_name(fn)}")
                      else None for leaf in leaves]
@@ -130,10 +131,13 @@ class Segment:
         return [t for _, slots in self.wrt_args for t in slots if t is not None]
 
     def per_arg(self, flat):
-        """Values for the flat `wrt` leaves, put back into each argument's structure."""
+        """Values for the flat `wrt` leaves, put back into the structure of each argument in
+        `argnums` (an argument named twice gets the same values twice)."""
         it = iter(flat)
-        return tuple(unflatten(tree, [None if t is None else next(it) for t in slots])
-                     for tree, slots in self.wrt_args)
+        by_arg = dict(zip(dict.fromkeys(self.argnums), (
+            unflatten(tree, [None if t is None else next(it) for t in slots])
+            for tree, slots in self.wrt_args)))
+        return tuple(by_arg[i] for i in self.argnums)
 
     def vjp(self, seeds):
         """Cotangents of the `wrt` leaves given output cotangents `seeds` ({var: tracer})."""
