@@ -3,10 +3,12 @@
 Every transformation (grad, jvp, jacobians, ...) works the same way, whether the user called it
 at top level or inside a function that is itself being traced: the transformed function is
 traced *into the current trace* (through the frontend, so its branches, guards and outside reads
-are handled as usual), then the derivative ops are appended right after it, evaluated on the
-concrete values seen while tracing. The result is an ordinary trace, so any transformation can
-be applied to it again: `grad(grad(f))`, `jacfwd(jacrev(f))` and `jvp(grad(f), ...)` simply nest.
-At top level (`tracejit.api`) the trace made this way is compiled and cached.
+are handled as usual), then the derivative ops are appended right after it. Nested inside
+another trace they are evaluated on the concrete values seen while tracing, as every traced op
+is (the code that follows may branch on them); at top level (`tracejit.api`, which compiles and
+caches the trace) they are only recorded. The result is an ordinary trace, so any
+transformation can be applied to it again: `grad(grad(f))`, `jacfwd(jacrev(f))` and
+`jvp(grad(f), ...)` simply nest.
 """
 from __future__ import annotations
 
@@ -74,8 +76,10 @@ def check_leaf(leaf, label):
 class Segment:
     """One call of `fn` recorded into the current trace, with the leaves of the positional
     arguments `argnums` given vars of their own (so that a value also reachable another way,
-    e.g. through a closure, is not mistaken for the argument), and the concrete value of every
-    var its ops touch (the derivative ops appended after it are evaluated on them too)."""
+    e.g. through a closure, is not mistaken for the argument), and, when nested in another
+    trace, the concrete value of every var its ops touch (the derivative ops appended after it
+    are evaluated on them). `fresh`: the call made by a compiled transformation at top level,
+    whose arguments are trace inputs nothing else reaches."""
 
     def __init__(self, ctx, fn, args, kwargs, argnums, fresh=False):
         self.builder = builder = ctx.builder
