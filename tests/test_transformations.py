@@ -485,6 +485,7 @@ def test_shim_linalg_is_bit_identical():
 def test_shim_forwards_the_whole_numpy_namespace():
     public = [n for n in dir(np) if not n.startswith("_")]
     assert all(hasattr(tnp, n) for n in public)
+    assert set(public) <= set(dir(tnp))
     assert tnp.float64 is np.float64 and tnp.pi == np.pi and tnp.random is np.random
 
 
