@@ -107,9 +107,13 @@ def test_jvp_trace_pass_is_a_verified_tangent_trace(f):
     v = np.array([1.0, 0.5, -0.5, 0.25])
     out, tangent = run_trace(tangent_trace, inputs + [v])
     np.testing.assert_allclose(tangent, fd_jacobian(f, X) @ v, rtol=RTOL, atol=ATOL)
-    # the tangent trace is itself differentiable: reverse over forward
+    # the tangent trace is itself differentiable: reverse over forward gives d(sum(J v))/dx
     joint = verify(vjp_trace(_summed_output(tangent_trace, 1), [0]))
-    assert joint.outputs
+    second = run_trace(joint, inputs + [v])[1]
+
+    def summed_tangent(x):
+        return np.sum(tj.jvp(f, (x,), (v,), backend=B)[1])
+    np.testing.assert_allclose(second, fd_jacobian(summed_tangent, X), rtol=1e-5, atol=1e-7)
 
 
 def _summed_output(trace, index):
@@ -124,6 +128,44 @@ def _summed_output(trace, index):
     total = reduce_sum(Tracer(builder, out), axes=tuple(range(out.ndim)), keepdims=False)
     built = builder.build([total])
     return Trace(built.inputs, built.outputs, built.ops)
+
+
+# one record per primitive family, in forward mode and to second order (hvp vs differences of grad)
+M = np.array([[2.0, 0.3, 0.1, 0.0], [0.3, 1.5, 0.2, 0.1], [0.1, 0.2, 1.8, 0.3], [0.0, 0.1, 0.3, 2.2]])
+PRIMITIVE_FUNCS = {
+    "unary": lambda x: np.sqrt(np.abs(x) + 1) * np.arctan(x) + np.cosh(x) - np.expm1(x) * np.sinh(x),
+    "binary": lambda x: np.arctan2(x, x[::-1] + 2.0) + np.maximum(x, 0.1) * np.minimum(x, 0.2),
+    "power": lambda x: (x ** 2 + 1.0) ** x + 2.0 ** x,
+    "take_scatter": lambda x: x[np.array([3, 0, 0, 2])] * x + x[x > 0.0].sum(),
+    "transpose_broadcast": lambda x: (np.outer(x, x).T + np.broadcast_to(x, (4, 4))).sum(axis=0),
+    "reductions": lambda x: np.max(np.outer(x, x), axis=1) + np.min(x) + np.mean(x ** 2),
+    "inv_slogdet": lambda x: (np.linalg.inv(M + x[:, None] * np.eye(4)) @ x
+                            + np.linalg.slogdet(M + x[:, None] * np.eye(4))[1]),
+    "slice_update": lambda x: _slice_update(x),
+}
+
+
+def _slice_update(x):
+    y = np.zeros(6)
+    y[1:5] = x * x
+    y[::2] += np.sin(x[:3])
+    return y
+
+
+@pytest.mark.parametrize("name", PRIMITIVE_FUNCS)
+def test_primitives_forward_mode_and_second_order(name):
+    f = PRIMITIVE_FUNCS[name]
+    v = np.array([0.5, -1.0, 0.25, 2.0])
+    _, tangent = tj.jvp(f, (X,), (v,), backend=B)
+    np.testing.assert_allclose(tangent, fd_jacobian(f, X) @ v, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(tj.jacfwd(f, backend=B)(X), tj.jacrev(f, backend=B)(X),
+                               rtol=1e-12, atol=1e-13)
+
+    def scalar(x):
+        return np.sum(f(x) * np.cos(np.arange(f(x).size)))
+    hvp = tj.hvp(scalar, backend=B)(X, v)
+    np.testing.assert_allclose(hvp, fd_jacobian(tj.grad(scalar, backend=B), X) @ v,
+                               rtol=1e-5, atol=1e-6)
 
 
 # ---- scalar functions: gradients, Hessians, hvp, higher order -----------------------------------
@@ -187,9 +229,23 @@ def test_argnums_tuple_negative_and_has_aux():
     assert aux == {"note": 2.0}
     (value, aux), g = tj.value_and_grad(f, argnums=2, has_aux=True, backend=B)(a, b, 0.5)
     assert value == pytest.approx(np.sum(a * b ** 2) + 0.5) and g == 1.0
+    g1, g0, g1_again = tj.grad(f, argnums=(1, 0, 1), has_aux=True, backend=B)(a, b, 0.5)[0]
+    np.testing.assert_allclose(g1, 2 * a * b)
+    np.testing.assert_allclose(g1_again, g1)
+    np.testing.assert_allclose(g0, b ** 2)
     jac, aux = tj.jacrev(lambda x: (x ** 2, np.sum(x)), has_aux=True, backend=B)(a)
     np.testing.assert_allclose(jac, np.diag(2 * a))
     assert aux == pytest.approx(3.0)
+
+
+def test_jacobians_with_several_argnums():
+    def f(a, b):
+        return a * np.sum(b ** 2)
+    a, b = np.array([1.0, 2.0]), np.array([0.5, -1.0, 2.0])
+    for jac in (tj.jacfwd, tj.jacrev):
+        ja, jb = jac(f, argnums=(0, 1), backend=B)(a, b)
+        np.testing.assert_allclose(ja, np.eye(2) * np.sum(b ** 2))
+        np.testing.assert_allclose(jb, np.outer(a, 2 * b))
 
 
 def test_jvp_and_vjp_with_aux_and_pytrees():
@@ -303,6 +359,37 @@ def test_custom_vjp_result_is_the_rules_not_the_true_derivative():
         tj.jvp(lambda x: clip_gradient(x), (x,), (x,), backend=B)
 
 
+def test_custom_rules_with_nondiff_argnums():
+    import functools
+
+    @functools.partial(tj.custom_vjp, nondiff_argnums=(0, 2))
+    def apply(fn, x, scale):
+        return fn(x) * scale
+
+    def apply_fwd(fn, x, scale):
+        return apply(fn, x, scale), x
+
+    def apply_bwd(fn, scale, x, g):               # non-differentiated arguments come first
+        return (g * scale * 10.0,)                 # a deliberately scaled rule
+    apply.defvjp(apply_fwd, apply_bwd)
+    x = np.array([1.0, 2.0])
+    g = tj.grad(lambda x, s: np.sum(apply(np.sin, x, s)), backend=B)(x, np.array(3.0))
+    np.testing.assert_allclose(g, np.full(2, 30.0))
+
+    @functools.partial(tj.custom_jvp, nondiff_argnums=(1,))
+    def scaled_square(x, power):
+        return x ** power
+
+    @scaled_square.defjvp
+    def scaled_square_jvp(power, primals, tangents):
+        (x,), (t,) = primals, tangents
+        return x ** power, power * x ** (power - 1) * t
+    _, tangent = tj.jvp(lambda x: scaled_square(x, 3), (x,), (np.ones(2),), backend=B)
+    np.testing.assert_allclose(tangent, 3 * x ** 2)
+    np.testing.assert_allclose(tj.grad(lambda x: np.sum(scaled_square(x, 3)), backend=B)(x),
+                               3 * x ** 2)
+
+
 def test_custom_jvp_rule_used_in_both_modes():
     calls = []
 
@@ -398,7 +485,19 @@ def test_shim_linalg_is_bit_identical():
 def test_shim_forwards_the_whole_numpy_namespace():
     public = [n for n in dir(np) if not n.startswith("_")]
     assert all(hasattr(tnp, n) for n in public)
+    assert set(public) <= set(dir(tnp))
     assert tnp.float64 is np.float64 and tnp.pi == np.pi and tnp.random is np.random
+
+
+def test_shim_inside_traced_functions_gives_the_same_derivatives():
+    def with_numpy(x):
+        return np.sum(np.tanh(x) ** 2) + np.linalg.norm(x)
+
+    def with_shim(x):
+        return tnp.sum(tnp.tanh(x) ** 2) + tnp.linalg.norm(x)
+    np.testing.assert_array_equal(tj.grad(with_shim, backend=B)(X),
+                                  tj.grad(with_numpy, backend=B)(X))
+    assert with_shim(X) == with_numpy(X)
 
 
 def test_shim_eager_mode_records_code_the_tracer_does_not_enter():
@@ -437,3 +536,69 @@ def test_scipy_newton_with_hessian():
                                      jac=tj.grad(rosenbrock, backend=B),
                                      hessp=tj.hvp(rosenbrock, backend=B))
     np.testing.assert_allclose(result.x, np.ones(3), atol=1e-4)
+
+
+def test_fit_with_scipy_example_runs():
+    import pathlib
+    import runpy
+    path = pathlib.Path(__file__).parent.parent / "examples" / "fit_with_scipy.py"
+    fitted = runpy.run_path(str(path))["main"]()
+    assert fitted.shape == (6,) and fitted.dtype == np.float64
+
+
+def test_compiled_jacobian_shares_work_between_sweeps():
+    jac = tj.jacfwd(lambda x: np.sin(x) * 2.0, backend=B)
+    np.testing.assert_allclose(jac(X), np.diag(2 * np.cos(X)), rtol=1e-13)
+    ops = jac.traces()[0].ops
+    assert sum(op.prim.name == "cos" for op in ops) == 1       # one per sweep before cse
+
+
+def test_cse_pass_merges_repeated_pure_ops_only():
+    from tracejit.transforms import cse
+
+    def f(x):
+        return np.sin(x) + np.sin(x) * np.sin(x + 1.0) - np.sin(x + 1.0)
+    trace = verify(trace_function(f, (X,), {}).trace)
+    merged = verify(cse(trace))
+    assert sum(op.prim.name == "sin" for op in merged.ops) == 2
+    assert sum(op.prim.name == "add" for op in merged.ops) == sum(
+        op.prim.name == "add" for op in trace.ops) - 1          # x + 1.0 computed once
+    np.testing.assert_array_equal(run_trace(merged, [X])[0], f(X))
+
+
+# ---- guards and outside state through transformations ----------------------------------------------
+G = np.array([1.0, 2.0, 3.0])
+
+
+def test_nested_transformations_guard_branches_and_reread_outside_arrays():
+    def piecewise(t):
+        if t > 0.0:
+            return t ** 3
+        return -t ** 2
+
+    second = tj.grad(tj.grad(piecewise, backend=B), backend=B)
+    assert second(2.0) == pytest.approx(12.0)
+    assert second(-2.0) == pytest.approx(-2.0)            # a side exit, then a second trace
+    assert second(3.0) == pytest.approx(18.0)
+
+    def outer(x):
+        return tj.grad(lambda y: np.sum(np.sin(y) * G), backend=B)(x) * 2.0
+    compiled = tj.jit(outer, backend=B)
+    np.testing.assert_allclose(compiled(G), 2 * np.cos(G) * G)
+    saved = G.copy()
+    try:
+        G[:] = [4.0, 5.0, 6.0]                             # mutated in place: read at call time
+        np.testing.assert_allclose(compiled(saved), 2 * np.cos(saved) * G)
+    finally:
+        G[:] = saved
+
+
+def test_closure_arrays_are_inputs_of_transformed_functions():
+    def make_loss(data):
+        return lambda w: np.sum((data @ w) ** 2)
+    data = np.array([[1.0, 2.0], [3.0, 4.0]])
+    hess = tj.hessian(make_loss(data), backend=B)
+    w = np.array([0.5, -0.5])
+    np.testing.assert_allclose(hess(w), 2 * data.T @ data)
+    data *= 2.0
+    np.testing.assert_allclose(hess(w), 2 * data.T @ data)

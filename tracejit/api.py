@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import weakref
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from .errors import TracejitError
 from .frontend import trace_function
 from .ir import verify
 from .runtime import CompiledFunction
-from .transforms import dce, inline_calls
+from .transforms import cse, dce, inline_calls
 from .tree import flatten, unflatten
 
 BACKENDS = {"numpy": NumpyBackend, "numba": NumbaBackend}
@@ -177,7 +176,7 @@ class _Entry:
 
     def compile_transform(self, result, args, kwargs):
         tree, template = self.layout          # set by the trace just made (under the cache lock)
-        trace = verify(dce(inline_calls(result.trace)))
+        trace = verify(dce(inline_calls(cse(dce(result.trace)))))
 
         def finish(outputs, leaves):
             values = iter(_python_value(v, w) for v, w in zip(outputs, result.out_weak))
@@ -276,10 +275,10 @@ def hessian(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=
             holomorphic=False, backend=DEFAULT_BACKEND):
     """The Hessian of scalar `fn`: forward over reverse, `jacfwd(jacrev(fn))`."""
     _no_holomorphic(holomorphic)
-    inner = jacfwd(jacrev(fn, argnums=argnums, has_aux=has_aux), argnums=argnums,
-                   has_aux=has_aux)
-    return Transformed(inner, _call, static_argnums=static_argnums,
-                       static_argnames=static_argnames, backend=backend)
+    return Transformed(jacrev(fn, argnums=argnums, has_aux=has_aux),
+                       functools.partial(T.jacfwd_apply, argnums=argnums, has_aux=has_aux),
+                       static_argnums=static_argnums, static_argnames=static_argnames,
+                       backend=backend)
 
 
 def _hvp_apply(ctx, fn, args, kwargs, fresh=False):
@@ -295,20 +294,22 @@ def hvp(fn, *, backend=DEFAULT_BACKEND):
 
 
 # ---- jvp and vjp: JAX's calling conventions ------------------------------------------------------
-_CACHE = weakref.WeakKeyDictionary()       # fn -> {(kind, options): Transformed}
+@functools.lru_cache(maxsize=256)
+def _transformed_for(fn, kind, apply, options):
+    options = dict(options)
+    backend = options.pop("backend")
+    return Transformed(fn, functools.partial(apply, **options), backend=backend)
 
 
 def _cached(fn, kind, apply, **options):
-    """One Transformed per (function, transformation, options), so repeated calls reuse traces."""
+    """One Transformed per (function, transformation, options), so that repeated `jvp`/`vjp`
+    calls on the same function reuse its traces. A bounded cache: it keeps the most recent
+    functions alive, not all of them."""
+    key = tuple(sorted(options.items()))
     try:
-        per_fn = _CACHE.setdefault(fn, {})
-    except TypeError:                                       # not weak-referenceable
-        per_fn = {}
-    key = (kind, tuple(sorted(options.items())))
-    if key not in per_fn:
-        backend = options.pop("backend")
-        per_fn[key] = Transformed(fn, functools.partial(apply, **options), backend=backend)
-    return per_fn[key]
+        return _transformed_for(fn, kind, apply, key)
+    except TypeError:                                       # an unhashable callable
+        return _transformed_for.__wrapped__(fn, kind, apply, key)
 
 
 def jvp(fn, primals, tangents, *, has_aux=False, backend=DEFAULT_BACKEND):
@@ -338,10 +339,17 @@ def make_trace(fn):
     `f` may be a transformed function (`make_trace(grad(f))`)."""
     @functools.wraps(fn)
     def traced(*args, **kwargs):
-        target = fn
-        if isinstance(fn, Transformed):
-            def target(*a, **k):
-                return fn(*a, **k)
-            target.__name__ = getattr(fn, "__name__", "f")
-        return verify(trace_function(target, args, kwargs).trace)
+        return verify(trace_function(_traceable(fn), args, kwargs).trace)
     return traced
+
+
+def _traceable(fn):
+    """`fn` itself, or for a transformed function the entry its compiled form traces."""
+    if not isinstance(fn, Transformed):
+        return fn
+    entry = _Entry(fn, (), ())
+
+    def target(*args, **kwargs):
+        return entry(*args, **kwargs)
+    target.__name__ = getattr(fn, "__name__", "f")
+    return target

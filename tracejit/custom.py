@@ -23,8 +23,9 @@ from .tree import flatten, unflatten
 class _CustomDerivative:
     prim = None
 
-    def __init__(self, fn):
+    def __init__(self, fn, nondiff_argnums=()):
         self.fn = fn
+        self.nondiff_argnums = tuple(nondiff_argnums)
         for name in ("__name__", "__qualname__", "__doc__"):
             if hasattr(fn, name):
                 setattr(self, name, getattr(fn, name))
@@ -35,9 +36,13 @@ class _CustomDerivative:
 
     def __call__(self, *args, **kwargs):
         self._check_rule()
-        if kwargs:
-            args = inspect.signature(self.fn).bind(*args, **kwargs).args
-        dynamic, template, treedef = split_leaves(tuple(args))
+        if kwargs:                            # the rules take positional arguments (as in JAX)
+            bound = inspect.signature(self.fn).bind(*args, **kwargs)
+            if bound.kwargs:
+                raise TracejitError(f"{self.__name__}: keyword-only arguments of custom-"
+                                    "derivative functions are not supported")
+            args = bound.args
+        dynamic, template, treedef, owner = split_leaves(tuple(args))
         if not any(isinstance(d, Tracer) for d in dynamic):
             with native():
                 return self.fn(*args)
@@ -49,7 +54,8 @@ class _CustomDerivative:
             if not (isinstance(leaf, (np.ndarray, np.generic)) or type(leaf) is float):
                 raise TracejitError(f"{self.__name__} returned a {type(leaf).__name__}; a "
                                     "custom-derivative function must return arrays or floats")
-        spec = CallSpec(template, treedef, out_tree, tuple(aval_of(leaf) for leaf in leaves))
+        spec = CallSpec(template, treedef, out_tree, tuple(aval_of(leaf) for leaf in leaves),
+                        owner, self.nondiff_argnums)
         params = dict(fn=self, spec=spec)
         return unflatten(out_tree, record_native(self.prim, dynamic, params, leaves))
 
@@ -63,6 +69,8 @@ class custom_vjp(_CustomDerivative):
         def f_bwd(residuals, g): return (grad_x, grad_y)    # one entry per argument
         f.defvjp(f_fwd, f_bwd)
 
+    With `nondiff_argnums`, those arguments are not differentiated: `bwd` receives them first,
+    `bwd(*nondiff_args, residuals, g)`, and returns gradients for the other arguments only.
     The body, `fwd` and `bwd` run natively. `fwd` runs again in the backward pass to produce the
     residuals (so they may be any Python objects, e.g. a factorization). Gradients of second
     order and forward mode through `f` are refused.
@@ -88,7 +96,8 @@ class custom_jvp(_CustomDerivative):
         @f.defjvp
         def f_jvp(primals, tangents): return f(*primals), tangent_out   # linear in tangents
 
-    The body and the rule run natively. Reverse mode through `f` applies the rule to one unit
+    With `nondiff_argnums`, the rule is `rule(*nondiff_args, primals, tangents)` where primals
+    and tangents leave those arguments out. The body and the rule run natively. Reverse mode through `f` applies the rule to one unit
     tangent per input element (it builds the Jacobian), so it suits small inputs.
     """
     prim = custom_jvp_call

@@ -3,10 +3,12 @@
 Every transformation (grad, jvp, jacobians, ...) works the same way, whether the user called it
 at top level or inside a function that is itself being traced: the transformed function is
 traced *into the current trace* (through the frontend, so its branches, guards and outside reads
-are handled as usual), then the derivative ops are appended right after it, evaluated on the
-concrete values seen while tracing. The result is an ordinary trace, so any transformation can
-be applied to it again: `grad(grad(f))`, `jacfwd(jacrev(f))` and `jvp(grad(f), ...)` simply nest.
-At top level (`tracejit.api`) the trace made this way is compiled and cached.
+are handled as usual), then the derivative ops are appended right after it. Nested inside
+another trace they are evaluated on the concrete values seen while tracing, as every traced op
+is (the code that follows may branch on them); at top level (`tracejit.api`, which compiles and
+caches the trace) they are only recorded. The result is an ordinary trace, so any
+transformation can be applied to it again: `grad(grad(f))`, `jacfwd(jacrev(f))` and
+`jvp(grad(f), ...)` simply nest.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from .errors import TracejitError
 from .frontend.sources import Attr
-from .ir import Lit, Trace, Var
+from .ir import Lit, Trace, Var, aval_of
 from .ops import shape as sh
 from .ops.core import Tracer, constant, current_builder
 from .ops.custom import checkpoint_p
@@ -74,31 +76,46 @@ def check_leaf(leaf, label):
 class Segment:
     """One call of `fn` recorded into the current trace, with the leaves of the positional
     arguments `argnums` given vars of their own (so that a value also reachable another way,
-    e.g. through a closure, is not mistaken for the argument), and the concrete value of every
-    var its ops touch (the derivative ops appended after it are evaluated on them too)."""
+    e.g. through a closure, is not mistaken for the argument), and, when nested in another
+    trace, the concrete value of every var its ops touch (the derivative ops appended after it
+    are evaluated on them). `fresh`: the call made by a compiled transformation at top level,
+    whose arguments are trace inputs nothing else reaches."""
 
     def __init__(self, ctx, fn, args, kwargs, argnums, fresh=False):
         self.builder = builder = ctx.builder
         self.values = {}
         args = list(args)
-        self.wrt_args = []                      # per argnum: (treedef, [Tracer | None per leaf])
-        for i in argnums:
+        self.argnums = argnums
+        self.wrt_args = []          # per distinct argnum: (treedef, [Tracer | None per leaf])
+        for i in dict.fromkeys(argnums):
             leaves, tree = flatten(args[i])
             slots = [self._own_var(leaf, fresh) if check_leaf(leaf, f"argument {i} of {_name(fn)}")
                      else None for leaf in leaves]
             self.wrt_args.append((tree, slots))
             args[i] = unflatten(tree, [s if s is not None else leaf for s, leaf in zip(slots, leaves)])
-        builder.recorders.append(self.values)
         self.start = len(builder.ops)
-        try:
+        if fresh:
             self.out = call_in_trace(ctx, fn, args, kwargs)
-        finally:
-            builder.recorders.pop()
+            self._end_of_trace(builder)
+        else:
+            builder.recorders.append(self.values)
+            try:
+                self.out = call_in_trace(ctx, fn, args, kwargs)
+            finally:
+                builder.recorders.pop()
         self.ops = builder.ops[self.start:]
         for leaf in flatten(self.out)[0]:
             if isinstance(leaf, Tracer) and isinstance(leaf.atom, Var):
                 self.values[leaf.atom] = leaf.val
         self.env = Env(builder, self.values)
+
+    @staticmethod
+    def _end_of_trace(builder):
+        """At top level nothing after the derivative ops needs their values: they are only
+        recorded (no intermediate is kept alive for them while tracing), and attributed to
+        their primal's line rather than to a call site, which the top level lacks."""
+        builder.concrete = False
+        builder.loc = None
 
     def _own_var(self, leaf, fresh):
         if fresh and isinstance(leaf, Tracer) and isinstance(leaf.atom, Var):
@@ -118,10 +135,13 @@ class Segment:
         return [t for _, slots in self.wrt_args for t in slots if t is not None]
 
     def per_arg(self, flat):
-        """Values for the flat `wrt` leaves, put back into each argument's structure."""
+        """Values for the flat `wrt` leaves, put back into the structure of each argument in
+        `argnums` (an argument named twice gets the same values twice)."""
         it = iter(flat)
-        return tuple(unflatten(tree, [None if t is None else next(it) for t in slots])
-                     for tree, slots in self.wrt_args)
+        by_arg = dict(zip(dict.fromkeys(self.argnums), (
+            unflatten(tree, [None if t is None else next(it) for t in slots])
+            for tree, slots in self.wrt_args)))
+        return tuple(by_arg[i] for i in self.argnums)
 
     def vjp(self, seeds):
         """Cotangents of the `wrt` leaves given output cotangents `seeds` ({var: tracer})."""
@@ -175,7 +195,7 @@ def grad_apply(ctx, fn, args, kwargs, *, argnums, has_aux, with_value, fresh=Fal
     if value is None:
         raise TracejitError(f"{_name(fn)} returned None; it must return a float scalar to be "
                             "differentiated (did the function forget a `return`?)")
-    aval = value.aval if isinstance(value, Tracer) else Lit(np.asarray(value)).aval
+    aval = value.aval if isinstance(value, Tracer) else aval_of(value)
     if aval.shape != () or aval.dtype.kind != "f":
         raise TracejitError(f"{_name(fn)} must return a float scalar to be differentiated, but "
                             f"returned {aval}" + (" as its first output (has_aux=True)"

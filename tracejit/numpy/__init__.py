@@ -15,3 +15,7 @@ globals().update(DEFINED)
 
 def __getattr__(name):
     return getattr(_np, name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(dir(_np)))

@@ -30,12 +30,15 @@ class native:
         _stack().pop()
 
 
-def split_leaves(tree):
-    """(dynamic leaves, template, treedef): array and float leaves are dynamic (ops inputs)."""
-    leaves, treedef = flatten(tree)
+def split_leaves(args):
+    """(dynamic leaves, template, treedef, owner): array and float leaves of the positional
+    `args` are dynamic (op inputs); owner[k] is the argument dynamic leaf k belongs to."""
+    leaves, treedef = flatten(args)
+    owners = [i for i, arg in enumerate(args) for _ in flatten(arg)[0]]
     dynamic = [leaf for leaf in leaves if _is_dynamic(leaf)]
     template = tuple(DYNAMIC if _is_dynamic(leaf) else leaf for leaf in leaves)
-    return dynamic, template, treedef
+    owner = tuple(i for leaf, i in zip(leaves, owners) if _is_dynamic(leaf))
+    return dynamic, template, treedef, owner
 
 
 def _is_dynamic(leaf):
@@ -54,9 +57,19 @@ class CallSpec:
     treedef: object          # structure of the positional arguments
     out_tree: object         # structure of the result
     out_avals: tuple         # one per result leaf
+    owner: tuple             # for each op input: the positional argument it belongs to
+    nondiff: tuple = ()      # positional arguments not differentiated (nondiff_argnums)
 
     def args(self, dynamic):
         return fill(self.template, self.treedef, dynamic)
+
+    def split(self, args):
+        """(non-differentiated arguments, the others), as the user's rules take them."""
+        return ([args[i] for i in self.nondiff],
+                tuple(a for i, a in enumerate(args) if i not in self.nondiff))
+
+    def differentiated(self, k):
+        return self.owner[k] not in self.nondiff
 
     def tangents(self, dynamic):
         """Tangents structured like the arguments: None where an argument leaf is static."""
@@ -98,9 +111,14 @@ def _call_aval(*avals, fn, spec):
     return list(spec.out_avals)
 
 
+def _wanted(grads, ins, spec):
+    """Cotangents for the float inputs of differentiated arguments; None for the rest."""
+    return [g if x.dtype.kind in "fc" and spec.differentiated(k) else None
+            for k, (g, x) in enumerate(zip(grads, ins))]
+
+
 def _custom_vjp_call_vjp(cts, outs, ins, **params):
-    grads = custom_vjp_bwd(*ins, *cts, **params)
-    return [g if x.dtype.kind in "fc" else None for g, x in zip(grads, ins)]
+    return _wanted(custom_vjp_bwd(*ins, *cts, **params), ins, params["spec"])
 
 
 def _no_forward_mode(ts, outs, ins, *, fn, spec):
@@ -112,12 +130,20 @@ custom_vjp_call = Primitive("custom_vjp_call", _call_impl, _call_aval, vjp=_cust
                             jvp=_no_forward_mode, multiple_results=True)
 
 
-def _per_input(grads_tree, spec, dynamic, what):
-    """The gradient leaves belonging to the dynamic slots of the arguments' template."""
-    leaves, tree = flatten(grads_tree)
-    if tree != spec.treedef:
-        raise TracejitError(f"{what} must return one gradient per argument, structured like the "
-                            f"arguments: got {tree}, expected {spec.treedef}")
+def _per_input(grads, spec, dynamic, what):
+    """The gradient leaves for the op inputs, from one gradient per differentiated argument
+    (None: zero), each structured like its argument."""
+    args = spec.args(dynamic)
+    grads = iter(grads)
+    leaves = []
+    for i, arg in enumerate(args):
+        arg_leaves, arg_tree = flatten(arg)
+        g = None if i in spec.nondiff else next(grads, None)
+        g_leaves, g_tree = flatten(g)
+        if g is not None and g_tree != arg_tree:
+            raise TracejitError(f"{what} returned a gradient structured {g_tree} for argument "
+                                f"{i}, which is structured {arg_tree}")
+        leaves += g_leaves if g is not None else [None] * len(arg_leaves)
     slots = [g for g, leaf in zip(leaves, spec.template) if leaf is DYNAMIC]
     return tuple(np.zeros(np.shape(x), np.asarray(x).dtype) if g is None
                  else _value_like(g, aval_of(x), what) for g, x in zip(slots, dynamic))
@@ -126,10 +152,14 @@ def _per_input(grads_tree, spec, dynamic, what):
 def _bwd_impl(*values, fn, spec):
     n = len(values) - len(spec.out_avals)
     dynamic, cts = values[:n], values[n:]
+    args = spec.args(dynamic)
     with native():
-        residuals = fn.fwd(*spec.args(dynamic))[1]
-        grads = fn.bwd(residuals, unflatten(spec.out_tree, list(cts)))
-    return _per_input(tuple(grads), spec, dynamic, f"bwd rule of {fn.__name__}")
+        residuals = fn.fwd(*args)[1]
+        grads = fn.bwd(*spec.split(args)[0], residuals, unflatten(spec.out_tree, list(cts)))
+    if not isinstance(grads, (tuple, list)) or len(grads) != len(args) - len(spec.nondiff):
+        raise TracejitError(f"bwd rule of {fn.__name__} must return a tuple with one gradient "
+                            "per differentiated argument")
+    return _per_input(grads, spec, dynamic, f"bwd rule of {fn.__name__}")
 
 
 def _bwd_aval(*avals, fn, spec):
@@ -148,8 +178,10 @@ custom_vjp_bwd = Primitive("custom_vjp_bwd", _bwd_impl, _bwd_aval, vjp=_no_secon
 # ---- custom_jvp ----------------------------------------------------------------------------
 def _rule_impl(*values, fn, spec):
     n = len(values) // 2
+    nondiff, primals = spec.split(spec.args(values[:n]))
+    tangents = spec.split(spec.tangents(values[n:]))[1]
     with native():
-        _, tangent_out = fn.rule(tuple(spec.args(values[:n])), tuple(spec.tangents(values[n:])))
+        _, tangent_out = fn.rule(*nondiff, primals, tangents)
     leaves = flatten(tangent_out)[0]
     return tuple(_value_like(t, a, f"jvp rule of {fn.__name__}")
                  for t, a in zip(leaves, spec.out_avals))
@@ -172,7 +204,7 @@ def _transpose_impl(*values, fn, spec):
     for k, x in enumerate(primals):
         x = np.asarray(x)
         g = np.zeros(x.shape, x.dtype)
-        for j in range(x.size if x.dtype.kind in "fc" else 0):
+        for j in range(x.size if x.dtype.kind in "fc" and spec.differentiated(k) else 0):
             tangents = [np.zeros_like(np.asarray(p)) for p in primals]
             tangents[k].reshape(-1)[j] = 1
             column = _rule_impl(*primals, *tangents, fn=fn, spec=spec)
@@ -186,8 +218,7 @@ custom_jvp_vjp = Primitive("custom_jvp_vjp", _transpose_impl, _bwd_aval, vjp=_no
 
 
 def _custom_jvp_call_vjp(cts, outs, ins, **params):
-    grads = custom_jvp_vjp(*ins, *cts, **params)
-    return [g if x.dtype.kind in "fc" else None for g, x in zip(grads, ins)]
+    return _wanted(custom_jvp_vjp(*ins, *cts, **params), ins, params["spec"])
 
 
 custom_jvp_call = Primitive("custom_jvp_call", _call_impl, _call_aval, vjp=_custom_jvp_call_vjp,
@@ -237,6 +268,9 @@ def _checkpoint_jvp(ts, outs, ins, *, body):
     tangents = emit_jvp(ins[0].builder, body.ops, _body_env(env, ins[0].builder), seeds)
     return [tangents.get(a) for a in body.outputs]
 
+
+for _prim in (custom_vjp_call, custom_vjp_bwd, custom_jvp_rule, custom_jvp_vjp, custom_jvp_call):
+    _prim.pure = False                 # user code may have side effects: never merged (cse)
 
 checkpoint_p = Primitive("checkpoint", _checkpoint_impl,
                          lambda *avals, body: [a.aval for a in body.outputs],

@@ -1,5 +1,9 @@
-"""Trace-to-trace transformations: reverse mode, forward mode, dead-code elimination, inlining."""
+"""Trace-to-trace transformations: reverse mode, forward mode, dead-code and common-subexpression
+elimination, inlining of call-like ops."""
+from .cse import cse
 from .dce import dce
 from .inline import inline_calls
 from .jvp import emit_jvp, jvp_trace
 from .vjp import Env, emit_vjp, vjp_trace
+
+__all__ = ["cse", "dce", "inline_calls", "emit_jvp", "jvp_trace", "Env", "emit_vjp", "vjp_trace"]

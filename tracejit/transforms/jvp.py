@@ -10,7 +10,7 @@ from ..ir import Trace, Var
 from ..ops.core import Builder
 from ..ops.shape import broadcast_to, zeros_like
 from .dce import dce
-from .vjp import is_differentiable, match_dtype, replay
+from .vjp import is_differentiable, is_zero, match_dtype, replay
 
 
 def emit_jvp(builder, ops, env, tangents):
@@ -29,7 +29,7 @@ def emit_jvp(builder, ops, env, tangents):
         outs = op.prim.jvp(ins, [env(v) for v in op.outputs], [env(a) for a in op.inputs],
                            **op.params)
         for v, t in zip(op.outputs, outs):
-            if t is not None and is_differentiable(v):
+            if t is not None and is_differentiable(v) and not is_zero(t):
                 tangents[v] = _fit_tangent(t, v.aval, op.prim.elementwise)
     builder.loc = saved_loc
     return tangents

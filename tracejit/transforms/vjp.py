@@ -55,6 +55,12 @@ class Env:
         return tracer
 
 
+def is_zero(t):
+    """A derivative known to be zero while tracing (a folded constant): dropped, so that sparse
+    seeds (the unit vectors of Jacobian sweeps) only touch the ops they reach."""
+    return isinstance(t.atom, Lit) and not np.any(t.atom.value)
+
+
 def replay(builder, trace):
     """Copy `trace`'s inputs and ops into symbolic `builder`; return the Env of its vars."""
     builder.inputs.extend(trace.inputs)
@@ -79,7 +85,7 @@ def emit_vjp(builder, ops, env, seeds, wrt):
         in_cts = op.prim.vjp(out_cts, [env(v) for v in op.outputs],
                              [env(a) for a in op.inputs], **op.params)
         for a, g in zip(op.inputs, in_cts):
-            if g is None or a not in active:
+            if g is None or a not in active or is_zero(g):
                 continue
             g = fit(g, a.aval, op.prim.elementwise)
             cts[a] = add(cts[a], g) if a in cts else g
