@@ -14,6 +14,7 @@ import pytest
 
 import tracejit
 from conftest import numerical_grad
+import construct_cases
 from construct_cases import CASES, REFUSALS
 from tracejit.frontend.decode import REWRITES, decode
 from tracejit.frontend.frame import HANDLERS
@@ -177,3 +178,16 @@ def test_comprehension_leaves_an_unbound_outer_variable_unbound():
         _leaves_outer_unbound(x)
     with pytest.raises(UnboundLocalError):
         tracejit.jit(_leaves_outer_unbound, backend="numpy")(x)
+
+
+def test_decoder_drops_compiler_cleanup_regions_and_keeps_user_ones():
+    """Inlined comprehensions (3.12+) and generators carry exception-table regions that only
+    clean up and re-raise; those vanish, while a user's try/except stays as TRY_BEGIN."""
+    def try_begins(fn):
+        return [i.arg for code in _code_objects(fn.__code__) for i in decode(code).instrs
+                if i.name == "TRY_BEGIN"]
+    for fn in (construct_cases.list_comprehension, construct_cases.comprehension_of_closures,
+               construct_cases.generator_expression):
+        assert try_begins(fn) == []
+    assert try_begins(construct_cases.try_except)[:1] == ["try/except or try/finally"]
+    assert "a with block" in try_begins(construct_cases.with_block)
