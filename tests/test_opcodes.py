@@ -74,6 +74,13 @@ def test_refused_opcode_names_construct_opcode_version_and_line(name):
     assert f"Python {VERSION}" in message
 
 
+def test_a_newer_python_serves_no_handler_and_says_which_versions_are_supported(monkeypatch):
+    from tracejit.frontend import versions
+    monkeypatch.setattr(versions, "VERSION", (3, 14))
+    assert not versions.serves(versions.FIRST, versions.LATEST)
+    assert versions.describe() == "Python 3.14 (tracejit supports Python 3.11 to 3.13)"
+
+
 def test_unknown_opcode_names_opcode_version_and_line():
     from tracejit.frontend.frame import run_frame
     with pytest.raises(tracejit.UnsupportedError,
@@ -191,3 +198,16 @@ def test_decoder_drops_compiler_cleanup_regions_and_keeps_user_ones():
         assert try_begins(fn) == []
     assert try_begins(construct_cases.try_except)[:1] == ["try/except or try/finally"]
     assert "a with block" in try_begins(construct_cases.with_block)
+
+
+def _leaks_stop_iteration(x):
+    empty = iter(())
+    return sum(x[i] + next(empty) for i in range(len(x)))
+
+
+def test_stop_iteration_inside_a_generator_becomes_runtime_error():
+    x = np.array([0.5, 1.5])
+    with pytest.raises(RuntimeError, match="generator raised StopIteration"):
+        _leaks_stop_iteration(x)
+    with pytest.raises(RuntimeError, match="generator raised StopIteration"):
+        tracejit.jit(_leaks_stop_iteration, backend="numpy")(x)

@@ -6,6 +6,12 @@ so that one handler serves each operation: flag bits packed into arguments are s
 superinstructions are split, and the NULL that marks "no self" for a call is kept where CPython
 <= 3.12 puts it. Each rewrite is registered with the versions it serves, like the handlers.
 
+What `bytecode` gives as `Instr.arg`, where it is not a plain int or name: LOAD_GLOBAL
+(push_null, name) on every version; LOAD_ATTR (method, name) and LOAD_SUPER_ATTR (method,
+two_args, name) from 3.12; COMPARE_OP a `Compare` member (3.13 adds the *_CAST members);
+3.13 superinstructions a pair of names; cell and free variables `CellVar`/`FreeVar` objects;
+BINARY_OP, CALL_INTRINSIC_* and CONVERT_VALUE enum members; jumps a `Label`.
+
 Exception-table regions are classified here: those the compiler adds to clean up after an
 exception (inlined comprehensions, PEP 709; a generator's StopIteration guard) are dropped, since
 the tracer never catches exceptions and so never runs their handlers; a user's try/except/with
