@@ -81,6 +81,25 @@ def test_a_newer_python_serves_no_handler_and_says_which_versions_are_supported(
     assert versions.describe() == "Python 3.14 (tracejit supports Python 3.11 to 3.13)"
 
 
+REFUSED_INTRINSICS = ("INTRINSIC_IMPORT_STAR", "INTRINSIC_PRINT", "INTRINSIC_ASYNC_GEN_WRAP",
+                      "INTRINSIC_STOPITERATION_ERROR", "INTRINSIC_TYPEVAR", "INTRINSIC_PARAMSPEC",
+                      "INTRINSIC_TYPEVARTUPLE", "INTRINSIC_SUBSCRIPT_GENERIC", "INTRINSIC_TYPEALIAS")
+
+
+@pytest.mark.skipif("CALL_INTRINSIC_1" not in dis.opmap, reason="intrinsics arrived in 3.12")
+@pytest.mark.parametrize("name", REFUSED_INTRINSICS)
+def test_refused_intrinsic_names_itself_version_and_line(name):
+    import bytecode
+    from tracejit.frontend.decode import Instr
+    from tracejit.frontend.frame import run_frame
+    frame = _refusal_frame("CALL_INTRINSIC_1")
+    frame.instrs = (Instr("CALL_INTRINSIC_1", bytecode.Intrinsic1Op[name], frame.instrs[0].lineno),)
+    frame.push(None)
+    with pytest.raises(tracejit.UnsupportedError,
+                       match=rf"test_opcodes.py:\d+: .*CALL_INTRINSIC_1 {name}.*Python {VERSION}"):
+        run_frame(frame)
+
+
 def test_unknown_opcode_names_opcode_version_and_line():
     from tracejit.frontend.frame import run_frame
     with pytest.raises(tracejit.UnsupportedError,

@@ -412,8 +412,8 @@ def _raise_varargs(frame, instr):
 @handler("TRY_BEGIN")
 def _try_begin(frame, instr):
     # the decoder only emits TRY_BEGIN for the user's own exception handling (see decode.py)
-    raise frame.ctx.unsupported(f"{instr.arg} (exception handling) inside a traced function is "
-                                "not supported by tracejit",
+    raise frame.ctx.unsupported(f"{instr.arg} inside a traced function is not supported by "
+                                "tracejit",
                                 "Move the guarded code into a helper called outside the trace.")
 
 

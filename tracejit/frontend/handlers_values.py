@@ -12,6 +12,7 @@ from ..numpy._registry import has_tracer
 from ..ops.core import Tracer, constant
 from .frame import handler
 from .sources import Equals, Item, Length
+from .versions import describe
 
 _BINARY = {
     "ADD": operator.add, "SUBTRACT": operator.sub, "MULTIPLY": operator.mul,
@@ -243,7 +244,8 @@ def _call_intrinsic_1(frame, instr):
     fn = _INTRINSICS.get(instr.arg.name)
     if fn is None:
         construct = _INTRINSIC_CONSTRUCTS.get(instr.arg.name, "generic type parameters (PEP 695)")
-        raise frame.ctx.unsupported(f"{construct} ({instr.arg.name}) inside a traced function")
+        raise frame.ctx.unsupported(f"{construct} (CALL_INTRINSIC_1 {instr.arg.name}) is not "
+                                    f"supported by tracejit on {describe()}")
     frame.push(fn(frame.pop()))
 
 
