@@ -121,7 +121,7 @@ def closures_and_nonlocal(x):
     def term(v, power=2):
         nonlocal calls
         calls += 1
-        return scale * v ** power
+        return scale * v ** power        # noqa: F821  (deleted only after the calls)
 
     out = term(x[0]) + term(x[1], power=3)
     del scale
