@@ -358,11 +358,13 @@ def global_store(x):
     return np.sum(x)
 
 
-@refused("deleting an attribute (del obj.name) (opcode DELETE_ATTR)", "DELETE_ATTR")
+_OUTSIDE_LAYER = Affine(1.0, 2.0)
+
+
+@refused("del of attribute 'b' of a Affine that exists outside", "DELETE_ATTR")
 def delete_attribute(x):
-    layer = Affine(x[0], x[1])
-    del layer.b  # refused
-    return layer.w
+    del _OUTSIDE_LAYER.b  # refused
+    return np.sum(x)
 
 
 @refused("try/except or try/finally", "CHECK_EG_MATCH")

@@ -34,7 +34,7 @@ class Frame:
     holds its cell (after MAKE_CELL or COPY_FREE_VARS), which is what 3.13's LOAD_FAST of a cell
     and 3.12's LOAD_FAST_AND_CLEAR around inlined comprehensions expect."""
     __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals",
-                 "globals", "builtins", "globals_source", "kw_names", "lineno")
+                 "globals", "builtins", "globals_source", "kw_names", "lineno", "loops")
 
     def __init__(self, ctx, fn, code, globals_, globals_source):
         self.ctx = ctx
@@ -51,7 +51,8 @@ class Frame:
             self.builtins = self.builtins.__dict__
         self.globals_source = globals_source
         self.kw_names = ()
-        self.lineno = code.co_firstlineno
+        self.lineno = None          # the first instruction sets the location (one-line functions too)
+        self.loops = []           # loops being executed, innermost last (see TraceContext.back_edge)
 
     def push(self, value):
         self.stack.append(value)
@@ -92,7 +93,8 @@ def run_frame(frame: Frame):
     ctx = frame.ctx
     instrs = frame.instrs
     while True:
-        instr = instrs[frame.pc]
+        index = frame.pc
+        instr = instrs[index]
         frame.pc += 1
         if instr.lineno is not None and instr.lineno != frame.lineno:
             frame.lineno = instr.lineno
@@ -101,7 +103,13 @@ def run_frame(frame: Frame):
         if fn is None:
             raise unknown_opcode(instr.name, frame.loc)
         result = fn(frame, instr)
+        if frame.pc <= index:                      # a back-edge: one more iteration of a loop
+            ctx.back_edge(frame, frame.pc, index)
+        elif frame.loops and not frame.loops[-1].contains(frame.pc):
+            ctx.leave_loops(frame)
         if result is not None:
+            if type(result) is Return:
+                ctx.leave_loops(frame, returning=True)
             return result
 
 

@@ -239,15 +239,30 @@ def _load_super_attr(frame, instr):
     frame.push(load_attr(frame, proxy, instr.arg))
 
 
+def store_attr(ctx, obj, name, value, what="assignment to"):
+    if id(obj) not in ctx.created:
+        raise ctx.unsupported(
+            f"{what} attribute '{name}' of a {type(obj).__name__} that exists outside "
+            "the traced function", "Return the new value instead of storing it.")
+    if value is _DELETE:
+        delattr(obj, name)
+    else:
+        setattr(obj, name, value)
+
+
+_DELETE = object()
+
+
 @handler("STORE_ATTR")
 def _store_attr(frame, instr):
     obj = frame.pop()
     value = frame.pop()
-    if id(obj) not in frame.ctx.created:
-        raise frame.ctx.unsupported(
-            f"assignment to attribute '{instr.arg}' of a {type(obj).__name__} that exists outside "
-            "the traced function", "Return the new value instead of storing it.")
-    setattr(obj, instr.arg, value)
+    store_attr(frame.ctx, obj, instr.arg, value)
+
+
+@handler("DELETE_ATTR")
+def _delete_attr(frame, instr):
+    store_attr(frame.ctx, frame.pop(), instr.arg, _DELETE, "del of")
 
 
 # ---- iteration and jumps ---------------------------------------------------------------------

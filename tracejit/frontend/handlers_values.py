@@ -9,6 +9,7 @@ import operator
 import numpy as np
 
 from ..numpy._registry import has_tracer
+from ..numpy._shapes import SUBSCRIPTABLE
 from ..ops.core import Tracer, constant
 from .frame import handler
 from .sources import Equals, Item, Length
@@ -31,7 +32,10 @@ _COMPARE = {"LT": operator.lt, "LE": operator.le, "EQ": operator.eq, "NE": opera
 
 
 def _lift_constant_array(container, key):
-    """`ndarray[traced index]`: the constant array becomes a traced constant so indexing records."""
+    """`ndarray[traced index]`: the constant array becomes a traced constant so indexing records.
+    `np.r_[...]`/`np.c_[...]` with traced entries use tracejit's versions."""
+    if id(container) in SUBSCRIPTABLE and has_tracer(key if isinstance(key, tuple) else (key,)):
+        return SUBSCRIPTABLE[id(container)]
     if isinstance(container, np.ndarray) and has_tracer(key if isinstance(key, tuple) else (key,)):
         like = next(k for k in (key if isinstance(key, tuple) else (key,)) if isinstance(k, Tracer))
         return constant(like, container)
@@ -112,6 +116,8 @@ def _subscript(frame, container, key):
     if source is not None and not isinstance(container, Tracer):
         if isinstance(key, (int, str)) and not isinstance(key, bool):
             value = frame.ctx.read(value, Item(source, key))
+        elif isinstance(key, slice) and type(container) in (list, tuple):
+            value = type(container)(sourced_items(frame, container)[key])
         else:
             raise frame.ctx.unsupported(f"indexing an outside {type(container).__name__} with "
                                         f"{type(key).__name__}")
@@ -138,7 +144,7 @@ def _store_item(frame, container, key, value):
         raise ctx.unsupported("writing a traced value into a NumPy array that tracejit did not "
                               "see being created", "Create it inside the traced function with "
                               "numpy.zeros/empty/array so its contents are traced.")
-    if not isinstance(container, Tracer) and ctx.source_of(container) is not None:
+    if not isinstance(container, Tracer) and ctx.is_outside(container):
         raise ctx.unsupported(f"item assignment to a {type(container).__name__} that exists "
                               "outside the traced function", "Build a new one inside instead.")
     container[key] = value
@@ -148,7 +154,7 @@ def _store_item(frame, container, key, value):
 def _delete_subscr(frame, instr):
     key = frame.pop()
     container = frame.pop()
-    if isinstance(container, Tracer) or frame.ctx.source_of(container) is not None:
+    if isinstance(container, Tracer) or frame.ctx.is_outside(container):
         raise frame.ctx.unsupported("del of an item of an outside container or array")
     del container[key]
 

@@ -25,7 +25,6 @@ REFUSED = {
     **dict.fromkeys(("LOAD_NAME", "STORE_NAME", "DELETE_NAME", "LOAD_LOCALS",
                      "LOAD_FROM_DICT_OR_DEREF", "LOAD_FROM_DICT_OR_GLOBALS", "LOAD_CLASSDEREF",
                      "SETUP_ANNOTATIONS", "IMPORT_STAR", "PRINT_EXPR"), _CLASS_BODY),
-    "DELETE_ATTR": "deleting an attribute (del obj.name)",
 }
 
 _PSEUDO = "a compiler pseudo-opcode, replaced before the bytecode is written"
