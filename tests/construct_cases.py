@@ -48,7 +48,8 @@ class Shifted(Affine):
 class Doubled(Shifted):
     def apply(self, x):
         base = super().apply
-        return base(x) * 2.0
+        again = lambda: self.w                           # noqa: E731  (self becomes a cell)
+        return base(x) * 2.0 + super().scale * 0.0 + again() * 0.0 + super().apply(x=x) * 0.5
 
 
 def _weighted(*terms, scale=1.0, **extra):
@@ -111,8 +112,8 @@ def generator_function(x):
     return total
 
 
-@case("MAKE_CELL", "COPY_FREE_VARS", "LOAD_DEREF", "STORE_DEREF", "LOAD_CLOSURE", "MAKE_FUNCTION",
-      "SET_FUNCTION_ATTRIBUTE")
+@case("MAKE_CELL", "COPY_FREE_VARS", "LOAD_DEREF", "STORE_DEREF", "DELETE_DEREF", "LOAD_CLOSURE",
+      "MAKE_FUNCTION", "SET_FUNCTION_ATTRIBUTE")
 def closures_and_nonlocal(x):
     scale = 2.0
     calls = 0
@@ -120,9 +121,10 @@ def closures_and_nonlocal(x):
     def term(v, power=2):
         nonlocal calls
         calls += 1
-        return scale * v ** power
+        return scale * v ** power        # noqa: F821  (deleted only after the calls)
 
     out = term(x[0]) + term(x[1], power=3)
+    del scale
     return out * calls
 
 
@@ -225,11 +227,12 @@ def containers(x):
     return table["c"] + ("b" in table) * table["b"] + ("a" in names) * more[2] + len(empty)
 
 
-@case("LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR", "CALL")
+@case("LOAD_ATTR", "LOAD_METHOD", "STORE_ATTR", "CALL", "CALL_KW", "KW_NAMES", "CALL_FUNCTION_EX")
 def methods_on_user_objects(x):
     layer = Affine(x[0], x[1])
     other = Affine(2.0, -1.0)
-    return layer(x[2]) + layer.apply(x[3]) + layer.scale + other.w * other(x[0])
+    return (layer(x[2]) + layer.apply(x[3]) + layer.scale + other.w * other(x[0])
+            + layer.apply(x=x[1]) + layer.apply(*[x[2]]) + np.sum(layer.apply(**{"x": x})))
 
 
 @case("LOAD_SUPER_ATTR", "PRECALL")

@@ -14,6 +14,7 @@ import pytest
 
 import tracejit
 from conftest import numerical_grad
+import construct_cases
 from construct_cases import CASES, REFUSALS
 from tracejit.frontend.decode import REWRITES, decode
 from tracejit.frontend.frame import HANDLERS
@@ -71,6 +72,32 @@ def test_refused_opcode_names_construct_opcode_version_and_line(name):
     assert f"test_opcodes.py:{line}:" in message
     assert REFUSED[name] in message and f"opcode {name}" in message
     assert f"Python {VERSION}" in message
+
+
+def test_a_newer_python_serves_no_handler_and_says_which_versions_are_supported(monkeypatch):
+    from tracejit.frontend import versions
+    monkeypatch.setattr(versions, "VERSION", (3, 14))
+    assert not versions.serves(versions.FIRST, versions.LATEST)
+    assert versions.describe() == "Python 3.14 (tracejit supports Python 3.11 to 3.13)"
+
+
+REFUSED_INTRINSICS = ("INTRINSIC_IMPORT_STAR", "INTRINSIC_PRINT", "INTRINSIC_ASYNC_GEN_WRAP",
+                      "INTRINSIC_STOPITERATION_ERROR", "INTRINSIC_TYPEVAR", "INTRINSIC_PARAMSPEC",
+                      "INTRINSIC_TYPEVARTUPLE", "INTRINSIC_SUBSCRIPT_GENERIC", "INTRINSIC_TYPEALIAS")
+
+
+@pytest.mark.skipif("CALL_INTRINSIC_1" not in dis.opmap, reason="intrinsics arrived in 3.12")
+@pytest.mark.parametrize("name", REFUSED_INTRINSICS)
+def test_refused_intrinsic_names_itself_version_and_line(name):
+    import bytecode
+    from tracejit.frontend.decode import Instr
+    from tracejit.frontend.frame import run_frame
+    frame = _refusal_frame("CALL_INTRINSIC_1")
+    frame.instrs = (Instr("CALL_INTRINSIC_1", bytecode.Intrinsic1Op[name], frame.instrs[0].lineno),)
+    frame.push(None)
+    with pytest.raises(tracejit.UnsupportedError,
+                       match=rf"test_opcodes.py:\d+: .*CALL_INTRINSIC_1 {name}.*Python {VERSION}"):
+        run_frame(frame)
 
 
 def test_unknown_opcode_names_opcode_version_and_line():
@@ -177,3 +204,29 @@ def test_comprehension_leaves_an_unbound_outer_variable_unbound():
         _leaves_outer_unbound(x)
     with pytest.raises(UnboundLocalError):
         tracejit.jit(_leaves_outer_unbound, backend="numpy")(x)
+
+
+def test_decoder_drops_compiler_cleanup_regions_and_keeps_user_ones():
+    """Inlined comprehensions (3.12+) and generators carry exception-table regions that only
+    clean up and re-raise; those vanish, while a user's try/except stays as TRY_BEGIN."""
+    def try_begins(fn):
+        return [i.arg for code in _code_objects(fn.__code__) for i in decode(code).instrs
+                if i.name == "TRY_BEGIN"]
+    for fn in (construct_cases.list_comprehension, construct_cases.comprehension_of_closures,
+               construct_cases.generator_expression):
+        assert try_begins(fn) == []
+    assert try_begins(construct_cases.try_except)[:1] == ["try/except or try/finally"]
+    assert "a with block" in try_begins(construct_cases.with_block)
+
+
+def _leaks_stop_iteration(x):
+    empty = iter(())
+    return sum(x[i] + next(empty) for i in range(len(x)))
+
+
+def test_stop_iteration_inside_a_generator_becomes_runtime_error():
+    x = np.array([0.5, 1.5])
+    with pytest.raises(RuntimeError, match="generator raised StopIteration"):
+        _leaks_stop_iteration(x)
+    with pytest.raises(RuntimeError, match="generator raised StopIteration"):
+        tracejit.jit(_leaks_stop_iteration, backend="numpy")(x)

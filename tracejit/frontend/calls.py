@@ -366,7 +366,11 @@ class InterpretedGenerator:
     def __next__(self):
         if self.done:
             raise StopIteration
-        result = run_call(self.frame.ctx, self.frame)
+        try:
+            result = run_call(self.frame.ctx, self.frame)
+        except StopIteration as e:      # PEP 479, which CPython applies to every generator
+            self.done = True
+            raise RuntimeError("generator raised StopIteration") from e
         if type(result) is Return:
             self.done = True
             raise StopIteration(result.value)

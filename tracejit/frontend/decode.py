@@ -6,11 +6,18 @@ so that one handler serves each operation: flag bits packed into arguments are s
 superinstructions are split, and the NULL that marks "no self" for a call is kept where CPython
 <= 3.12 puts it. Each rewrite is registered with the versions it serves, like the handlers.
 
+What `bytecode` gives as `Instr.arg`, where it is not a plain int or name: LOAD_GLOBAL
+(push_null, name) on every version; LOAD_ATTR (method, name) and LOAD_SUPER_ATTR (method,
+two_args, name) from 3.12; COMPARE_OP a `Compare` member (3.13 adds the *_CAST members);
+3.13 superinstructions a pair of names; cell and free variables `CellVar`/`FreeVar` objects;
+BINARY_OP, CALL_INTRINSIC_* and CONVERT_VALUE enum members; jumps a `Label`.
+
 Exception-table regions are classified here: those the compiler adds to clean up after an
 exception (inlined comprehensions, PEP 709; a generator's StopIteration guard) are dropped, since
 the tracer never catches exceptions and so never runs their handlers; a user's try/except/with
 region becomes a TRY_BEGIN instruction that refuses the construct when it is reached.
 """
+import itertools
 import linecache
 from dataclasses import dataclass, replace
 from typing import Any
@@ -86,15 +93,15 @@ _CLEANUP_OPS = {"SWAP", "POP_TOP", "NOP", "STORE_FAST", "STORE_FAST_STORE_FAST",
 
 def _user_construct(items, start):
     """None if the handler at `items[start]` is compiler cleanup, else the user's construct."""
-    handler = [i for i in items[start:start + 40] if isinstance(i, bytecode.Instr)]
-    for k, instr in enumerate(handler):
+    handler = (i for i in itertools.islice(items, start, None) if isinstance(i, bytecode.Instr))
+    for instr in handler:
         if instr.name == "RERAISE":
-            if all(_is_cleanup(i) for i in handler[:k]):
-                return None
-            break
+            return None
         if instr.name == "PUSH_EXC_INFO":
-            with_block = k + 1 < len(handler) and handler[k + 1].name == "WITH_EXCEPT_START"
+            with_block = next(handler).name == "WITH_EXCEPT_START"
             return "a with block" if with_block else "try/except or try/finally"
+        if not _is_cleanup(instr):
+            break
     return "exception handling"
 
 

@@ -4,50 +4,23 @@ Most handlers apply the Python operation itself to the values on the stack: trac
 every operator, so `a + b` records an `add` and `bool(cond)` records a guard. What the handlers
 add is what CPython's own evaluation would lose: where outside values came from (so they are
 re-read on every call), the refusal of side effects on outside state, and inlined calls.
+Handlers for operators, subscripts and container building live in `handlers_values.py`.
+
+Each handler sees the instruction as `decode.py` normalised it, so one handler serves every
+version an operation exists in; `since`/`until` mark where CPython added or changed one.
 """
 from __future__ import annotations
 
 import inspect
-import operator
 import sys
 import types
 
-import numpy as np
-
-from ..numpy._registry import has_tracer
-from ..numpy._shapes import SUBSCRIPTABLE
-from ..ops.core import Tracer, constant
+from ..ops.core import Tracer
 from .calls import call
 from .context import is_trusted
 from .frame import NULL, UNBOUND, Return, Yield, handler
-from .sources import Attr, Equals, Item, Length, ModuleGlobals, RootFn
-
-_BINARY = {
-    "ADD": operator.add, "SUBTRACT": operator.sub, "MULTIPLY": operator.mul,
-    "TRUE_DIVIDE": operator.truediv, "FLOOR_DIVIDE": operator.floordiv, "REMAINDER": operator.mod,
-    "POWER": operator.pow, "MATRIX_MULTIPLY": operator.matmul, "LSHIFT": operator.lshift,
-    "RSHIFT": operator.rshift, "AND": operator.and_, "OR": operator.or_, "XOR": operator.xor,
-    "INPLACE_ADD": operator.iadd, "INPLACE_SUBTRACT": operator.isub,
-    "INPLACE_MULTIPLY": operator.imul, "INPLACE_TRUE_DIVIDE": operator.itruediv,
-    "INPLACE_FLOOR_DIVIDE": operator.ifloordiv, "INPLACE_REMAINDER": operator.imod,
-    "INPLACE_POWER": operator.ipow, "INPLACE_MATRIX_MULTIPLY": operator.imatmul,
-    "INPLACE_LSHIFT": operator.ilshift, "INPLACE_RSHIFT": operator.irshift,
-    "INPLACE_AND": operator.iand, "INPLACE_OR": operator.ior, "INPLACE_XOR": operator.ixor,
-}
-_COMPARE = {"LT": operator.lt, "LE": operator.le, "EQ": operator.eq, "NE": operator.ne,
-            "GT": operator.gt, "GE": operator.ge}
-
-
-def _lift_constant_array(container, key):
-    """`ndarray[traced index]`: the constant array becomes a traced constant so indexing records.
-    `np.r_[...]`/`np.c_[...]` with traced entries use tracejit's versions."""
-    if id(container) in SUBSCRIPTABLE and has_tracer(key if isinstance(key, tuple) else (key,)):
-        return SUBSCRIPTABLE[id(container)]
-    if isinstance(container, np.ndarray) and has_tracer(key if isinstance(key, tuple) else (key,)):
-        like = next(k for k in (key if isinstance(key, tuple) else (key,)) if isinstance(k, Tracer))
-        return constant(like, container)
-    return container
-
+from .handlers_values import created, sourced_items
+from .sources import Attr, Item, ModuleGlobals, RootFn
 
 # ---- stack and constants ---------------------------------------------------------------------
 @handler("NOP", "RESUME")
@@ -292,289 +265,12 @@ def _delete_attr(frame, instr):
     store_attr(frame.ctx, frame.pop(), instr.arg, _DELETE, "del of")
 
 
-# ---- operators -------------------------------------------------------------------------------
-@handler("BINARY_OP")
-def _binary_op(frame, instr):
-    b = frame.pop()
-    a = frame.pop()
-    frame.push(_BINARY[instr.arg.name](a, b))
-
-
-@handler("COMPARE_OP")
-def _compare_op(frame, instr):
-    b = frame.pop()
-    a = frame.pop()
-    frame.push(_COMPARE[instr.arg](a, b))
-
-
-@handler("IS_OP")
-def _is_op(frame, instr):
-    b = frame.pop()
-    a = frame.pop()
-    frame.push((a is not b) if instr.arg else (a is b))
-
-
-@handler("CONTAINS_OP")
-def _contains_op(frame, instr):
-    container = frame.pop()
-    item = frame.pop()
-    frame.push((item not in container) if instr.arg else (item in container))
-
-
-@handler("UNARY_NEGATIVE")
-def _unary_negative(frame, instr):
-    frame.push(-frame.pop())
-
-
-@handler("UNARY_POSITIVE", until=(3, 11))
-def _unary_positive(frame, instr):
-    frame.push(+frame.pop())
-
-
-@handler("UNARY_INVERT")
-def _unary_invert(frame, instr):
-    frame.push(~frame.pop())
-
-
-@handler("UNARY_NOT")
-def _unary_not(frame, instr):
-    frame.push(not frame.pop())
-
-
-@handler("TO_BOOL", since=(3, 13))
-def _to_bool(frame, instr):
-    frame.push(bool(frame.pop()))          # a traced value records a guard on the outcome
-
-
-# ---- subscripts ------------------------------------------------------------------------------
-@handler("BINARY_SUBSCR")
-def _binary_subscr(frame, instr):
-    key = frame.pop()
-    _subscript(frame, frame.pop(), key)
-
-
-@handler("BINARY_SLICE", since=(3, 12))
-def _binary_slice(frame, instr):
-    start, stop = frame.popn(2)
-    _subscript(frame, frame.pop(), slice(start, stop))
-
-
-def _subscript(frame, container, key):
-    container = _lift_constant_array(container, key)
-    value = container[key]
-    source = frame.ctx.source_of(container)
-    if source is not None and not isinstance(container, Tracer):
-        if isinstance(key, (int, str)) and not isinstance(key, bool):
-            value = frame.ctx.read(value, Item(source, key))
-        elif isinstance(key, slice) and type(container) in (list, tuple):
-            value = type(container)(_sourced_items(frame, container)[key])
-        else:
-            raise frame.ctx.unsupported(f"indexing an outside {type(container).__name__} with "
-                                        f"{type(key).__name__}")
-    frame.push(value)
-
-
-@handler("STORE_SUBSCR")
-def _store_subscr(frame, instr):
-    key = frame.pop()
-    container = frame.pop()
-    _store_item(frame, container, key, frame.pop())
-
-
-@handler("STORE_SLICE", since=(3, 12))
-def _store_slice(frame, instr):
-    start, stop = frame.popn(2)
-    container = frame.pop()
-    _store_item(frame, container, slice(start, stop), frame.pop())
-
-
-def _store_item(frame, container, key, value):
-    ctx = frame.ctx
-    if isinstance(container, np.ndarray) and (isinstance(value, Tracer) or has_tracer((key,))):
-        raise ctx.unsupported("writing a traced value into a NumPy array that tracejit did not "
-                              "see being created", "Create it inside the traced function with "
-                              "numpy.zeros/empty/array so its contents are traced.")
-    if not isinstance(container, Tracer) and ctx.is_outside(container):
-        raise ctx.unsupported(f"item assignment to a {type(container).__name__} that exists "
-                              "outside the traced function", "Build a new one inside instead.")
-    container[key] = value
-
-
-@handler("DELETE_SUBSCR")
-def _delete_subscr(frame, instr):
-    key = frame.pop()
-    container = frame.pop()
-    if isinstance(container, Tracer) or frame.ctx.is_outside(container):
-        raise frame.ctx.unsupported("del of an item of an outside container or array")
-    del container[key]
-
-
-@handler("BUILD_SLICE")
-def _build_slice(frame, instr):
-    frame.push(slice(*frame.popn(instr.arg)))
-
-
-# ---- building containers ---------------------------------------------------------------------
-def _created(frame, obj):
-    frame.ctx.created.add(id(obj))
-    frame.push(obj)
-
-
-@handler("BUILD_TUPLE")
-def _build_tuple(frame, instr):
-    frame.push(tuple(frame.popn(instr.arg)))
-
-
-@handler("BUILD_LIST")
-def _build_list(frame, instr):
-    _created(frame, frame.popn(instr.arg))
-
-
-@handler("BUILD_SET")
-def _build_set(frame, instr):
-    _created(frame, set(frame.popn(instr.arg)))
-
-
-@handler("BUILD_MAP")
-def _build_map(frame, instr):
-    items = frame.popn(2 * instr.arg)
-    _created(frame, dict(zip(items[::2], items[1::2])))
-
-
-@handler("BUILD_CONST_KEY_MAP")
-def _build_const_key_map(frame, instr):
-    keys = frame.pop()
-    _created(frame, dict(zip(keys, frame.popn(instr.arg))))
-
-
-@handler("BUILD_STRING")
-def _build_string(frame, instr):
-    frame.push("".join(frame.popn(instr.arg)))
-
-
-@handler("LIST_APPEND")
-def _list_append(frame, instr):
-    value = frame.pop()
-    frame.stack[-instr.arg].append(value)
-
-
-@handler("SET_ADD")
-def _set_add(frame, instr):
-    value = frame.pop()
-    frame.stack[-instr.arg].add(value)
-
-
-@handler("MAP_ADD")
-def _map_add(frame, instr):
-    value = frame.pop()
-    key = frame.pop()
-    frame.stack[-instr.arg][key] = value
-
-
-@handler("LIST_EXTEND")
-def _list_extend(frame, instr):
-    values = frame.pop()
-    frame.stack[-instr.arg].extend(values)
-
-
-@handler("SET_UPDATE", "DICT_UPDATE", "DICT_MERGE")
-def _update(frame, instr):
-    values = frame.pop()
-    frame.stack[-instr.arg].update(values)
-
-
-@handler("LIST_TO_TUPLE", until=(3, 11))
-def _list_to_tuple(frame, instr):
-    frame.push(tuple(frame.pop()))
-
-
-_INTRINSICS = {"INTRINSIC_LIST_TO_TUPLE": tuple, "INTRINSIC_UNARY_POSITIVE": operator.pos}
-_INTRINSIC_CONSTRUCTS = {"INTRINSIC_IMPORT_STAR": "from ... import *",
-                         "INTRINSIC_PRINT": "interactive-mode printing",
-                         "INTRINSIC_ASYNC_GEN_WRAP": "async generators",
-                         "INTRINSIC_STOPITERATION_ERROR": "exception handling"}
-
-
-@handler("CALL_INTRINSIC_1", since=(3, 12))
-def _call_intrinsic_1(frame, instr):
-    fn = _INTRINSICS.get(instr.arg.name)
-    if fn is None:
-        construct = _INTRINSIC_CONSTRUCTS.get(instr.arg.name, "generic type parameters (PEP 695)")
-        raise frame.ctx.unsupported(f"{construct} ({instr.arg.name}) inside a traced function")
-    frame.push(fn(frame.pop()))
-
-
-# ---- f-strings -------------------------------------------------------------------------------
-_CONVERSIONS = {1: str, 2: repr, 3: ascii}
-
-
-def _formatted(value, spec="", conversion=0):
-    if isinstance(value, Tracer):      # printing a traced value shows its value at trace time
-        value = value.val
-    convert = _CONVERSIONS.get(conversion)
-    return format(convert(value) if convert else value, spec)
-
-
-@handler("FORMAT_VALUE", until=(3, 12))
-def _format_value(frame, instr):
-    spec = frame.pop() if instr.arg & 0x04 else ""
-    frame.push(_formatted(frame.pop(), spec, instr.arg & 0x03))
-
-
-@handler("CONVERT_VALUE", since=(3, 13))
-def _convert_value(frame, instr):
-    value = frame.pop()
-    frame.push(_CONVERSIONS[int(instr.arg)](value.val if isinstance(value, Tracer) else value))
-
-
-@handler("FORMAT_SIMPLE", since=(3, 13))
-def _format_simple(frame, instr):
-    frame.push(_formatted(frame.pop()))
-
-
-@handler("FORMAT_WITH_SPEC", since=(3, 13))
-def _format_with_spec(frame, instr):
-    spec = frame.pop()
-    frame.push(_formatted(frame.pop(), spec))
-
-
-def _sourced_items(frame, seq):
-    """Items of `seq`; those of an outside list/tuple are read through sources."""
-    ctx = frame.ctx
-    source = ctx.source_of(seq)
-    if source is None or isinstance(seq, Tracer):
-        return list(seq)
-    if not isinstance(seq, (list, tuple)):
-        raise ctx.unsupported(f"iterating over an outside {type(seq).__name__}")
-    ctx.guard(Length(source), Equals(len(seq)))
-    return [ctx.read(v, Item(source, i)) for i, v in enumerate(seq)]
-
-
-@handler("UNPACK_SEQUENCE")
-def _unpack_sequence(frame, instr):
-    items = _sourced_items(frame, frame.pop())
-    if len(items) != instr.arg:
-        raise ValueError(f"expected {instr.arg} values to unpack, got {len(items)}")
-    frame.stack.extend(reversed(items))
-
-
-@handler("UNPACK_EX")
-def _unpack_ex(frame, instr):
-    before, after = instr.arg & 0xFF, instr.arg >> 8
-    items = _sourced_items(frame, frame.pop())
-    if len(items) < before + after:
-        raise ValueError(f"not enough values to unpack (expected at least {before + after}, "
-                         f"got {len(items)})")
-    middle = items[before:len(items) - after]
-    frame.stack.extend(reversed(items[:before] + [middle] + items[len(items) - after:]))
-
-
 # ---- iteration and jumps ---------------------------------------------------------------------
 @handler("GET_ITER")
 def _get_iter(frame, instr):
     seq = frame.pop()
     if frame.ctx.source_of(seq) is not None and not isinstance(seq, Tracer):
-        seq = _sourced_items(frame, seq)
+        seq = sourced_items(frame, seq)
     frame.push(iter(seq))
 
 
@@ -710,7 +406,7 @@ def _make_function(frame, instr):
     fn = types.FunctionType(code, frame.globals, code.co_name, defaults, closure)
     fn.__kwdefaults__ = kwdefaults
     fn.__qualname__ = code.co_qualname
-    _created(frame, fn)
+    created(frame, fn)
 
 
 # ---- exceptions, imports ---------------------------------------------------------------------
@@ -731,8 +427,8 @@ def _raise_varargs(frame, instr):
 @handler("TRY_BEGIN")
 def _try_begin(frame, instr):
     # the decoder only emits TRY_BEGIN for the user's own exception handling (see decode.py)
-    raise frame.ctx.unsupported(f"{instr.arg} (exception handling) inside a traced function is "
-                                "not supported by tracejit",
+    raise frame.ctx.unsupported(f"{instr.arg} inside a traced function is not supported by "
+                                "tracejit",
                                 "Move the guarded code into a helper called outside the trace.")
 
 

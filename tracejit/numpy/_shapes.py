@@ -179,9 +179,12 @@ def dstack(tup):
     return F.concatenate([atleast_3d(a) for a in tup], axis=2)
 
 
-@implements(np.row_stack)
 def row_stack(tup, **kwargs):
     return F.vstack(tup, **kwargs)
+
+
+if hasattr(np, "row_stack"):           # an alias of vstack, removed in NumPy 2.5 (Python 3.12+)
+    implements(np.row_stack)(row_stack)
 
 
 @implements(np.append)
