@@ -448,3 +448,18 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
                            expand_dims(broadcast_to(asarray(stop), out.shape[1:]), 0)], axis=0)
     out = out if dtype is None else astype(out, dtype)
     return (out, step) if retstep else out
+
+
+@implements(np.shape)
+def shape_(a):
+    return shape(a)
+
+
+@implements(np.ndim)
+def ndim_(a):
+    return ndim(a)
+
+
+@implements(np.size)
+def size(a, axis=None):
+    return math.prod(shape(a)) if axis is None else shape(a)[axis]
