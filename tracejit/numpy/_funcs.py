@@ -463,3 +463,13 @@ def ndim_(a):
 @implements(np.size)
 def size(a, axis=None):
     return math.prod(shape(a)) if axis is None else shape(a)[axis]
+
+
+@implements(np.iscomplexobj)
+def iscomplexobj(x):
+    return np.dtype(x.dtype).kind == "c" if isinstance(x, Tracer) else np.iscomplexobj(x)
+
+
+@implements(np.isrealobj)
+def isrealobj(x):
+    return not iscomplexobj(x)
