@@ -90,7 +90,7 @@ def _round(self, ndigits=None):
     """round(x): a Python int (guarded) without ndigits, else NumPy's rounding."""
     if ndigits is None:
         return concretize_int(sh.convert(E.rint(self), dtype=np.dtype(np.int64)))
-    return E.round_(self, ndigits)
+    return ew.pyround(self, ndigits=int(ndigits)) if self.aval.weak else E.round_(self, ndigits)
 
 
 def _reshape(self, *shape, order="C"):
