@@ -20,8 +20,25 @@ def _unary(sc_fn, prim):
 
 
 for _sc_fn, _prim in ((sc.expit, sp.expit), (sc.erf, sp.erf), (sc.erfc, sp.erfc),
-                      (sc.erfinv, sp.erfinv), (sc.gammaln, sp.gammaln)):
+                      (sc.erfinv, sp.erfinv), (sc.erfcinv, sp.erfcinv), (sc.gammaln, sp.gammaln),
+                      (sc.j0, sp.j0), (sc.j1, sp.j1), (sc.y0, sp.y0), (sc.y1, sp.y1),
+                      (sc.i0, sp.i0), (sc.i1, sp.i1)):
     globals()[_sc_fn.__name__] = _unary(_sc_fn, _prim)
+
+
+def _with_parameters(sc_fn, prim):
+    """Functions of parameters (orders, shapes) and x; differentiable in x only."""
+    def fn(*args, out=None):
+        F.refuse(sc_fn.__name__, out=out)
+        return prim(*[F.asarray(a) for a in args])
+    fn.__name__ = sc_fn.__name__
+    return implements(sc_fn)(fn)
+
+
+for _sc_fn, _prim in ((sc.jv, sp.jv), (sc.yv, sp.yv), (sc.iv, sp.iv), (sc.ive, sp.ive),
+                      (sc.yn, sp.yn), (sc.gammainc, sp.gammainc),
+                      (sc.gammaincc, sp.gammaincc), (sc.betainc, sp.betainc)):
+    globals()[_sc_fn.__name__] = _with_parameters(_sc_fn, _prim)
 
 
 @implements(sc.digamma, sc.psi)
@@ -62,7 +79,7 @@ def gamma(x, out=None):
 def _gamma_sign(x):
     """+1, or -1 on the negative intervals (-1, 0), (-3, -2)... where Gamma is negative."""
     negative = ew.logical_and(ew.lt(x, 0), ew.eq(ew.mod(ew.floor(x), 2), 1))
-    return ew.select(negative, -1.0, 1.0)
+    return ew.select(negative, np.float64(-1.0), np.float64(1.0))
 
 
 @implements(sc.gammasgn)
