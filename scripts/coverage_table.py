@@ -169,7 +169,7 @@ PROBES = {
     "scipy.integrate.odeint": (lambda x: _scipy("integrate").odeint(lambda y, t: -y, x[0], [0.0, 1.0]), X),
     "scipy.stats.multivariate_normal.logpdf": (lambda x: st.multivariate_normal.logpdf(x[0], x[1], SPD), X),
     "scipy.stats.multivariate_normal.pdf": (lambda x: st.multivariate_normal.pdf(x[0], x[1], SPD), X),
-    "scipy.stats.multivariate_normal.entropy": (lambda x: st.multivariate_normal.entropy(x[0], _spd(x)), X),
+    "scipy.stats.multivariate_normal.entropy": (lambda x: st.multivariate_normal.entropy(x[0], _spd(x.T)), X),
     "scipy.stats.dirichlet.logpdf": (lambda x: st.dirichlet.logpdf(x[0] / x[0].sum(), x[1] + 1), X),
     "scipy.stats.dirichlet.pdf": (lambda x: st.dirichlet.pdf(x[0] / x[0].sum(), x[1] + 1), X),
     "scipy.stats.poisson.cdf": (lambda x: st.poisson.cdf(3, x + 1), X),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 import scipy.special as sc
+import scipy.stats as st
 
 import tracejit
 from tracejit.backends.numpy_exec import run_trace
@@ -66,6 +67,11 @@ def binary(name, fn, domain="any", wrt=(0, 1), second=True):
 
 def matrix(name, fn, shapes=((3, 3),), second=True):
     return Rec(name, fn, [s if isinstance(s[0], tuple) else (s,) for s in shapes], second=second)
+
+
+def _stats(dist, method, args):
+    fn = getattr(getattr(st, dist), method)
+    return lambda x: fn(x, *args)
 
 
 def spd(x):
@@ -189,9 +195,32 @@ RECORDS = (
         ("erfc", sc.erfc, "any"), ("erfinv", sc.erfinv, "unit"), ("gammaln", sc.gammaln, "pos"),
         ("digamma", sc.digamma, "pos"), ("psi", sc.psi, "pos"), ("gamma", sc.gamma, "pos"),
         ("rgamma", sc.rgamma, "pos"), ("polygamma", lambda x: sc.polygamma(1, x), "pos"),
-        ("multigammaln", lambda x: sc.multigammaln(x + 2, 2), "pos")]]
+        ("multigammaln", lambda x: sc.multigammaln(x + 2, 2), "pos"),
+        ("j0", sc.j0, "any"), ("j1", sc.j1, "any"), ("y0", sc.y0, "pos"), ("y1", sc.y1, "pos"),
+        ("i0", sc.i0, "any"), ("i1", sc.i1, "any"), ("erfcinv", sc.erfcinv, "unit_pos"),
+        ("jv", lambda x: sc.jv(1.5, x), "pos"), ("jn", lambda x: sc.jn(2, x), "any"),
+        ("yv", lambda x: sc.yv(0.5, x), "pos"), ("yn", lambda x: sc.yn(2, x), "pos"),
+        ("iv", lambda x: sc.iv(2.5, x), "pos"), ("ive", lambda x: sc.ive(1.0, x), "pos"),
+        ("gammainc", lambda x: sc.gammainc(2.5, x), "pos"),
+        ("gammaincc", lambda x: sc.gammaincc(1.5, x), "pos"),
+        ("betainc", lambda x: sc.betainc(2.0, 3.5, x), "unit_pos")]]
     + [binary(n, f, "pos") for n, f in [("xlogy", sc.xlogy), ("beta", sc.beta),
                                          ("betaln", sc.betaln)]]
+    + [unary(f"stats.{d}.{m}", _stats(d, m, args), dom) for d, args, dom, methods in [
+        ("norm", (0.3, 1.7), "any", ("pdf", "cdf", "sf", "logpdf", "logcdf", "logsf")),
+        ("t", (4.5, 0.2, 1.3), "any", ("pdf", "cdf", "logpdf", "logcdf")),
+        ("beta", (2.0, 3.0), "unit_pos", ("pdf", "cdf", "logpdf")),
+        ("chi2", (3.0,), "pos", ("pdf", "cdf", "logpdf")),
+        ("gamma", (2.5, 0.1, 1.2), "pos", ("pdf", "cdf", "logpdf"))] for m in methods]
+    + [unary(f"stats.poisson.{m}", lambda mu, m=m: getattr(st.poisson, m)(3, mu), "pos")
+       for m in ("pmf", "logpmf", "cdf")]
+    + [Rec("stats.dirichlet.logpdf", lambda x: st.dirichlet.logpdf(x / np.sum(x), x + 1.0),
+           [VEC], "pos"),
+       Rec("stats.multivariate_normal.logpdf",
+           lambda x, m: st.multivariate_normal.logpdf(x, m, spd(np.outer(m, m))),
+           [(VEC, VEC), ((2, 4), VEC)], wrt=(0, 1)),
+       Rec("stats.multivariate_normal.entropy",
+           lambda a: st.multivariate_normal.entropy(None, spd(a)), [(3, 3)])]
     + [Rec("logsumexp", sc.logsumexp, [VEC, MAT], kwargs=AXES[:3]),
        Rec("logsumexp_b", lambda x: sc.logsumexp(x, b=np.arange(1.0, x.shape[-1] + 1), axis=-1),
            [VEC, MAT])]

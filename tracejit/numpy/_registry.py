@@ -44,3 +44,23 @@ def implements(*numpy_functions, always=False):
         DEFINED[fn.__name__] = dispatch
         return dispatch
     return register
+
+
+# (id(object), method name) -> implementation, for methods of long-lived objects such as
+# scipy.stats.norm.pdf: a bound method is a new object at each access, so it has no stable id
+METHOD_IMPLEMENTATIONS: dict[tuple, object] = {}
+
+
+def implements_method(owner, name):
+    """Register the decorated function as the traced version of `owner.name(...)`."""
+    def register(fn):
+        original = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def dispatch(*args, **kwargs):
+            if not has_tracer(args) and not has_tracer(kwargs.values()):
+                return original(*args, **kwargs)
+            return fn(*args, **kwargs)
+        METHOD_IMPLEMENTATIONS[(id(owner), name)] = dispatch
+        return dispatch
+    return register

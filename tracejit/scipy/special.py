@@ -9,6 +9,7 @@ from ..numpy import _funcs as F
 from ..numpy._registry import implements
 from ..ops import elementwise as ew
 from ..ops import special as sp
+from ..ops.core import Tracer
 
 
 def _unary(sc_fn, prim):
@@ -26,10 +27,19 @@ for _sc_fn, _prim in ((sc.expit, sp.expit), (sc.erf, sp.erf), (sc.erfc, sp.erfc)
     globals()[_sc_fn.__name__] = _unary(_sc_fn, _prim)
 
 
+def require_constant_parameters(name, params):
+    """Refuse, rather than silently give a zero derivative, parameters that depend on inputs."""
+    if any(isinstance(p, Tracer) and not p.is_constant for p in params):
+        raise UnsupportedError(f"{name} is differentiated with respect to x only; its other "
+                               "arguments here depend on traced inputs",
+                               hint="Give it a derivative with tracejit.custom_vjp.")
+
+
 def _with_parameters(sc_fn, prim):
     """Functions of parameters (orders, shapes) and x; differentiable in x only."""
     def fn(*args, out=None):
         F.refuse(sc_fn.__name__, out=out)
+        require_constant_parameters(f"scipy.special.{sc_fn.__name__}", args[:-1])
         return prim(*[F.asarray(a) for a in args])
     fn.__name__ = sc_fn.__name__
     return implements(sc_fn)(fn)
