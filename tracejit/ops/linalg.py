@@ -291,3 +291,40 @@ def _qr_aval(a):
 
 qr = Primitive("qr", lambda a: tuple(np.linalg.qr(a)), _qr_aval, vjp=_qr_vjp, jvp=_qr_jvp,
                multiple_results=True)
+
+
+# ---- general eigendecomposition, always complex (NumPy's real result is chosen by the caller) ----
+# Eigenvectors are normalized to unit length, so a tangent keeps each eigenvector's norm: the
+# part of dV along each v_i is removed (its phase is arbitrary and only phase-invariant uses of V
+# have a derivative).
+def _eig_impl(a):
+    w, v = np.linalg.eig(a)
+    dtype = np.result_type(a.dtype, np.complex64)
+    return w.astype(dtype), v.astype(dtype)
+
+
+def _eig_aval(a):
+    _square(a, "eig")
+    dtype = np.result_type(a.dtype, np.complex64)
+    return [Aval(a.shape[:-1], dtype), Aval(a.shape, dtype)]
+
+
+def _eig_vjp(cts, outs, ins):
+    from .elementwise import conj, real
+    (gw, gv), (w, v) = cts, outs
+    s = real(_diagonal(matmul(swap_last(gv), v)))
+    g = mul(_gap_inverse(w), matmul(swap_last(v), sub(gv, mul(conj(v), _row(s)))))
+    inner = add(_diag_matrix(gw, v), g)
+    return [matmul(swap_last(inv(v)), matmul(inner, swap_last(v)))]
+
+
+def _eig_jvp(ts, outs, ins):
+    from .elementwise import conj, real
+    (w, v), t = outs, ts[0]
+    rotated = matmul(inv(v), matmul(t, v))
+    dv = matmul(v, mul(_gap_inverse(w), rotated))
+    along = real(_diagonal(matmul(swap_last(conj(v)), dv)))
+    return [_diagonal(rotated), sub(dv, mul(v, _row(along)))]
+
+
+eig = Primitive("eig", _eig_impl, _eig_aval, vjp=_eig_vjp, jvp=_eig_jvp, multiple_results=True)
