@@ -99,14 +99,14 @@ def test_value_and_gradient(fn, x):
 
 
 def _uses_unsupported(x):
-    return np.sum(np.linalg.eig(np.outer(x, x))[0].real)
+    return np.sum(np.unwrap(x))
 
 
 def test_unsupported_numpy_function_names_it_at_the_users_line():
     with pytest.raises(tracejit.UnsupportedError) as info:
         tracejit.jit_grad(_uses_unsupported)(np.ones(2))
     text = str(info.value)
-    assert "numpy.linalg.eig" in text and "tracejit.custom_vjp" in text
+    assert "numpy.unwrap" in text and "tracejit.custom_vjp" in text
     line = _uses_unsupported.__code__.co_firstlineno + 1
     assert f"test_python_semantics.py:{line}" in text
 
