@@ -101,7 +101,8 @@ for _name, (_np_fn, _compose) in _BINARY.items():
 @implements(np.divmod)
 def divmod_(x, y, out=None):
     refuse("divmod", out=out)
-    return floor_divide(x, y), remainder(x, y)
+    x, y = asarray(x), asarray(y)
+    return ew.floor_divide(x, y), ew.mod(x, y)
 
 
 @implements(np.round, np.around)

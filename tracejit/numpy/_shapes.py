@@ -5,7 +5,6 @@ array computed by NumPy on the shape alone (`repeat`, `diag`, `pad` with index m
 `take_along_axis`), so each has the gather's gradient without a rule of its own.
 """
 import builtins
-import math
 
 import numpy as np
 

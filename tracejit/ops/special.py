@@ -4,7 +4,6 @@ Each has a closed-form derivative in terms of elementwise primitives, so second 
 """
 import math
 
-import numpy as np
 import scipy.special as sc
 
 from .elementwise import Elementwise, add, binary, exp, mul, neg, sub, unary
