@@ -39,7 +39,9 @@ EXTRA = ["numpy.nancumsum", "numpy.nancumprod", "numpy.nanmedian", "numpy.quanti
          "numpy.ndarray.item", "numpy.ndarray.__setitem__", "numpy.ndarray.__iadd__",
          "math.sin", "math.exp", "math.log", "math.sqrt", "math.tanh", "math.erf",
          "math.lgamma", "builtins.float", "builtins.abs", "builtins.sum", "builtins.max",
-         "builtins.min", "builtins.round", "scipy.special.psi"]
+         "builtins.min", "builtins.round", "scipy.special.psi", "numpy.convolve",
+         "numpy.correlate", "numpy.linalg.eigvals", "scipy.special.jv", "scipy.special.yv",
+         "numpy.signbit", "numpy.isinf"]
 
 R = np.random.default_rng(7)
 X = R.uniform(0.2, 0.9, (2, 3))                  # the default probe input: inside most domains
@@ -129,6 +131,12 @@ PROBES = {
     "numpy.any": (lambda x: x * np.any(x > 0.5, axis=0), X), "numpy.all": (lambda x: x * np.all(x > 0.1), X),
     "numpy.count_nonzero": (lambda x: x * np.count_nonzero(x > 0.5), X),
     "numpy.dstack": (lambda x: np.dstack([x, x ** 2]), X),
+    "numpy.convolve": (lambda x: np.convolve(x[0], x[1, :2]), X),
+    "numpy.correlate": (lambda x: np.correlate(x[0], x[1, :2], "same"), X),
+    "numpy.linalg.eigvals": (lambda a: np.abs(np.linalg.eigvals(a)), SQ),
+    "scipy.special.jv": (lambda x: sc.jv(1.5, x), X), "scipy.special.yv": (lambda x: sc.yv(0.5, x), X),
+    "numpy.signbit": (lambda x: x * np.signbit(x - 0.5), X),
+    "numpy.isinf": (lambda x: x * np.isinf(x / 0.0), X),
     "numpy.add.at": (lambda x: _add_at(x), X), "numpy.add.reduce": (lambda x: np.add.reduce(x, axis=1), X),
     "numpy.multiply.outer": (lambda x: np.multiply.outer(x[0], x[1]), X),
     "numpy.add.accumulate": (lambda x: np.add.accumulate(x, axis=1), X),

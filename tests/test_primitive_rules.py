@@ -46,6 +46,7 @@ CASES = [
     ("svd_wide", linalg.svd, [TALL.T.copy()], [0], {"compute_uv": True}),
     ("svd_values", linalg.svd, [TALL], [0], {"compute_uv": False}),
     ("qr", linalg.qr, [TALL], [0], {}), ("eig", linalg.eig, [SQ], [0], {}),
+    ("sqrtm", linalg.sqrtm, [SPD], [0], {}),
     ("fft", fft.fft, [ANY], [0], {"kind": "fft", "axes": (1,), "norm": None}),
     ("ifft", fft.fft, [ANY + 1j * POS], [0], {"kind": "ifft", "axes": (0, 1), "norm": "ortho"}),
     ("rfft", fft.fft, [ANY], [0], {"kind": "rfft", "axes": (1,), "norm": None}),

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
+import scipy.linalg as sl
+import scipy.signal as ss
 import scipy.special as sc
 import scipy.stats as st
 
@@ -177,6 +179,20 @@ RECORDS = (
         ("svd_vh", lambda a: np.abs(np.linalg.svd(a, full_matrices=False)[2])),
         ("qr", lambda a: np.linalg.qr(a)[0] + np.linalg.qr(a)[1][0]),
         ("pinv", np.linalg.pinv)]]
+    + [matrix(n, f, shapes=((3, 3),)) for n, f in [
+        ("eig_values", lambda a: np.abs(np.linalg.eig(a)[0])),
+        ("eig_vectors", lambda a: np.abs(np.linalg.eig(a)[1])),
+        ("eig_symmetric", lambda a: np.linalg.eig(a + a.T)[0]),
+        ("sqrtm", lambda a: sl.sqrtm(spd(a))), ("sqrtm_complex", lambda a: np.abs(sl.sqrtm(a))),
+        ("solve_triangular", lambda a: sl.solve_triangular(a, a[0], lower=True, trans=1)),
+        ("solve_triangular_unit", lambda a: sl.solve_triangular(a, a, unit_diagonal=True)),
+        ("solve_banded", lambda a: sl.solve_banded((1, 1), a + np.array([[0], [3], [0]]), a[0])),
+        ("solve_sylvester", lambda a: sl.solve_sylvester(a + 3 * np.eye(3), a.T[:2, :2] + 2 * np.eye(2),
+                                                         a[:, :2]))]]
+    + [Rec(n, f, [(VEC, (3,)), ((3,), VEC)], wrt=(0, 1)) for n, f in [
+        ("convolve", np.convolve), ("convolve_same", lambda a, v: np.convolve(a, v, "same")),
+        ("correlate", lambda a, v: np.correlate(a, v, "full")),
+        ("signal_convolve", lambda a, v: ss.convolve(a, v, "same"))]]
     + [Rec(n, f, [VEC, MAT], second=(n != "rfft_abs")) for n, f in [
         ("fft", lambda x: np.abs(np.fft.fft(x)) ** 2), ("ifft", lambda x: np.fft.ifft(x).imag),
         ("fft_n", lambda x: np.fft.fft(x, n=6).real), ("rfft_abs", lambda x: np.abs(np.fft.rfft(x))),

@@ -128,3 +128,46 @@ def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
     summed = tuple(range(len(output), len(order)))
     result = F.sum(total, axis=summed) if summed else total
     return F.reshape(result, F.shape(result)[:len(output)])
+
+
+# ---- 1-D convolution: a gather builds the Toeplitz matrix of one operand, a matmul applies it ----
+def convolve_full(a, v):
+    """The full discrete convolution of 1-D a and v (length n + m - 1)."""
+    from ._shapes import _gather
+    a, v = asarray(a), asarray(v)
+    n, m = F.shape(a)[0], F.shape(v)[0]
+    k, j = np.arange(n + m - 1)[:, None], np.arange(n)[None, :]
+    lag = k - j
+    index = np.where((lag >= 0) & (lag < m), lag, m)         # m points at an appended zero
+    padded = F.concatenate([v, np.zeros(1, np.result_type(F.asarray(v).dtype))], axis=0)
+    return F.matmul(_gather(padded, index), a)
+
+
+def convolve_mode(full, n, m, mode, centre_on_first=False):
+    """Crop a full convolution to NumPy's (or, centre_on_first, SciPy's) 'same'/'valid'."""
+    if mode == "full":
+        return full
+    if mode == "same":
+        size = n if centre_on_first else max(n, m)
+        start = (n + m - 1 - size) // 2
+    elif mode == "valid":
+        size, start = max(n, m) - min(n, m) + 1, min(n, m) - 1
+    else:
+        raise ValueError(f"mode must be 'full', 'same' or 'valid', not {mode!r}")
+    return F._take_range(full, 0, start, start + size)
+
+
+@implements(np.convolve)
+def convolve(a, v, mode="full"):
+    a, v = F.atleast_1d(asarray(a)), F.atleast_1d(asarray(v))
+    n, m = F.shape(a)[0], F.shape(v)[0]
+    return convolve_mode(convolve_full(a, v), n, m, mode)
+
+
+@implements(np.correlate)
+def correlate(a, v, mode="valid"):
+    v = F.atleast_1d(asarray(v))
+    flipped = v[::-1] if not isinstance(v, np.ndarray) else v[::-1].copy()
+    if F.asarray(flipped).dtype.kind == "c":
+        flipped = ew.conj(flipped)
+    return convolve(a, flipped, mode)

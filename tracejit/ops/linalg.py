@@ -328,3 +328,34 @@ def _eig_jvp(ts, outs, ins):
 
 
 eig = Primitive("eig", _eig_impl, _eig_aval, vjp=_eig_vjp, jvp=_eig_jvp, multiple_results=True)
+
+
+# ---- principal matrix square root, always complex (SciPy's real result is chosen by the caller) --
+def _sylvester(a, b, q):
+    """X with a X + X b = q for square 2-D a (n, n), b (m, m): the Kronecker system
+    (a kron I + I kron b^T) vec(X) = vec(q), row-major vec."""
+    from .core import constant
+    n, m = a.shape[-1], b.shape[-1]
+    left = mul(reshape(a, shape=(n, 1, n, 1)), constant(a, np.eye(m).reshape(1, m, 1, m)))
+    right = mul(constant(b, np.eye(n).reshape(n, 1, n, 1)),
+                reshape(swap_last(b), shape=(1, m, 1, m)))
+    system = reshape(add(left, right), shape=(n * m, n * m))
+    return reshape(solve(system, reshape(q, shape=(n * m, 1))), shape=(n, m))
+
+
+def _sqrtm_impl(a):
+    import scipy.linalg as sl
+    return np.asarray(sl.sqrtm(a), dtype=np.result_type(a.dtype, np.complex64))
+
+
+def _sqrtm_aval(a):
+    _square(a, "sqrtm")
+    if a.ndim != 2:
+        raise ValueError("sqrtm: a single square matrix is required")
+    return [Aval(a.shape, np.result_type(a.dtype, np.complex64))]
+
+
+sqrtm = Primitive(
+    "sqrtm", _sqrtm_impl, _sqrtm_aval,
+    vjp=lambda cts, outs, ins: [_sylvester(swap_last(outs[0]), swap_last(outs[0]), cts[0])],
+    jvp=lambda ts, outs, ins: [_sylvester(outs[0], outs[0], ts[0])])
