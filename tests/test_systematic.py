@@ -155,9 +155,15 @@ RECORDS = (
         ("dot", np.dot), ("matmul", np.matmul), ("inner", lambda a, b: np.inner(a, b.T)),
         ("outer", np.outer), ("vdot", lambda a, b: np.vdot(a[..., :2], b.T[..., :2])),
         ("tensordot", lambda a, b: np.tensordot(a, b, 1)), ("kron", np.kron),
-        ("einsum", lambda a, b: np.einsum("i...,...->", a, np.ones(1)) if False else
-         np.einsum("ij,jk->ik", np.atleast_2d(a), np.atleast_2d(b).T if a.ndim == 1 else b)),
         ("dot_method", lambda a, b: a.dot(b))]]
+    + [Rec(f"einsum[{sub}]", lambda a, b, sub=sub: np.einsum(sub, a, b), [shapes], wrt=(0, 1))
+       for sub, shapes in [("ij,jk->ik", ((2, 3), (3, 4))), ("ij,ij->i", ((2, 3), (2, 3))),
+                           ("ij,kl->ijkl", ((2, 3), (2, 2))), ("ii,ij", ((3, 3), (3, 2))),
+                           ("bij,bjk->bik", ((2, 2, 3), (2, 3, 2))), ("ij,jk", ((2, 3), (3, 2))),
+                           ("i,i", ((4,), (4,))), ("ijk,k->ji", ((2, 3, 4), (4,)))]]
+    + [Rec("einsum[ij,jk,ki]", lambda a, b, c: np.einsum("ij,jk,ki", a, b, c),
+           [((2, 3), (3, 4), (4, 2))], wrt=(0, 1, 2)),
+       Rec("einsum[iij->j]", lambda a: np.einsum("iij->j", a), [(3, 3, 2)])]
     + [Rec("cross", np.cross, [((3,), (3,)), ((2, 3), (3,))], wrt=(0, 1)),
        Rec("matmul_batched", np.matmul, [((2, 2, 3), (3, 2))], wrt=(0, 1))]
     + [matrix(n, f) for n, f in [
