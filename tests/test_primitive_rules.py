@@ -41,6 +41,7 @@ CASES = [
     ("reduce_prod_zero", reduce.reduce_prod, [ANY * np.array([1, 0, 1])], [0],
      {"axes": (0, 1), "keepdims": True}),
     ("cumsum", reduce.cumsum, [ANY], [0], {"axis": 1}),
+    ("cumprod", reduce.cumprod, [ANY], [0], {"axis": 0}),
     ("eigh", linalg.eigh, [SPD], [0], {}), ("cholesky", linalg.cholesky, [SPD], [0], {}),
     ("svd", linalg.svd, [TALL], [0], {"compute_uv": True}),
     ("svd_wide", linalg.svd, [TALL.T.copy()], [0], {"compute_uv": True}),

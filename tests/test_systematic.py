@@ -102,7 +102,8 @@ RECORDS = (
         "nanmean", "nanvar", "nanstd", "nanmax", "nanmin", "nanprod", "median", "average")]
     + [Rec(n, getattr(np, n), [VEC, MAT], kwargs=[dict(axis=None), dict(axis=0), dict(axis=-1)])
        for n in ("cumsum", "cumprod", "nancumsum", "nancumprod", "sort")]
-    + [Rec("quantile", lambda x: np.quantile(x, [0.2, 0.7], axis=-1), [VEC, MAT]),
+    + [Rec("cumprod_with_zeros", lambda x: np.cumprod(x * (np.abs(x) > 0.5), axis=-1), [VEC, MAT]),
+       Rec("quantile", lambda x: np.quantile(x, [0.2, 0.7], axis=-1), [VEC, MAT]),
        Rec("percentile", lambda x: np.percentile(x, 30), [VEC, MAT]),
        Rec("partition", lambda x: np.partition(x, 1, axis=-1), [VEC, MAT]),
        Rec("diff", np.diff, [VEC, MAT], kwargs=[{}, dict(n=2), dict(axis=0, prepend=0.0)]),

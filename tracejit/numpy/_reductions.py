@@ -42,10 +42,14 @@ def cumsum(a, axis=None, dtype=None, out=None):
 
 @implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
-    """Each running product is a product over a lower-triangular window: (n, n) work per line,
-    but exact at zeros, where dividing by the input would not be."""
+    """Without zeros: the cumprod primitive (its rule divides by the input). With zeros (a
+    data-dependent choice, so guarded): each running product is a product over a triangular
+    window, (n, n) work per line but exact at zeros."""
     refuse("cumprod", out=out)
     a, axis = _running(a, axis, dtype)
+    if isinstance(a, Tracer) and not a.is_constant and a.dtype.kind in "fc" and \
+            concretize_bool(all_(ew.ne(a, 0))):
+        return rd.cumprod(a, axis=axis)
     n = a.shape[axis]
     moved = moveaxis(a, axis, -1)
     window = np.tri(n, dtype=bool)                     # window[i, j]: j <= i
