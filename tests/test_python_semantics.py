@@ -126,3 +126,35 @@ def test_assignment_through_repeated_indices_is_refused():
         return np.sum(y)
     with pytest.raises(tracejit.UnsupportedError, match="repeats an index"):
         tracejit.jit_grad(f)(np.ones(3))
+
+
+def _write_through_view_of_argument(x):
+    y = x[1:]
+    y[0] = 5.0
+    return np.sum(x ** 2)
+
+
+def _augmented_argument(x):
+    x += 1.0
+    return np.sum(x ** 2)
+
+
+@pytest.mark.parametrize("fn", [_write_through_view_of_argument, _augmented_argument])
+def test_writes_into_arguments_are_refused(fn):
+    """NumPy would change the caller's array; the compiled function would not."""
+    x = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(tracejit.UnsupportedError, match="in-place write into an argument"):
+        tracejit.jit_grad(fn)(x)
+    np.testing.assert_array_equal(x, [1.0, 2.0, 3.0])
+
+
+def test_augmented_assignment_to_a_python_float_rebinds():
+    def f(x, s):
+        before = s
+        s += 1.0              # a new float; `before` keeps the old one
+        return np.sum(x ** 2) * s + before
+    x = np.array([1.0, 2.0, 3.0])
+    value, (gx, gs) = tracejit.value_and_grad(f, argnums=(0, 1))(x, 2.0)
+    assert value == f(x, 2.0)
+    np.testing.assert_allclose(gx, 2 * x * 3.0)
+    assert gs == pytest.approx(np.sum(x ** 2) + 1.0)

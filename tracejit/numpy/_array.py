@@ -6,6 +6,7 @@ view created by basic indexing passes the write on to the array it views, as Num
 """
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
 from ..ops.core import Tracer, concretize_int
@@ -37,8 +38,21 @@ def _bool_only(fn, name):
     return op
 
 
+def _refuse_write_to_input(target):
+    """NumPy would change the caller's array; compiled code would not, so this is refused."""
+    root = target
+    while root.base is not None:
+        root = root.base[0]
+    if any(v is root.atom for v in root.builder.inputs):
+        raise UnsupportedError(
+            "in-place write into an argument of the traced function (or an array it reads from "
+            "outside): NumPy would change the caller's array, which the compiled function does "
+            "not reproduce", root.builder.loc, hint="Write into a copy instead: y = x.copy().")
+
+
 def assign(target: Tracer, new: Tracer):
     """Make `target` hold `new` (an in-place write), and pass the write on to what it views."""
+    _refuse_write_to_input(target)
     if new.dtype != target.dtype:
         new = sh.convert(new, dtype=target.dtype)
     if tuple(new.shape) != tuple(target.shape):
@@ -51,6 +65,8 @@ def assign(target: Tracer, new: Tracer):
 
 def _inplace(fn):
     def op(a, b):
+        if a.aval.weak and a.ndim == 0:      # a Python number: `x += 1` rebinds, never mutates
+            return fn(a, b)
         assign(a, fn(a, b))
         return a
     return op
