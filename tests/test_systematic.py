@@ -332,11 +332,16 @@ def test_second_derivative(rec, shapes, kwargs):
     np.testing.assert_allclose(got, central_difference(directional, args, 0), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["sin", "exp", "tanh", "sum", "cumsum", "sort"])
-def test_float32_values(name, backend):
-    """float32 inputs keep float32 results, with NumPy's values."""
-    x = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
-    fn = getattr(np, name)
-    got = tracejit.jit(lambda x: fn(x), backend=backend)(x)
-    assert got.dtype == fn(x).dtype
-    np.testing.assert_allclose(got, fn(x), rtol=1e-6)
+FIRST_SHAPES = {}
+for _p in cases():
+    FIRST_SHAPES.setdefault(_p.values[0].name, _p)
+
+
+@pytest.mark.parametrize("rec,shapes,kwargs", list(FIRST_SHAPES.values()))
+def test_float32_inputs(rec, shapes, kwargs, backend):
+    """float32 inputs give NumPy's result dtype and (to float32 precision) its values."""
+    args = [a.astype(np.float32) for a in make_args(rec, shapes)]
+    expected = rec.fn(*args, **kwargs)
+    got = tracejit.jit(lambda *a: rec.fn(*a, **kwargs), backend=backend)(*args)
+    assert np.asarray(got).dtype == np.asarray(expected).dtype
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)

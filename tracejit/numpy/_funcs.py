@@ -440,7 +440,9 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         return _constant(np.linspace(start, stop, num, endpoint, retstep, dtype, axis))
     div = (num - 1) if endpoint else num
     span = ew.sub(asarray(stop), asarray(start))
-    k = np.arange(num, dtype=np.float64).reshape((-1,) + (1,) * ndim(span))
+    result = np.result_type(*[np.zeros((), v.dtype) if isinstance(v, Tracer) else v
+                              for v in (start, stop)], float(num))
+    k = np.arange(num, dtype=result).reshape((-1,) + (1,) * ndim(span))
     step = ew.div(span, div) if div > 0 else span
     out = ew.add(ew.mul(k, step), asarray(start))
     if endpoint and num > 1:

@@ -39,6 +39,12 @@ def _matmul_jvp(ts, outs, ins):
 matmul = Primitive("matmul", np.matmul, _matmul_aval, vjp=_matmul_vjp, jvp=_matmul_jvp)
 
 
+def float_dtype(*dtypes):
+    """NumPy's linalg result type: integers become float64, float32 stays float32."""
+    t = np.result_type(*dtypes)
+    return np.dtype(np.float64) if t.kind in "biu" else np.result_type(t, np.float32)
+
+
 def _square(a, what):
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"{what}: last two dimensions must be square (got {a.shape})")
@@ -47,7 +53,7 @@ def _square(a, what):
 def _solve_aval(a, b):
     _square(a, "solve")
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    return [Aval(batch + b.shape[-2:], np.result_type(a.dtype, b.dtype, np.float64))]
+    return [Aval(batch + b.shape[-2:], float_dtype(a.dtype, b.dtype))]
 
 
 def _solve_vjp(cts, outs, ins):
@@ -67,7 +73,7 @@ solve = Primitive("solve", np.linalg.solve, _solve_aval, vjp=_solve_vjp, jvp=_so
 
 def _inv_aval(a):
     _square(a, "inv")
-    return [Aval(a.shape, np.result_type(a.dtype, np.float64))]
+    return [Aval(a.shape, float_dtype(a.dtype))]
 
 
 inv = Primitive(
@@ -78,7 +84,7 @@ inv = Primitive(
 
 def _slogdet_aval(a):
     _square(a, "slogdet")
-    dtype = np.result_type(a.dtype, np.float64)
+    dtype = float_dtype(a.dtype)
     return [Aval(a.shape[:-2], dtype), Aval(a.shape[:-2], dtype)]
 
 
@@ -168,7 +174,7 @@ def _eigh_jvp(ts, outs, ins):
 
 def _eigh_aval(a):
     _square(a, "eigh")
-    dtype = np.result_type(a.dtype, np.float64)
+    dtype = float_dtype(a.dtype)
     return [Aval(a.shape[:-1], dtype), Aval(a.shape, dtype)]
 
 
@@ -197,7 +203,7 @@ def _cholesky_jvp(ts, outs, ins):
 
 def _cholesky_aval(a):
     _square(a, "cholesky")
-    return [Aval(a.shape, np.result_type(a.dtype, np.float64))]
+    return [Aval(a.shape, float_dtype(a.dtype))]
 
 
 cholesky = Primitive("cholesky", np.linalg.cholesky, _cholesky_aval,
@@ -214,7 +220,7 @@ def _svd_impl(a, *, compute_uv):
 def _svd_aval(a, *, compute_uv):
     m, n = a.shape[-2:]
     k, batch = min(m, n), a.shape[:-2]
-    dtype = np.result_type(a.dtype, np.float64)
+    dtype = float_dtype(a.dtype)
     s = Aval(batch + (k,), dtype)
     return [Aval(batch + (m, k), dtype), s, Aval(batch + (k, n), dtype)] if compute_uv else [s]
 
@@ -285,7 +291,7 @@ def _qr_aval(a):
     m, n = a.shape[-2:]
     if m < n:
         raise ValueError(f"qr: tracejit differentiates QR of tall or square matrices (got {a.shape})")
-    dtype = np.result_type(a.dtype, np.float64)
+    dtype = float_dtype(a.dtype)
     return [Aval(a.shape, dtype), Aval(a.shape[:-2] + (n, n), dtype)]
 
 
@@ -299,13 +305,13 @@ qr = Primitive("qr", lambda a: tuple(np.linalg.qr(a)), _qr_aval, vjp=_qr_vjp, jv
 # have a derivative).
 def _eig_impl(a):
     w, v = np.linalg.eig(a)
-    dtype = np.result_type(a.dtype, np.complex64)
+    dtype = np.result_type(float_dtype(a.dtype), np.complex64)
     return w.astype(dtype), v.astype(dtype)
 
 
 def _eig_aval(a):
     _square(a, "eig")
-    dtype = np.result_type(a.dtype, np.complex64)
+    dtype = np.result_type(float_dtype(a.dtype), np.complex64)
     return [Aval(a.shape[:-1], dtype), Aval(a.shape, dtype)]
 
 
@@ -345,14 +351,14 @@ def _sylvester(a, b, q):
 
 def _sqrtm_impl(a):
     import scipy.linalg as sl
-    return np.asarray(sl.sqrtm(a), dtype=np.result_type(a.dtype, np.complex64))
+    return np.asarray(sl.sqrtm(a), dtype=np.result_type(float_dtype(a.dtype), np.complex64))
 
 
 def _sqrtm_aval(a):
     _square(a, "sqrtm")
     if a.ndim != 2:
         raise ValueError("sqrtm: a single square matrix is required")
-    return [Aval(a.shape, np.result_type(a.dtype, np.complex64))]
+    return [Aval(a.shape, np.result_type(float_dtype(a.dtype), np.complex64))]
 
 
 sqrtm = Primitive(

@@ -54,7 +54,9 @@ for _sc_fn, _prim in ((sc.jv, sp.jv), (sc.yv, sp.yv), (sc.iv, sp.iv), (sc.ive, s
 @implements(sc.digamma, sc.psi)
 def digamma(x, out=None):
     F.refuse("digamma", out=out)
-    return sp.polygamma(0, F.asarray(x))
+    x = F.asarray(x)
+    out = sp.polygamma(0, x)            # scipy's polygamma is float64; its digamma keeps float32
+    return F.astype(out, x.dtype) if x.dtype.kind == "f" else out
 
 
 @implements(sc.polygamma)
@@ -89,7 +91,8 @@ def gamma(x, out=None):
 def _gamma_sign(x):
     """+1, or -1 on the negative intervals (-1, 0), (-3, -2)... where Gamma is negative."""
     negative = ew.logical_and(ew.lt(x, 0), ew.eq(ew.mod(ew.floor(x), 2), 1))
-    return ew.select(negative, np.float64(-1.0), np.float64(1.0))
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return ew.select(negative, np.asarray(-1.0, dtype)[()], np.asarray(1.0, dtype)[()])
 
 
 @implements(sc.gammasgn)
@@ -121,7 +124,7 @@ def multigammaln(a, d):
     total = terms[0]
     for t in terms[1:]:
         total = ew.add(total, t)
-    return ew.add(total, d * (d - 1) / 4.0 * math.log(math.pi))
+    return ew.add(total, np.float64(d * (d - 1) / 4.0 * math.log(math.pi)))   # float64, as SciPy
 
 
 @implements(sc.logsumexp)

@@ -19,8 +19,16 @@ from .special import require_constant_parameters, xlogy
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
+def _float64(x):
+    """scipy.stats computes in float64 whatever the input's precision."""
+    if isinstance(x, (int, float)):
+        return float(x)
+    x = F.asarray(x)
+    return F.astype(x, np.float64) if x.dtype != np.float64 else x
+
+
 def _standardize(x, loc, scale):
-    return ew.div(ew.sub(F.asarray(x), loc), scale)
+    return ew.div(ew.sub(_float64(x), loc), scale)
 
 
 def _methods(dist, logpdf, cdf=None, name="pdf"):
@@ -125,13 +133,13 @@ for _dist, _logpdf, _cdf in ((st.beta, _beta_logpdf, _beta_cdf), (st.gamma, _gam
 
 # ---- Poisson -------------------------------------------------------------------------------------
 def _poisson_logpmf(k, mu, loc=0):
-    k = ew.sub(F.asarray(k), loc)
+    k, mu = ew.sub(_float64(k), loc), _float64(mu)
     return ew.sub(ew.sub(xlogy(k, mu), mu), sp.gammaln(ew.add(k, 1.0)))
 
 
 def _poisson_cdf(k, mu, loc=0):
     require_constant_parameters("scipy.stats.poisson.cdf", (k,))
-    return sp.gammaincc(ew.add(ew.floor(ew.sub(F.asarray(k), loc)), 1.0), F.asarray(mu))
+    return sp.gammaincc(ew.add(ew.floor(ew.sub(_float64(k), loc)), 1.0), _float64(mu))
 
 
 _methods(st.poisson, _poisson_logpmf, name="pmf")
