@@ -345,3 +345,17 @@ def test_float32_inputs(rec, shapes, kwargs, backend):
     got = tracejit.jit(lambda *a: rec.fn(*a, **kwargs), backend=backend)(*args)
     assert np.asarray(got).dtype == np.asarray(expected).dtype
     np.testing.assert_allclose(got, expected, rtol=2e-5, atol=2e-6)
+
+
+@pytest.mark.parametrize("rec,shapes,kwargs", list(FIRST_SHAPES.values()))
+def test_integer_inputs(rec, shapes, kwargs, backend):
+    """Integer inputs (not differentiated) give NumPy's result dtype and values."""
+    args = [np.round(a * 3).astype(np.int64) for a in make_args(rec, shapes)]
+    with np.errstate(all="ignore"):
+        try:
+            expected = rec.fn(*args, **kwargs)
+        except (TypeError, ValueError, np.linalg.LinAlgError) as e:
+            pytest.skip(f"NumPy/SciPy itself rejects integer input here: {e}")
+        got = tracejit.jit(lambda *a: rec.fn(*a, **kwargs), backend=backend)(*args)
+    assert np.asarray(got).dtype == np.asarray(expected).dtype
+    np.testing.assert_allclose(got, expected, rtol=1e-10, equal_nan=True)

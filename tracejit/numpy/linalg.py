@@ -137,6 +137,8 @@ def matrix_power(a, n):
 @implements(np.linalg.norm)
 def norm(x, ord=None, axis=None, keepdims=False):
     x = F.asarray(x)
+    if x.dtype.kind in "biu":
+        x = F.astype(x, np.float64)
     if axis is None and ord is None:
         return _keep(ew.sqrt(F.sum(_abs2(x))), x.ndim, tuple(range(x.ndim)), keepdims)
     axes = F.normalize_axes(axis if axis is not None else tuple(range(x.ndim)), x.ndim)
