@@ -72,6 +72,12 @@ def _indexing(x):
     return total
 
 
+def _tolist(x):
+    values = (x * 2).tolist()
+    rows = np.outer(x, x).tolist()
+    return values[0] * values[2] + sum(rows[1]) + max(values)
+
+
 def _control_flow(x):
     total = 0.0
     for v in x:
@@ -87,7 +93,7 @@ def _control_flow(x):
 
 
 CASES = [_float_item_int, _math_module, _builtins, _inplace, _views, _add_at, _indexing,
-         _control_flow]
+         _tolist, _control_flow]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__.strip("_"))

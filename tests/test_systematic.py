@@ -46,6 +46,7 @@ SCALAR, VEC, MAT = (), (4,), (2, 3)
 UNARY = [SCALAR, VEC, MAT]
 BINARY = [(SCALAR, VEC), (VEC, VEC), (MAT, (3,)), ((2, 1), (1, 3))]
 AXES = [dict(axis=None), dict(axis=0), dict(axis=-1, keepdims=True), dict(axis=(0, 1))]
+INITIAL = [dict(axis=0, initial=0.3), dict(axis=None, keepdims=True, initial=-0.2)]
 
 
 @dataclass
@@ -100,6 +101,8 @@ RECORDS = (
     + [Rec(n, getattr(np, n), [VEC, MAT], kwargs=AXES) for n in
        ("sum", "mean", "var", "std", "prod", "max", "min", "amax", "amin", "ptp", "nansum",
         "nanmean", "nanvar", "nanstd", "nanmax", "nanmin", "nanprod", "median", "average")]
+    + [Rec(f"{n}_initial", getattr(np, n), [VEC, MAT], kwargs=INITIAL)
+       for n in ("sum", "prod", "max", "min", "nansum", "nanmax")]
     + [Rec(n, getattr(np, n), [VEC, MAT], kwargs=[dict(axis=None), dict(axis=0), dict(axis=-1)])
        for n in ("cumsum", "cumprod", "nancumsum", "nancumprod", "sort")]
     + [Rec("cumprod_with_zeros", lambda x: np.cumprod(x * (np.abs(x) > 0.5), axis=-1), [VEC, MAT]),
@@ -161,7 +164,9 @@ RECORDS = (
        for sub, shapes in [("ij,jk->ik", ((2, 3), (3, 4))), ("ij,ij->i", ((2, 3), (2, 3))),
                            ("ij,kl->ijkl", ((2, 3), (2, 2))), ("ii,ij", ((3, 3), (3, 2))),
                            ("bij,bjk->bik", ((2, 2, 3), (2, 3, 2))), ("ij,jk", ((2, 3), (3, 2))),
-                           ("i,i", ((4,), (4,))), ("ijk,k->ji", ((2, 3, 4), (4,)))]]
+                           ("i,i", ((4,), (4,))), ("ijk,k->ji", ((2, 3, 4), (4,))),
+                           ("...ij,...jk->...ik", ((2, 2, 3), (2, 3, 2))),
+                           ("...i,i", ((2, 3), (3,)))]]
     + [Rec("einsum[ij,jk,ki]", lambda a, b, c: np.einsum("ij,jk,ki", a, b, c),
            [((2, 3), (3, 4), (4, 2))], wrt=(0, 1, 2)),
        Rec("einsum[iij->j]", lambda a: np.einsum("iij->j", a), [(3, 3, 2)])]

@@ -125,20 +125,28 @@ def clip(a, a_min=None, a_max=None, out=None, **kwargs):
 
 
 # ---- reductions -----------------------------------------------------------------------------
-def _reducer(np_fn, prim):
+def initial_like(initial, result):
+    """A reduction's `initial=`, cast to the result's type as NumPy casts it."""
+    if isinstance(initial, Tracer):
+        return astype(initial, result.dtype)
+    return np.asarray(initial, dtype=result.dtype)[()]
+
+
+def _reducer(np_fn, prim, combine):
     def fn(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-        refuse(np_fn.__name__, out=out, initial=initial, where=where)
+        refuse(np_fn.__name__, out=out, where=where)
         a = asarray(a)
         if dtype is not None:
             a = astype(a, dtype)
-        return prim(a, axes=normalize_axes(axis, ndim(a)), keepdims=bool(keepdims))
+        result = prim(a, axes=normalize_axes(axis, ndim(a)), keepdims=bool(keepdims))
+        return result if initial is None else combine(result, initial_like(initial, result))
     fn.__name__ = np_fn.__name__
     return fn
 
 
-sum = implements(np.sum)(_reducer(np.sum, reduce_sum))
-max = implements(np.max, np.amax)(_reducer(np.max, reduce_max))
-min = implements(np.min, np.amin)(_reducer(np.min, reduce_min))
+sum = implements(np.sum)(_reducer(np.sum, reduce_sum, ew.add))
+max = implements(np.max, np.amax)(_reducer(np.max, reduce_max, ew.maximum))
+min = implements(np.min, np.amin)(_reducer(np.min, reduce_min, ew.minimum))
 
 
 def _count(a, axis):

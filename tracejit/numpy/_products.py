@@ -78,18 +78,29 @@ def dot_nd(a, b):
 # ---- einsum ----------------------------------------------------------------------------------
 def _parse(subscripts, operands):
     subscripts = subscripts.replace(" ", "")
-    if "." in subscripts:
-        raise UnsupportedError("numpy.einsum with '...' (ellipsis) subscripts")
-    if "->" in subscripts:
-        inputs, output = subscripts.split("->")
-    else:
-        inputs = subscripts
-        letters = inputs.replace(",", "")
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs, arrow, output = subscripts.partition("->")
     inputs = inputs.split(",")
     if len(inputs) != len(operands):
         raise ValueError("einsum: number of subscripts does not match the number of operands")
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in subscripts]
+    inputs, broadcast = _expand_ellipses(inputs, operands, spare)
+    if arrow:
+        output = output.replace("...", broadcast)
+    else:
+        letters = "".join(inputs)
+        output = broadcast + "".join(sorted(c for c in set(letters) - set(broadcast)
+                                            if letters.count(c) == 1))
     return inputs, output
+
+
+def _expand_ellipses(inputs, operands, spare):
+    """'...' replaced by letters naming the broadcast axes, right-aligned across operands."""
+    widths = [F.ndim(x) - len(s.replace("...", "")) if "..." in s else 0
+              for s, x in zip(inputs, operands)]
+    broadcast = "".join(spare[:max(widths, default=0)])
+    expanded = [s.replace("...", broadcast[len(broadcast) - w:] if w else "")
+                for s, w in zip(inputs, widths)]
+    return expanded, broadcast
 
 
 def _diagonalize(x, labels):

@@ -20,10 +20,11 @@ from ._shapes import _axis, moveaxis, take, take_along_axis
 
 @implements(np.prod)
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    refuse("prod", out=out, initial=initial, where=where)
+    refuse("prod", out=out, where=where)
     a = asarray(a)
     a = F.astype(a, dtype) if dtype is not None else a
-    return rd.reduce_prod(a, axes=normalize_axes(axis, a.ndim), keepdims=bool(keepdims))
+    result = rd.reduce_prod(a, axes=normalize_axes(axis, a.ndim), keepdims=bool(keepdims))
+    return result if initial is None else ew.mul(result, F.initial_like(initial, result))
 
 
 def _running(a, axis, dtype):
