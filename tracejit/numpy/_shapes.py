@@ -32,9 +32,15 @@ def _gather(a, index, axis=0):
     return take_p(a, _tracer(a, index), axis=axis)
 
 
+# primitives applied to plain arrays just run NumPy, so index arithmetic below serves static and
+# traced indices alike
+def _index_array(index):
+    return index if isinstance(index, Tracer) else np.asarray(index)
+
+
 def wrap_index(index, n):
-    return ew.select(ew.lt(index, 0), ew.add(index, n), index) if isinstance(index, Tracer) \
-        else np.where(np.asarray(index) < 0, np.asarray(index) + n, np.asarray(index))
+    index = _index_array(index)
+    return ew.select(ew.lt(index, 0), ew.add(index, n), index)
 
 
 @implements(np.take)
@@ -44,12 +50,11 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     if axis is None:
         a, axis = F.ravel(a), 0
     axis = _axis(axis, a.ndim)
+    n, indices = a.shape[axis], _index_array(indices)
     if mode == "wrap":
-        indices = ew.mod(indices, a.shape[axis]) if isinstance(indices, Tracer) \
-            else np.mod(indices, a.shape[axis])
+        indices = ew.mod(indices, n)
     elif mode == "clip":
-        indices = ew.minimum(ew.maximum(indices, 0), a.shape[axis] - 1) \
-            if isinstance(indices, Tracer) else np.clip(indices, 0, a.shape[axis] - 1)
+        indices = ew.minimum(ew.maximum(indices, 0), n - 1)
     return _gather(a, wrap_index(indices, a.shape[axis]), axis)
 
 
@@ -62,10 +67,7 @@ def _linear_index(shape, axis, indices):
         if d != axis:
             base = base + np.arange(n).reshape([n if e == d else 1 for e in range(len(shape))]) \
                 * int(strides[d])
-    picked = wrap_index(indices, shape[axis])
-    if isinstance(picked, Tracer):
-        return ew.add(ew.mul(picked, int(strides[axis])), base)
-    return picked * int(strides[axis]) + base
+    return ew.add(ew.mul(wrap_index(indices, shape[axis]), int(strides[axis])), base)
 
 
 @implements(np.take_along_axis)
