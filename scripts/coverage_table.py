@@ -43,7 +43,7 @@ EXTRA = ["numpy.nancumsum", "numpy.nancumprod", "numpy.nanmedian", "numpy.quanti
          "math.lgamma", "builtins.float", "builtins.abs", "builtins.sum", "builtins.max",
          "builtins.min", "builtins.round", "scipy.special.psi", "numpy.convolve",
          "numpy.correlate", "numpy.linalg.eigvals", "scipy.special.jv", "scipy.special.yv",
-         "numpy.signbit", "numpy.isinf"]
+         "numpy.signbit", "numpy.isinf", "numpy.nonzero", "numpy.flatnonzero", "numpy.argwhere"]
 
 R = np.random.default_rng(7)
 X = R.uniform(0.2, 0.9, (2, 3))                  # the default probe input: inside most domains
@@ -133,6 +133,9 @@ PROBES = {
     "numpy.any": (lambda x: x * np.any(x > 0.5, axis=0), X), "numpy.all": (lambda x: x * np.all(x > 0.1), X),
     "numpy.count_nonzero": (lambda x: x * np.count_nonzero(x > 0.5), X),
     "numpy.dstack": (lambda x: np.dstack([x, x ** 2]), X),
+    "numpy.nonzero": (lambda x: x[np.nonzero(x > 0.5)], X),
+    "numpy.flatnonzero": (lambda x: np.ravel(x)[np.flatnonzero(x > 0.5)], X),
+    "numpy.argwhere": (lambda x: x * np.sum(np.argwhere(x > 0.5)), X),
     "numpy.convolve": (lambda x: np.convolve(x[0], x[1, :2]), X),
     "numpy.correlate": (lambda x: np.correlate(x[0], x[1, :2], "same"), X),
     "numpy.linalg.eigvals": (lambda a: np.abs(np.linalg.eigvals(a)), SQ),

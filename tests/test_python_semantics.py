@@ -72,6 +72,14 @@ def _indexing(x):
     return total
 
 
+def _nonzero(x):
+    m = np.outer(x, x)
+    i, j = np.nonzero(m > 0.6)
+    (k,) = np.where(x > 0.5)
+    return (np.sum(m[i, j] ** 2) + np.sum(x[k]) + np.sum(x[np.flatnonzero(x < 1.0)])
+            + np.sum(np.argwhere(m > 0.6)) * x[0])
+
+
 def _tolist(x):
     values = (x * 2).tolist()
     rows = np.outer(x, x).tolist()
@@ -93,7 +101,7 @@ def _control_flow(x):
 
 
 CASES = [_float_item_int, _math_module, _builtins, _inplace, _views, _add_at, _indexing,
-         _tolist, _control_flow]
+         _nonzero, _tolist, _control_flow]
 
 
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__.strip("_"))

@@ -107,8 +107,8 @@ def square(x, out=None):
 @implements(np.where)
 def where(condition, x=None, y=None):
     if x is None and y is None:
-        raise UnsupportedError("numpy.where(condition) with one argument (indices) is not "
-                               "differentiable; use numpy.where(condition, x, y)")
+        from ._shapes import nonzero
+        return nonzero(condition)
     return ew.select(asarray(condition), asarray(x), asarray(y))
 
 

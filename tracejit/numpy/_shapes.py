@@ -396,3 +396,29 @@ class IndexConcatenator:
 r_ = IndexConcatenator(columns=False)
 c_ = IndexConcatenator(columns=True)
 SUBSCRIPTABLE = {id(np.r_): r_, id(np.c_): c_}
+
+
+# ---- positions of nonzero entries: integer results whose count is guarded ---------------------
+@implements(np.flatnonzero)
+def flatnonzero(a):
+    a = asarray(a)
+    mask = ew.ne(F.ravel(a), 0)
+    return _mask_positions(mask, mask)
+
+
+@implements(np.nonzero)
+def nonzero(a):
+    a = asarray(a)
+    if a.ndim == 0:
+        raise ValueError("Calling nonzero on 0d arrays is not allowed. Use np.atleast_1d(x)")
+    flat = flatnonzero(a)
+    strides = np.cumprod((tuple(a.shape[1:]) + (1,))[::-1])[::-1]
+    return tuple(ew.mod(ew.floor_divide(flat, int(s)), n) for s, n in zip(strides, a.shape))
+
+
+@implements(np.argwhere)
+def argwhere(a):
+    a = asarray(a)
+    if a.ndim == 0:
+        return F.reshape(flatnonzero(a), (-1, 0))
+    return F.stack(nonzero(a), axis=1)
