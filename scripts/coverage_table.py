@@ -304,6 +304,27 @@ def _scalar(out):
     return np.sum(out * np.cos(np.arange(1, np.size(out) + 1)).reshape(np.shape(out)))
 
 
+def primitive_table():
+    """Every primitive by family, with whether the numba backend lowers it (else the numpy
+    executor runs that op)."""
+    from tracejit.ops.core import PRIMITIVES
+    rows = sorted((_family(p), name, p.numba is not None)
+                  for name, p in PRIMITIVES.items())
+    lines = ["## Primitives", "", f"{len(rows)} primitives; the public functions above are "
+             "compositions of these.", "", "| family | primitive | numba lowering |", "|---|---|---|"]
+    return lines + [f"| {fam} | `{name}` | {'yes' if lowered else 'no (numpy executor)'} |"
+                    for fam, name, lowered in rows] + [""]
+
+
+def _family(prim):
+    """The ops module that declares `prim` (where its rules live)."""
+    for module in ("elementwise", "reduce", "shape", "index", "linalg", "fft", "special", "core"):
+        mod = importlib.import_module(f"tracejit.ops.{module}")
+        if any(v is prim for v in vars(mod).values()):
+            return module
+    return "?"
+
+
 def main():
     autograd = [ln.strip() for ln in open(AUTOGRAD_LIST) if ln.strip()]
     sections = [("Differentiated by autograd 1.9", autograd),
@@ -326,6 +347,7 @@ def main():
     lines += [f"**{total} names supported** ({' + '.join(str(c[1]) for c in counts)} in the "
               f"sections below); autograd's list has {len(autograd)} names, the gap list "
               f"{len(GAP)} (issue 4's 20 items, name by name).", ""] + tables
+    lines += primitive_table()
     with open(os.path.join(ROOT, "docs", "coverage.md"), "w") as f:
         f.write("\n".join(lines))
     for title, ok, n in counts:
