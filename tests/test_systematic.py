@@ -324,7 +324,7 @@ def hessian_vector_product(loss, args, v):
 SECOND = [p for p in cases() if p.values[0].second and p.values[1][0] != SCALAR]
 
 
-@pytest.mark.parametrize("rec,shapes,kwargs", SECOND[::2])   # every other shape keeps it fast
+@pytest.mark.parametrize("rec,shapes,kwargs", SECOND)
 def test_second_derivative(rec, shapes, kwargs):
     args = make_args(rec, shapes, seed=1)
     loss = scalarized(rec, kwargs)
