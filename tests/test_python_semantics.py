@@ -172,3 +172,15 @@ def test_augmented_assignment_to_a_python_float_rebinds():
     assert value == f(x, 2.0)
     np.testing.assert_allclose(gx, 2 * x * 3.0)
     assert gs == pytest.approx(np.sum(x ** 2) + 1.0)
+
+
+def test_tracejit_numpy_namespace_mirrors_numpy():
+    """`import tracejit.numpy as np`: submodules stay modules, names keep NumPy's meaning."""
+    import types
+
+    import tracejit.numpy as tnp
+    assert isinstance(tnp.fft, types.ModuleType) and isinstance(tnp.linalg, types.ModuleType)
+    assert not hasattr(np, "norm") and not hasattr(tnp, "norm")
+    x = np.array([0.25, 1.5, -2.0])
+    np.testing.assert_array_equal(tnp.round(x, 1), np.round(x, 1))
+    np.testing.assert_allclose(tnp.fft.rfft(x), np.fft.rfft(x))

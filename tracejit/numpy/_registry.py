@@ -6,6 +6,8 @@ trace, and the frontend's lookaside finds every entry with one dictionary lookup
 """
 import functools
 
+import numpy as np
+
 from ..ops.core import Tracer, current_builder
 
 # id(numpy callable) -> tracejit implementation; ids of module-level functions are stable
@@ -41,7 +43,9 @@ def implements(*numpy_functions, always=False):
 
         for np_fn in numpy_functions:
             IMPLEMENTATIONS[id(np_fn)] = dispatch
-        DEFINED[fn.__name__] = dispatch
+            name = getattr(np_fn, "__name__", None)
+            if name is not None and getattr(np, name, None) is np_fn:   # top-level NumPy names
+                DEFINED[name] = dispatch
         return dispatch
     return register
 
