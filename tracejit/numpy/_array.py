@@ -103,7 +103,14 @@ def _round(self, ndigits=None):
     """round(x): a Python int (guarded) without ndigits, else NumPy's rounding."""
     if ndigits is None:
         return concretize_int(sh.convert(E.rint(self), dtype=np.dtype(np.int64)))
-    return E.round_(self, ndigits)
+    return ew.pyround(self, ndigits=int(ndigits)) if self.aval.weak else E.round_(self, ndigits)
+
+
+def _tolist(self):
+    """Nested lists of Python numbers: traced floats stay differentiable, as float() does."""
+    if self.ndim == 0:
+        return _item(self)
+    return [_tolist(row) for row in _iter(self)]
 
 
 def _array(self, dtype=None, copy=None):
@@ -141,7 +148,7 @@ METHODS = {
     "take": S.take, "swapaxes": S.swapaxes, "compress": lambda a, c, axis=None: S.compress(c, a, axis),
     "sort": lambda a, axis=-1, kind=None, order=None: assign(a, R.sort(a, axis)),
     "fill": lambda a, value: assign(a, F.full_like(a, value)),
-    "__round__": _round, "__divmod__": lambda a, b: E.divmod_(a, b),
+    "__round__": _round, "tolist": _tolist, "__divmod__": lambda a, b: E.divmod_(a, b),
 }
 for _name, _fn in _BINARY.items():
     METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _binary(_fn)

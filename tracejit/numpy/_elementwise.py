@@ -40,8 +40,8 @@ _SCALED = {   # name: (numpy function, composition)
     "exp2": (np.exp2, lambda x: ew.exp(ew.mul(x, _LN2))),
     "log2": (np.log2, lambda x: ew.div(ew.log(x), _LN2)),
     "log10": (np.log10, lambda x: ew.div(ew.log(x), _LN10)),
-    "reciprocal": (np.reciprocal, lambda x: ew.div(1, x)),
-    "fabs": (np.fabs, ew.abs),
+    "reciprocal": (np.reciprocal, lambda x: _reciprocal(x)),
+    "fabs": (np.fabs, lambda x: ew.abs(F.astype(x, np.float64) if x.dtype.kind in "biu" else x)),
     "rad2deg": (np.rad2deg, lambda x: ew.mul(x, 180.0 / math.pi)),
     "degrees": (np.degrees, lambda x: ew.mul(x, 180.0 / math.pi)),
     "deg2rad": (np.deg2rad, lambda x: ew.mul(x, math.pi / 180.0)),
@@ -52,6 +52,13 @@ _SCALED = {   # name: (numpy function, composition)
     "isinf": (np.isinf, lambda x: ew.logical_not(ew.logical_or(ew.isfinite(x), ew.isnan(x)))),
     "signbit": (np.signbit, lambda x: ew.lt(ew.div(1, x), 0)),
 }
+def _reciprocal(x):
+    """1 / x; for integers, C's truncating division as NumPy does it (x for +-1, else 0)."""
+    if x.dtype.kind in "iu":
+        return ew.select(ew.eq(ew.abs(x), 1), x, 0)
+    return ew.div(1, x)
+
+
 for _name, (_np_fn, _compose) in _SCALED.items():
     globals()[_name] = _unary(_np_fn)(_compose)
 
@@ -101,7 +108,8 @@ for _name, (_np_fn, _compose) in _BINARY.items():
 @implements(np.divmod)
 def divmod_(x, y, out=None):
     refuse("divmod", out=out)
-    return floor_divide(x, y), remainder(x, y)
+    x, y = asarray(x), asarray(y)
+    return ew.floor_divide(x, y), ew.mod(x, y)
 
 
 @implements(np.round, np.around)

@@ -107,8 +107,8 @@ def square(x, out=None):
 @implements(np.where)
 def where(condition, x=None, y=None):
     if x is None and y is None:
-        raise UnsupportedError("numpy.where(condition) with one argument (indices) is not "
-                               "differentiable; use numpy.where(condition, x, y)")
+        from ._shapes import nonzero
+        return nonzero(condition)
     return ew.select(asarray(condition), asarray(x), asarray(y))
 
 
@@ -125,20 +125,28 @@ def clip(a, a_min=None, a_max=None, out=None, **kwargs):
 
 
 # ---- reductions -----------------------------------------------------------------------------
-def _reducer(np_fn, prim):
+def initial_like(initial, result):
+    """A reduction's `initial=`, cast to the result's type as NumPy casts it."""
+    if isinstance(initial, Tracer):
+        return astype(initial, result.dtype)
+    return np.asarray(initial, dtype=result.dtype)[()]
+
+
+def _reducer(np_fn, prim, combine):
     def fn(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-        refuse(np_fn.__name__, out=out, initial=initial, where=where)
+        refuse(np_fn.__name__, out=out, where=where)
         a = asarray(a)
         if dtype is not None:
             a = astype(a, dtype)
-        return prim(a, axes=normalize_axes(axis, ndim(a)), keepdims=bool(keepdims))
+        result = prim(a, axes=normalize_axes(axis, ndim(a)), keepdims=bool(keepdims))
+        return result if initial is None else combine(result, initial_like(initial, result))
     fn.__name__ = np_fn.__name__
     return fn
 
 
-sum = implements(np.sum)(_reducer(np.sum, reduce_sum))
-max = implements(np.max, np.amax)(_reducer(np.max, reduce_max))
-min = implements(np.min, np.amin)(_reducer(np.min, reduce_min))
+sum = implements(np.sum)(_reducer(np.sum, reduce_sum, ew.add))
+max = implements(np.max, np.amax)(_reducer(np.max, reduce_max, ew.maximum))
+min = implements(np.min, np.amin)(_reducer(np.min, reduce_min, ew.minimum))
 
 
 def _count(a, axis):
@@ -440,7 +448,9 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
         return _constant(np.linspace(start, stop, num, endpoint, retstep, dtype, axis))
     div = (num - 1) if endpoint else num
     span = ew.sub(asarray(stop), asarray(start))
-    k = np.arange(num, dtype=np.float64).reshape((-1,) + (1,) * ndim(span))
+    result = np.result_type(*[np.zeros((), v.dtype) if isinstance(v, Tracer) else v
+                              for v in (start, stop)], float(num))
+    k = np.arange(num, dtype=result).reshape((-1,) + (1,) * ndim(span))
     step = ew.div(span, div) if div > 0 else span
     out = ew.add(ew.mul(k, step), asarray(start))
     if endpoint and num > 1:
@@ -448,3 +458,28 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
                            expand_dims(broadcast_to(asarray(stop), out.shape[1:]), 0)], axis=0)
     out = out if dtype is None else astype(out, dtype)
     return (out, step) if retstep else out
+
+
+@implements(np.shape)
+def shape_(a):
+    return shape(a)
+
+
+@implements(np.ndim)
+def ndim_(a):
+    return ndim(a)
+
+
+@implements(np.size)
+def size(a, axis=None):
+    return math.prod(shape(a)) if axis is None else shape(a)[axis]
+
+
+@implements(np.iscomplexobj)
+def iscomplexobj(x):
+    return np.dtype(x.dtype).kind == "c" if isinstance(x, Tracer) else np.iscomplexobj(x)
+
+
+@implements(np.isrealobj)
+def isrealobj(x):
+    return not iscomplexobj(x)

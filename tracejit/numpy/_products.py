@@ -1,8 +1,7 @@
 """Tensor products as transposes, reshapes and one batched matmul.
 
-`einsum` handles any subscripts by reducing each operand's private axes, then contracting two
-operands at a time with a broadcast multiply and a sum (simple, differentiable, and exact; not
-BLAS-fast for big contractions).
+`einsum` handles any subscripts (without '...') by summing each operand's private axes, then
+contracting two operands at a time with one batched matmul.
 """
 import numpy as np
 
@@ -76,21 +75,32 @@ def dot_nd(a, b):
     return tensordot(a, b, axes=([-1], [F.ndim(b) - 2]))
 
 
-# ---- einsum --------------------------------------------------------------------------------------
+# ---- einsum ----------------------------------------------------------------------------------
 def _parse(subscripts, operands):
     subscripts = subscripts.replace(" ", "")
-    if "." in subscripts:
-        raise UnsupportedError("numpy.einsum with '...' (ellipsis) subscripts")
-    if "->" in subscripts:
-        inputs, output = subscripts.split("->")
-    else:
-        inputs = subscripts
-        letters = inputs.replace(",", "")
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs, arrow, output = subscripts.partition("->")
     inputs = inputs.split(",")
     if len(inputs) != len(operands):
         raise ValueError("einsum: number of subscripts does not match the number of operands")
+    spare = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in subscripts]
+    inputs, broadcast = _expand_ellipses(inputs, operands, spare)
+    if arrow:
+        output = output.replace("...", broadcast)
+    else:
+        letters = "".join(inputs)
+        output = broadcast + "".join(sorted(c for c in set(letters) - set(broadcast)
+                                            if letters.count(c) == 1))
     return inputs, output
+
+
+def _expand_ellipses(inputs, operands, spare):
+    """'...' replaced by letters naming the broadcast axes, right-aligned across operands."""
+    widths = [F.ndim(x) - len(s.replace("...", "")) if "..." in s else 0
+              for s, x in zip(inputs, operands)]
+    broadcast = "".join(spare[:max(widths, default=0)])
+    expanded = [s.replace("...", broadcast[len(broadcast) - w:] if w else "")
+                for s, w in zip(inputs, widths)]
+    return expanded, broadcast
 
 
 def _diagonalize(x, labels):
@@ -105,26 +115,91 @@ def _diagonalize(x, labels):
     return x, labels
 
 
-def _align(x, labels, order):
-    """x transposed and reshaped so its axes follow `order` (size-1 where it lacks a label)."""
-    present = [c for c in order if c in labels]
-    x = F.transpose(x, [labels.index(c) for c in present])
-    shape = dict(zip(present, F.shape(x)))
-    return F.reshape(x, tuple(shape.get(c, 1) for c in order))
+def _sum_private(x, labels, needed):
+    """Sum out the labels no other operand or the output needs."""
+    axes = tuple(i for i, c in enumerate(labels) if c not in needed)
+    if not axes:
+        return x, labels
+    return F.sum(x, axis=axes), "".join(c for c in labels if c in needed)
+
+
+def _contract(a, la_, b, lb, keep):
+    """Contract two labelled operands with one batched matmul: labels in both and in `keep` are
+    batch axes, labels in both but not kept are summed, the rest stay on their side."""
+    batch = [c for c in la_ if c in lb and c in keep]
+    summed = [c for c in la_ if c in lb and c not in keep]
+    left = [c for c in la_ if c not in lb]
+    right = [c for c in lb if c not in la_]
+    size = dict(zip(la_, F.shape(a))) | dict(zip(lb, F.shape(b)))
+
+    def prod(cs):
+        return int(np.prod([size[c] for c in cs]))
+    a2 = F.reshape(F.transpose(a, [la_.index(c) for c in batch + left + summed]),
+                   (prod(batch), prod(left), prod(summed)))
+    b2 = F.reshape(F.transpose(b, [lb.index(c) for c in batch + summed + right]),
+                   (prod(batch), prod(summed), prod(right)))
+    out = F.reshape(F.matmul(a2, b2), tuple(size[c] for c in batch + left + right))
+    return out, "".join(batch + left + right)
 
 
 @implements(np.einsum)
 def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
+    """Operands are contracted left to right, each pair by one batched matmul (so BLAS does the
+    work and no broadcast product of all operands is ever formed)."""
     refuse("einsum", out=out)
     if not isinstance(subscripts, str):
         raise UnsupportedError("numpy.einsum in the interleaved (operand, sublist) form")
     inputs, output = _parse(subscripts, operands)
-    order = output + "".join(sorted(set("".join(inputs)) - set(output)))
-    total = None
-    for x, labels in zip(operands, inputs):
-        x, labels = _diagonalize(asarray(x), labels)
-        aligned = _align(x, labels, order)
-        total = aligned if total is None else ew.mul(total, aligned)
-    summed = tuple(range(len(output), len(order)))
-    result = F.sum(total, axis=summed) if summed else total
-    return F.reshape(result, F.shape(result)[:len(output)])
+    terms = [_diagonalize(asarray(x), labels) for x, labels in zip(operands, inputs)]
+    for k in range(len(terms)):
+        needed = set(output).union(*[set(lbl) for _, lbl in terms[:k] + terms[k + 1:]])
+        terms[k] = _sum_private(*terms[k], needed)
+    acc, acc_labels = terms[0]
+    for k, (x, labels) in enumerate(terms[1:], 1):
+        keep = set(output).union(*[set(lbl) for _, lbl in terms[k + 1:]])
+        acc, acc_labels = _contract(acc, acc_labels, x, labels, keep)
+        acc, acc_labels = _sum_private(acc, acc_labels, keep)
+    return F.transpose(acc, [acc_labels.index(c) for c in output]) if output else acc
+
+
+# ---- 1-D convolution: a gather builds the Toeplitz matrix of one operand, a matmul applies it ----
+def convolve_full(a, v):
+    """The full discrete convolution of 1-D a and v (length n + m - 1)."""
+    from ._shapes import _gather
+    a, v = asarray(a), asarray(v)
+    n, m = F.shape(a)[0], F.shape(v)[0]
+    k, j = np.arange(n + m - 1)[:, None], np.arange(n)[None, :]
+    lag = k - j
+    index = np.where((lag >= 0) & (lag < m), lag, m)         # m points at an appended zero
+    padded = F.concatenate([v, np.zeros(1, np.result_type(F.asarray(v).dtype))], axis=0)
+    return F.matmul(_gather(padded, index), a)
+
+
+def convolve_mode(full, n, m, mode, centre_on_first=False):
+    """Crop a full convolution to NumPy's (or, centre_on_first, SciPy's) 'same'/'valid'."""
+    if mode == "full":
+        return full
+    if mode == "same":
+        size = n if centre_on_first else max(n, m)
+        start = (n + m - 1 - size) // 2
+    elif mode == "valid":
+        size, start = max(n, m) - min(n, m) + 1, min(n, m) - 1
+    else:
+        raise ValueError(f"mode must be 'full', 'same' or 'valid', not {mode!r}")
+    return F._take_range(full, 0, start, start + size)
+
+
+@implements(np.convolve)
+def convolve(a, v, mode="full"):
+    a, v = F.atleast_1d(asarray(a)), F.atleast_1d(asarray(v))
+    n, m = F.shape(a)[0], F.shape(v)[0]
+    return convolve_mode(convolve_full(a, v), n, m, mode)
+
+
+@implements(np.correlate)
+def correlate(a, v, mode="valid"):
+    v = F.atleast_1d(asarray(v))
+    flipped = v[::-1] if not isinstance(v, np.ndarray) else v[::-1].copy()
+    if F.asarray(flipped).dtype.kind == "c":
+        flipped = ew.conj(flipped)
+    return convolve(a, flipped, mode)

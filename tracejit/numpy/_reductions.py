@@ -20,10 +20,11 @@ from ._shapes import _axis, moveaxis, take, take_along_axis
 
 @implements(np.prod)
 def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
-    refuse("prod", out=out, initial=initial, where=where)
+    refuse("prod", out=out, where=where)
     a = asarray(a)
     a = F.astype(a, dtype) if dtype is not None else a
-    return rd.reduce_prod(a, axes=normalize_axes(axis, a.ndim), keepdims=bool(keepdims))
+    result = rd.reduce_prod(a, axes=normalize_axes(axis, a.ndim), keepdims=bool(keepdims))
+    return result if initial is None else ew.mul(result, F.initial_like(initial, result))
 
 
 def _running(a, axis, dtype):
@@ -42,10 +43,14 @@ def cumsum(a, axis=None, dtype=None, out=None):
 
 @implements(np.cumprod)
 def cumprod(a, axis=None, dtype=None, out=None):
-    """Each running product is a product over a lower-triangular window: (n, n) work per line,
-    but exact at zeros, where dividing by the input would not be."""
+    """Without zeros: the cumprod primitive (its rule divides by the input). With zeros (a
+    data-dependent choice, so guarded): each running product is a product over a triangular
+    window, (n, n) work per line but exact at zeros."""
     refuse("cumprod", out=out)
     a, axis = _running(a, axis, dtype)
+    if isinstance(a, Tracer) and not a.is_constant and a.dtype.kind in "fc" and \
+            concretize_bool(all_(ew.ne(a, 0))):
+        return rd.cumprod(a, axis=axis)
     n = a.shape[axis]
     moved = moveaxis(a, axis, -1)
     window = np.tri(n, dtype=bool)                     # window[i, j]: j <= i
@@ -71,6 +76,11 @@ def _nan_count(a, axis, keepdims):
     return F.sum(present, axis=axis, keepdims=keepdims)
 
 
+def _count_like(count, total):
+    """A count in the floating type of the total it divides (float32 stays float32)."""
+    return F.astype(count, total.dtype) if F.asarray(total).dtype.kind == "f" else count
+
+
 @implements(np.nansum)
 def nansum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=None):
     return F.sum(_nan_filled(a, 0), axis, dtype, out, keepdims, initial, where)
@@ -84,7 +94,7 @@ def nanprod(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, wh
 @implements(np.nanmean)
 def nanmean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     total = nansum(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
-    return ew.div(total, _nan_count(a, axis, keepdims))
+    return ew.div(total, _count_like(_nan_count(a, axis, keepdims), total))
 
 
 @implements(np.nanvar)
@@ -94,7 +104,8 @@ def nanvar(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=Non
     ddof = ddof if correction is None else correction
     centred = ew.sub(a, nanmean(a, axis=axis, dtype=dtype, keepdims=True))
     squares = nansum(ew.mul(centred, centred), axis=axis, keepdims=keepdims)
-    return ew.div(squares, ew.maximum(ew.sub(_nan_count(a, axis, keepdims), ddof), 0))
+    count = ew.maximum(ew.sub(_nan_count(a, axis, keepdims), ddof), 0)
+    return ew.div(squares, _count_like(count, squares))
 
 
 @implements(np.nanstd)
@@ -207,6 +218,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     flat = F.reshape(F.transpose(a, rest + list(axes)), tuple(a.shape[d] for d in rest) + (-1,))
     ordered = sort(flat, axis=-1)
     n = ordered.shape[-1]
+    python_q = isinstance(q, (int, float))       # a Python number does not widen a's type
     q = np.asarray(q, dtype=np.float64)
     pos = q * (n - 1)
     below = np.floor(pos).astype(int)
@@ -216,6 +228,8 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
     hi = moveaxis(take(ordered, above, axis=-1), tuple(range(-q.ndim, 0)), tuple(range(q.ndim))) \
         if q.ndim else take(ordered, above, axis=-1)
     frac = np.reshape(pos - below, q.shape + (1,) * len(rest))
+    if a.dtype.kind == "f":
+        frac = frac.astype(a.dtype if python_q else np.result_type(a.dtype, q.dtype))
     out = ew.add(lo, ew.mul(ew.sub(hi, lo), frac))
     if keepdims:
         shape = q.shape + tuple(1 if d in axes else n_ for d, n_ in enumerate(a.shape))
@@ -226,7 +240,8 @@ def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
 @implements(np.percentile)
 def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
                keepdims=False, *, weights=None):
-    return quantile(a, np.asarray(q) / 100.0, axis, out, overwrite_input, method, keepdims,
+    q = q / 100.0 if isinstance(q, (int, float)) else np.asarray(q) / 100.0
+    return quantile(a, q, axis, out, overwrite_input, method, keepdims,
                     weights=weights)
 
 

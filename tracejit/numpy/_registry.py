@@ -6,6 +6,8 @@ trace, and the frontend's lookaside finds every entry with one dictionary lookup
 """
 import functools
 
+import numpy as np
+
 from ..ops.core import Tracer, current_builder
 
 # id(numpy callable) -> tracejit implementation; ids of module-level functions are stable
@@ -41,6 +43,28 @@ def implements(*numpy_functions, always=False):
 
         for np_fn in numpy_functions:
             IMPLEMENTATIONS[id(np_fn)] = dispatch
-        DEFINED[fn.__name__] = dispatch
+            name = getattr(np_fn, "__name__", None)
+            if name is not None and getattr(np, name, None) is np_fn:   # top-level NumPy names
+                DEFINED[name] = dispatch
+        return dispatch
+    return register
+
+
+# (id(object), method name) -> implementation, for methods of long-lived objects such as
+# scipy.stats.norm.pdf: a bound method is a new object at each access, so it has no stable id
+METHOD_IMPLEMENTATIONS: dict[tuple, object] = {}
+
+
+def implements_method(owner, name):
+    """Register the decorated function as the traced version of `owner.name(...)`."""
+    def register(fn):
+        original = getattr(owner, name)
+
+        @functools.wraps(fn)
+        def dispatch(*args, **kwargs):
+            if not has_tracer(args) and not has_tracer(kwargs.values()):
+                return original(*args, **kwargs)
+            return fn(*args, **kwargs)
+        METHOD_IMPLEMENTATIONS[(id(owner), name)] = dispatch
         return dispatch
     return register

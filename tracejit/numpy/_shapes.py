@@ -5,7 +5,6 @@ array computed by NumPy on the shape alone (`repeat`, `diag`, `pad` with index m
 `take_along_axis`), so each has the gather's gradient without a rule of its own.
 """
 import builtins
-import math
 
 import numpy as np
 
@@ -33,9 +32,15 @@ def _gather(a, index, axis=0):
     return take_p(a, _tracer(a, index), axis=axis)
 
 
+# primitives applied to plain arrays just run NumPy, so index arithmetic below serves static and
+# traced indices alike
+def _index_array(index):
+    return index if isinstance(index, Tracer) else np.asarray(index)
+
+
 def wrap_index(index, n):
-    return ew.select(ew.lt(index, 0), ew.add(index, n), index) if isinstance(index, Tracer) \
-        else np.where(np.asarray(index) < 0, np.asarray(index) + n, np.asarray(index))
+    index = _index_array(index)
+    return ew.select(ew.lt(index, 0), ew.add(index, n), index)
 
 
 @implements(np.take)
@@ -45,12 +50,11 @@ def take(a, indices, axis=None, out=None, mode="raise"):
     if axis is None:
         a, axis = F.ravel(a), 0
     axis = _axis(axis, a.ndim)
+    n, indices = a.shape[axis], _index_array(indices)
     if mode == "wrap":
-        indices = ew.mod(indices, a.shape[axis]) if isinstance(indices, Tracer) \
-            else np.mod(indices, a.shape[axis])
+        indices = ew.mod(indices, n)
     elif mode == "clip":
-        indices = ew.minimum(ew.maximum(indices, 0), a.shape[axis] - 1) \
-            if isinstance(indices, Tracer) else np.clip(indices, 0, a.shape[axis] - 1)
+        indices = ew.minimum(ew.maximum(indices, 0), n - 1)
     return _gather(a, wrap_index(indices, a.shape[axis]), axis)
 
 
@@ -63,10 +67,7 @@ def _linear_index(shape, axis, indices):
         if d != axis:
             base = base + np.arange(n).reshape([n if e == d else 1 for e in range(len(shape))]) \
                 * int(strides[d])
-    picked = wrap_index(indices, shape[axis])
-    if isinstance(picked, Tracer):
-        return ew.add(ew.mul(picked, int(strides[axis])), base)
-    return picked * int(strides[axis]) + base
+    return ew.add(ew.mul(wrap_index(indices, shape[axis]), int(strides[axis])), base)
 
 
 @implements(np.take_along_axis)
@@ -398,3 +399,29 @@ class IndexConcatenator:
 r_ = IndexConcatenator(columns=False)
 c_ = IndexConcatenator(columns=True)
 SUBSCRIPTABLE = {id(np.r_): r_, id(np.c_): c_}
+
+
+# ---- positions of nonzero entries: integer results whose count is guarded ---------------------
+@implements(np.flatnonzero)
+def flatnonzero(a):
+    a = asarray(a)
+    mask = ew.ne(F.ravel(a), 0)
+    return _mask_positions(mask, mask)
+
+
+@implements(np.nonzero)
+def nonzero(a):
+    a = asarray(a)
+    if a.ndim == 0:
+        raise ValueError("Calling nonzero on 0d arrays is not allowed. Use np.atleast_1d(x)")
+    flat = flatnonzero(a)
+    strides = np.cumprod((tuple(a.shape[1:]) + (1,))[::-1])[::-1]
+    return tuple(ew.mod(ew.floor_divide(flat, int(s)), n) for s, n in zip(strides, a.shape))
+
+
+@implements(np.argwhere)
+def argwhere(a):
+    a = asarray(a)
+    if a.ndim == 0:
+        return F.reshape(flatnonzero(a), (-1, 0))
+    return F.stack(nonzero(a), axis=1)

@@ -1,4 +1,5 @@
 """Methods of NumPy's ufuncs on traced values: `np.add.at`, `np.add.reduce`, `np.multiply.outer`...
+and methods registered with `implements_method` (scipy.stats distributions).
 
 A bound ufunc method is a fresh object at every attribute access, so it cannot be found by id like
 the functions of `_registry`; `lookup` recognises it by its ufunc and name instead.
@@ -13,7 +14,7 @@ from . import _funcs as F
 from . import _reductions as R
 from ._indexing import (_broadcast_value, _expand, _is_array_index, _merged_gather_layout,
                         _unmerge, getitem, setitem)
-from ._registry import IMPLEMENTATIONS, has_tracer
+from ._registry import IMPLEMENTATIONS, METHOD_IMPLEMENTATIONS, has_tracer
 
 
 def _add_at(a, indices, b):
@@ -63,9 +64,12 @@ def _accumulate(fn):
 def lookup(fn):
     """tracejit's version of a bound ufunc method, or None."""
     ufunc = getattr(fn, "__self__", None)
+    name = getattr(fn, "__name__", "")
+    registered = METHOD_IMPLEMENTATIONS.get((id(ufunc), name)) if ufunc is not None else None
+    if registered is not None:
+        return registered
     if not isinstance(ufunc, np.ufunc):
         return None
-    name = getattr(fn, "__name__", "")
     table = {"at": _AT, "reduce": _REDUCE, "accumulate": _ACCUMULATE}.get(name)
     impl = table.get(ufunc) if table is not None else None
     if impl is not None:

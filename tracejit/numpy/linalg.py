@@ -52,6 +52,25 @@ def eigh(a, UPLO="L"):
     return EighResult(*la.eigh(a if UPLO == "L" else la.swap_last(a)))
 
 
+EigResult = _named("EigResult", ("eigenvalues", "eigenvectors"))
+
+
+@implements(np.linalg.eig)
+def eig(a):
+    """Complex eigenpairs, or real ones when every eigenvalue is real, as NumPy decides; that
+    decision depends on the data, so it is guarded like a branch."""
+    a = F.asarray(a)
+    w, v = la.eig(a)
+    if a.dtype.kind != "c" and bool(F.max(F.absolute(ew.imag(w))) == 0):
+        return EigResult(ew.real(w), ew.real(v))
+    return EigResult(w, v)
+
+
+@implements(np.linalg.eigvals)
+def eigvals(a):
+    return eig(a)[0]
+
+
 @implements(np.linalg.eigvalsh)
 def eigvalsh(a, UPLO="L"):
     return eigh(a, UPLO)[0]
@@ -118,6 +137,8 @@ def matrix_power(a, n):
 @implements(np.linalg.norm)
 def norm(x, ord=None, axis=None, keepdims=False):
     x = F.asarray(x)
+    if x.dtype.kind in "biu":
+        x = F.astype(x, np.float64)
     if axis is None and ord is None:
         return _keep(ew.sqrt(F.sum(_abs2(x))), x.ndim, tuple(range(x.ndim)), keepdims)
     axes = F.normalize_axes(axis if axis is not None else tuple(range(x.ndim)), x.ndim)

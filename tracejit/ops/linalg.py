@@ -40,6 +40,12 @@ def _matmul_jvp(ts, outs, ins):
 matmul = Primitive("matmul", np.matmul, _matmul_aval, vjp=_matmul_vjp, jvp=_matmul_jvp)
 
 
+def float_dtype(*dtypes):
+    """NumPy's linalg result type: integers become float64, float32 stays float32."""
+    t = np.result_type(*dtypes)
+    return np.dtype(np.float64) if t.kind in "biu" else np.result_type(t, np.float32)
+
+
 def _square(a, what):
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"{what}: last two dimensions must be square (got {a.shape})")
@@ -48,7 +54,7 @@ def _square(a, what):
 def _solve_aval(a, b):
     _square(a, "solve")
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    return [Aval(batch + b.shape[-2:], np.result_type(a.dtype, b.dtype, np.float64))]
+    return [Aval(batch + b.shape[-2:], float_dtype(a.dtype, b.dtype))]
 
 
 def _solve_vjp(cts, outs, ins):
@@ -68,7 +74,7 @@ solve = Primitive("solve", np.linalg.solve, _solve_aval, vjp=_solve_vjp, jvp=_so
 
 def _inv_aval(a):
     _square(a, "inv")
-    return [Aval(a.shape, np.result_type(a.dtype, np.float64))]
+    return [Aval(a.shape, float_dtype(a.dtype))]
 
 
 inv = Primitive(
@@ -79,7 +85,7 @@ inv = Primitive(
 
 def _slogdet_aval(a):
     _square(a, "slogdet")
-    dtype = np.result_type(a.dtype, np.float64)
+    dtype = float_dtype(a.dtype)
     return [Aval(a.shape[:-2], dtype), Aval(a.shape[:-2], dtype)]
 
 
@@ -190,7 +196,7 @@ def _eigh_jvp(ts, outs, ins):
 
 def _eigh_aval(a):
     _square(a, "eigh")
-    dtype = np.result_type(a.dtype, np.float64)
+    dtype = float_dtype(a.dtype)
     return [Aval(a.shape[:-1], dtype), Aval(a.shape, dtype)]
 
 
@@ -219,7 +225,7 @@ def _cholesky_jvp(ts, outs, ins):
 
 def _cholesky_aval(a):
     _square(a, "cholesky")
-    return [Aval(a.shape, np.result_type(a.dtype, np.float64))]
+    return [Aval(a.shape, float_dtype(a.dtype))]
 
 
 cholesky = Primitive("cholesky", np.linalg.cholesky, _cholesky_aval,
@@ -236,7 +242,7 @@ def _svd_impl(a, *, compute_uv):
 def _svd_aval(a, *, compute_uv):
     m, n = a.shape[-2:]
     k, batch = min(m, n), a.shape[:-2]
-    dtype = np.result_type(a.dtype, np.float64)
+    dtype = float_dtype(a.dtype)
     s = Aval(batch + (k,), dtype)
     return [Aval(batch + (m, k), dtype), s, Aval(batch + (k, n), dtype)] if compute_uv else [s]
 
@@ -307,9 +313,77 @@ def _qr_aval(a):
     m, n = a.shape[-2:]
     if m < n:
         raise ValueError(f"qr: tracejit differentiates QR of tall or square matrices (got {a.shape})")
-    dtype = np.result_type(a.dtype, np.float64)
+    dtype = float_dtype(a.dtype)
     return [Aval(a.shape, dtype), Aval(a.shape[:-2] + (n, n), dtype)]
 
 
 qr = Primitive("qr", lambda a: tuple(np.linalg.qr(a)), _qr_aval, vjp=_qr_vjp, jvp=_qr_jvp,
                multiple_results=True)
+
+
+# ---- general eigendecomposition, always complex (NumPy's real result is chosen by the caller) ----
+# Eigenvectors are normalized to unit length, so a tangent keeps each eigenvector's norm: the
+# part of dV along each v_i is removed (its phase is arbitrary and only phase-invariant uses of V
+# have a derivative).
+def _eig_impl(a):
+    w, v = np.linalg.eig(a)
+    dtype = np.result_type(float_dtype(a.dtype), np.complex64)
+    return w.astype(dtype), v.astype(dtype)
+
+
+def _eig_aval(a):
+    _square(a, "eig")
+    dtype = np.result_type(float_dtype(a.dtype), np.complex64)
+    return [Aval(a.shape[:-1], dtype), Aval(a.shape, dtype)]
+
+
+def _eig_vjp(cts, outs, ins):
+    from .elementwise import conj, real
+    (gw, gv), (w, v) = cts, outs
+    s = real(_diagonal(matmul(swap_last(gv), v)))
+    g = mul(_gap_inverse(w), matmul(swap_last(v), sub(gv, mul(conj(v), _row(s)))))
+    inner = add(_diag_matrix(gw, v), g)
+    return [matmul(swap_last(inv(v)), matmul(inner, swap_last(v)))]
+
+
+def _eig_jvp(ts, outs, ins):
+    from .elementwise import conj, real
+    (w, v), t = outs, ts[0]
+    rotated = matmul(inv(v), matmul(t, v))
+    dv = matmul(v, mul(_gap_inverse(w), rotated))
+    along = real(_diagonal(matmul(swap_last(conj(v)), dv)))
+    return [_diagonal(rotated), sub(dv, mul(v, _row(along)))]
+
+
+eig = Primitive("eig", _eig_impl, _eig_aval, vjp=_eig_vjp, jvp=_eig_jvp, multiple_results=True)
+
+
+# ---- principal matrix square root, always complex (SciPy's real result is chosen by the caller) --
+def _sylvester(a, b, q):
+    """X with a X + X b = q for square 2-D a (n, n), b (m, m): the Kronecker system
+    (a kron I + I kron b^T) vec(X) = vec(q), row-major vec."""
+    from .core import constant
+    n, m = a.shape[-1], b.shape[-1]
+    left = mul(reshape(a, shape=(n, 1, n, 1)), constant(a, np.eye(m).reshape(1, m, 1, m)))
+    right = mul(constant(b, np.eye(n).reshape(n, 1, n, 1)),
+                reshape(swap_last(b), shape=(1, m, 1, m)))
+    system = reshape(add(left, right), shape=(n * m, n * m))
+    return reshape(solve(system, reshape(q, shape=(n * m, 1))), shape=(n, m))
+
+
+def _sqrtm_impl(a):
+    import scipy.linalg as sl
+    return np.asarray(sl.sqrtm(a), dtype=np.result_type(float_dtype(a.dtype), np.complex64))
+
+
+def _sqrtm_aval(a):
+    _square(a, "sqrtm")
+    if a.ndim != 2:
+        raise ValueError("sqrtm: a single square matrix is required")
+    return [Aval(a.shape, np.result_type(float_dtype(a.dtype), np.complex64))]
+
+
+sqrtm = Primitive(
+    "sqrtm", _sqrtm_impl, _sqrtm_aval,
+    vjp=lambda cts, outs, ins: [_sylvester(swap_last(outs[0]), swap_last(outs[0]), cts[0])],
+    jvp=lambda ts, outs, ins: [_sylvester(outs[0], outs[0], ts[0])])

@@ -144,3 +144,22 @@ argsort = Primitive(
 
 
 reduce_prod.numba = Reduction(lambda dtype: literal(1, dtype), "{acc} *= {x}")
+
+
+# ---- running product along one axis, for inputs without zeros (the caller guards that; with
+# zeros, tracejit.numpy.cumprod composes products over windows instead): the derivative of
+# out[i] with respect to x[j <= i] is out[i] / x[j]
+def _cumprod_vjp(cts, outs, ins, *, axis):
+    from .elementwise import div
+    later = _flip(cumsum(_flip(mul(cts[0], outs[0]), axis), axis=axis), axis)
+    return [div(later, ins[0])]
+
+
+def _cumprod_jvp(ts, outs, ins, *, axis):
+    from .elementwise import div
+    return [mul(outs[0], cumsum(div(ts[0], ins[0]), axis=axis))]
+
+
+cumprod = Primitive(
+    "cumprod", lambda x, *, axis: np.cumprod(x, axis=axis), _cumsum_aval,
+    vjp=_cumprod_vjp, jvp=_cumprod_jvp)

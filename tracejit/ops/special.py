@@ -4,10 +4,9 @@ Each has a closed-form derivative in terms of elementwise primitives, so second 
 """
 import math
 
-import numpy as np
 import scipy.special as sc
 
-from .elementwise import add, binary, exp, mul, neg, sub, unary
+from .elementwise import Elementwise, add, binary, exp, mul, neg, sub, unary
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
@@ -25,3 +24,60 @@ erfinv = unary("erfinv", sc.erfinv,
 polygamma = binary("polygamma", sc.polygamma, None,
                    lambda g, ans, n, x: mul(g, polygamma(add(n, 1), x)))
 gammaln = unary("gammaln", sc.gammaln, lambda g, ans, x: mul(g, polygamma(0, x)))
+erfcinv = unary("erfcinv", sc.erfcinv,
+                lambda g, ans, x: neg(mul(g, mul(exp(mul(ans, ans)), math.sqrt(math.pi) / 2))))
+
+
+# ---- Bessel functions: derivatives by the recurrences d/dx C_v = (C_{v-1} -+ C_{v+1}) / 2 -------
+def _order(name, fn, sign):
+    """A Bessel-type function of (order v, x), differentiable in x."""
+    def lin_x(g, ans, v, x):
+        return mul(g, mul(add(prim(sub(v, 1), x), mul(prim(add(v, 1), x), sign)), 0.5))
+    prim = binary(name, fn, None, lin_x)
+    return prim
+
+
+
+jv = _order("jv", sc.jv, -1)
+yv = _order("yv", sc.yv, -1)
+iv = _order("iv", sc.iv, 1)
+j0 = unary("j0", sc.j0, lambda g, ans, x: neg(mul(g, j1(x))))
+j1 = unary("j1", sc.j1, lambda g, ans, x: mul(g, mul(sub(j0(x), jv(2, x)), 0.5)))
+y0 = unary("y0", sc.y0, lambda g, ans, x: neg(mul(g, y1(x))))
+y1 = unary("y1", sc.y1, lambda g, ans, x: mul(g, mul(sub(y0(x), yv(2, x)), 0.5)))
+i0 = unary("i0", sc.i0, lambda g, ans, x: mul(g, i1(x)))
+i1 = unary("i1", sc.i1, lambda g, ans, x: mul(g, mul(add(i0(x), iv(2, x)), 0.5)))
+yn = binary("yn", sc.yn, None, lambda g, ans, n, x: mul(g, mul(sub(yv(sub(n, 1), x),
+                                                                  yv(add(n, 1), x)), 0.5)))
+
+
+def _ive_lin(g, ans, v, x):
+    from .elementwise import sign
+    rise = mul(add(ive(sub(v, 1), x), ive(add(v, 1), x)), 0.5)
+    return mul(g, sub(rise, mul(sign(x), ans)))
+
+
+ive = binary("ive", sc.ive, None, _ive_lin)
+
+
+# ---- regularized incomplete gamma and beta functions, differentiable in x --------------------
+def _gammainc_density(a, x):
+    """x^(a-1) e^(-x) / Gamma(a)."""
+    from .elementwise import log
+    return exp(sub(sub(mul(sub(a, 1), log(x)), x), gammaln(a)))
+
+
+gammainc = binary("gammainc", sc.gammainc, None,
+                  lambda g, ans, a, x: mul(g, _gammainc_density(a, x)))
+gammaincc = binary("gammaincc", sc.gammaincc, None,
+                   lambda g, ans, a, x: neg(mul(g, _gammainc_density(a, x))))
+
+
+def _betainc_lin(g, ans, a, b, x):
+    from .elementwise import log, log1p
+    log_beta = sub(add(gammaln(a), gammaln(b)), gammaln(add(a, b)))
+    log_density = sub(add(mul(sub(a, 1), log(x)), mul(sub(b, 1), log1p(neg(x)))), log_beta)
+    return mul(g, exp(log_density))
+
+
+betainc = Elementwise("betainc", sc.betainc, (None, None, _betainc_lin))

@@ -1,2 +1,2 @@
 """SciPy functions tracejit differentiates (registered against SciPy's own callables)."""
-from . import special  # noqa: F401
+from . import linalg, signal, special, stats  # noqa: F401

@@ -9,6 +9,7 @@ from ..numpy import _funcs as F
 from ..numpy._registry import implements
 from ..ops import elementwise as ew
 from ..ops import special as sp
+from ..ops.core import Tracer
 
 
 def _unary(sc_fn, prim):
@@ -20,14 +21,42 @@ def _unary(sc_fn, prim):
 
 
 for _sc_fn, _prim in ((sc.expit, sp.expit), (sc.erf, sp.erf), (sc.erfc, sp.erfc),
-                      (sc.erfinv, sp.erfinv), (sc.gammaln, sp.gammaln)):
+                      (sc.erfinv, sp.erfinv), (sc.erfcinv, sp.erfcinv), (sc.gammaln, sp.gammaln),
+                      (sc.j0, sp.j0), (sc.j1, sp.j1), (sc.y0, sp.y0), (sc.y1, sp.y1),
+                      (sc.i0, sp.i0), (sc.i1, sp.i1)):
     globals()[_sc_fn.__name__] = _unary(_sc_fn, _prim)
+
+
+def require_constant_parameters(name, params):
+    """Refuse, rather than silently give a zero derivative, parameters that depend on inputs."""
+    if any(isinstance(p, Tracer) and not p.is_constant for p in params):
+        raise UnsupportedError(f"{name} is differentiated with respect to x only; its other "
+                               "arguments here depend on traced inputs",
+                               hint="Give it a derivative with tracejit.custom_vjp.")
+
+
+def _with_parameters(sc_fn, prim):
+    """Functions of parameters (orders, shapes) and x; differentiable in x only."""
+    def fn(*args, out=None):
+        F.refuse(sc_fn.__name__, out=out)
+        require_constant_parameters(f"scipy.special.{sc_fn.__name__}", args[:-1])
+        return prim(*[F.asarray(a) for a in args])
+    fn.__name__ = sc_fn.__name__
+    return implements(sc_fn)(fn)
+
+
+for _sc_fn, _prim in ((sc.jv, sp.jv), (sc.yv, sp.yv), (sc.iv, sp.iv), (sc.ive, sp.ive),
+                      (sc.yn, sp.yn), (sc.gammainc, sp.gammainc),
+                      (sc.gammaincc, sp.gammaincc), (sc.betainc, sp.betainc)):
+    globals()[_sc_fn.__name__] = _with_parameters(_sc_fn, _prim)
 
 
 @implements(sc.digamma, sc.psi)
 def digamma(x, out=None):
     F.refuse("digamma", out=out)
-    return sp.polygamma(0, F.asarray(x))
+    x = F.asarray(x)
+    out = sp.polygamma(0, x)            # scipy's polygamma is float64; its digamma keeps float32
+    return F.astype(out, x.dtype) if x.dtype.kind == "f" else out
 
 
 @implements(sc.polygamma)
@@ -62,7 +91,8 @@ def gamma(x, out=None):
 def _gamma_sign(x):
     """+1, or -1 on the negative intervals (-1, 0), (-3, -2)... where Gamma is negative."""
     negative = ew.logical_and(ew.lt(x, 0), ew.eq(ew.mod(ew.floor(x), 2), 1))
-    return ew.select(negative, -1.0, 1.0)
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    return ew.select(negative, np.asarray(-1.0, dtype)[()], np.asarray(1.0, dtype)[()])
 
 
 @implements(sc.gammasgn)
@@ -94,7 +124,7 @@ def multigammaln(a, d):
     total = terms[0]
     for t in terms[1:]:
         total = ew.add(total, t)
-    return ew.add(total, d * (d - 1) / 4.0 * math.log(math.pi))
+    return ew.add(total, np.float64(d * (d - 1) / 4.0 * math.log(math.pi)))   # float64, as SciPy
 
 
 @implements(sc.logsumexp)
