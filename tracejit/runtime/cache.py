@@ -28,7 +28,7 @@ DEFAULT_CACHE_LIMIT = 8
 def leaf_key(leaf):
     """What a trace may assume about one argument leaf without looking at array contents."""
     t = type(leaf)
-    if t is np.ndarray:
+    if isinstance(leaf, np.ndarray):             # subclasses too (memmap): a trace fixes shapes
         return (t, leaf.shape, leaf.dtype.str)
     if t is float:
         return t
