@@ -21,7 +21,9 @@ import numpy as np
 
 from ..numpy import _funcs as F
 from ..numpy._registry import IMPLEMENTATIONS, has_tracer
+from ..numpy._ufunc_methods import lookup as ufunc_method
 from ..ops import shape as sh
+from ..ops import special
 from ..ops.core import Tracer, concretize_bool, concretize_int
 from .context import is_trusted
 from .frame import Frame, Return, run_frame
@@ -49,11 +51,13 @@ def _bool(x=False):
     return concretize_bool(x) if isinstance(x, Tracer) else bool(x)
 
 
-def _math(np_name):
-    np_fn = getattr(F, np_name)
+def _np_impl(np_name):
+    return IMPLEMENTATIONS[id(getattr(np, np_name))]
 
+
+def _math(np_name):
     def fn(*args):
-        return _as_python_float(np_fn(*args))
+        return _as_python_float(_np_impl(np_name)(*args))
     return fn
 
 
@@ -61,8 +65,40 @@ LOOKASIDE = {id(float): _float, id(int): _int, id(bool): _bool}
 for _math_name, _np_name in {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log1p": "log1p",
                              "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
                              "cosh": "cosh", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
-                             "atan2": "arctan2", "fabs": "absolute", "pow": "power"}.items():
-    LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
+                             "atan2": "arctan2", "fabs": "absolute", "pow": "power",
+                             "log2": "log2", "log10": "log10", "hypot": "hypot",
+                             "degrees": "degrees", "radians": "radians", "asinh": "arcsinh",
+                             "acosh": "arccosh", "atanh": "arctanh", "exp2": "exp2",
+                             "cbrt": "cbrt", "fmod": "fmod", "remainder": "remainder"}.items():
+    if hasattr(math, _math_name):
+        LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
+
+
+def _math_special(prim):
+    def fn(x):
+        return _as_python_float(prim(x)) if isinstance(x, Tracer) else prim.impl(x)
+    return fn
+
+
+def _math_to_int(np_name):
+    """math.floor/ceil/trunc give Python ints: the value steers the program, so it is guarded."""
+    def fn(x):
+        return concretize_int(_np_impl(np_name)(x)) if isinstance(x, Tracer) else \
+            getattr(math, np_name)(x)
+    return fn
+
+
+def _math_test(np_name):
+    def fn(x):
+        return concretize_bool(_np_impl(np_name)(x)) if isinstance(x, Tracer) else \
+            getattr(math, np_name)(x)
+    return fn
+
+
+LOOKASIDE.update({id(math.erf): _math_special(special.erf), id(math.erfc): _math_special(special.erfc),
+                  id(math.lgamma): _math_special(special.gammaln)})
+LOOKASIDE.update({id(getattr(math, n)): _math_to_int(n) for n in ("floor", "ceil", "trunc")})
+LOOKASIDE.update({id(getattr(math, n)): _math_test(n) for n in ("isfinite", "isnan", "isinf")})
 
 
 def _math_log(x, base=None):
@@ -91,11 +127,11 @@ _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "
 
 def call(frame: Frame, fn, args, kwargs):
     ctx = frame.ctx
-    impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn))
+    impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
     if fn is super and not args:
-        return super(frame.cells["__class__"].cell_contents, frame.locals[frame.code.co_varnames[0]])
+        return _zero_arg_super(frame)
     effect = _side_effect(fn)
     if effect is not None:
         raise ctx.unsupported(
@@ -122,6 +158,15 @@ def call(frame: Frame, fn, args, kwargs):
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
         return inline(ctx, sourced_attr(ctx, fn, "__call__", type(fn)), (fn, *args), kwargs)
     return call_native(ctx, fn, args, kwargs)
+
+
+def _zero_arg_super(frame):
+    """`super()` in an inlined method: the `__class__` cell and the first argument, as CPython."""
+    code = frame.code
+    first = frame.locals[code.co_varnames[0]]
+    if code.co_varnames[0] in code.co_cellvars:      # the first argument is captured: a cell
+        first = first.cell_contents
+    return super(frame.locals["__class__"].cell_contents, first)
 
 
 # callables whose whole point is an effect on the world outside the trace
@@ -269,6 +314,7 @@ def inline(ctx, fn, args, kwargs):
 def run_call(ctx, frame):
     caller = ctx.frame
     ctx.enter_call()
+    ctx.set_loc(frame)         # a frame starting (or resuming) on its current line reports it
     try:
         return run_frame(frame)
     finally:
@@ -287,12 +333,7 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
                         f"{code.co_firstlineno}): {e}") from None
     n_positional = fn.__code__.co_argcount
     defaults = fn.__defaults__ or ()
-    code = fn.__code__
-    n_args = (code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)
-              + bool(code.co_flags & inspect.CO_VARKEYWORDS))
-    # inspect renames comprehension arguments (".0" -> "implicit0"); locals use the code's names
-    local_names = code.co_varnames[:n_args]
-    for position, ((name, param), local) in enumerate(zip(signature.parameters.items(), local_names)):
+    for position, (name, param) in enumerate(signature.parameters.items()):
         if name in bound.arguments:
             value = bound.arguments[name]
         elif param.kind is param.VAR_POSITIONAL:
@@ -305,7 +346,13 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
                 source = (Item(Attr(fn_source, "__kwdefaults__"), name) if param.kind is param.KEYWORD_ONLY
                           else Item(Attr(fn_source, "__defaults__"), position - (n_positional - len(defaults))))
                 value = ctx.read(value, source)
-        frame.locals[local] = value
+        frame.locals[_slot_name(fn.__code__, name)] = value
+
+
+def _slot_name(code, name):
+    """inspect calls the hidden iterator argument `.0` of a generator expression (or a <= 3.11
+    comprehension) `implicit0`; the bytecode reads the slot `.0`."""
+    return name if name in code.co_varnames else "." + name.removeprefix("implicit")
 
 
 class InterpretedGenerator:

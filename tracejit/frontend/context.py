@@ -60,6 +60,8 @@ class TraceContext:
     def __init__(self, root_fn):
         self.root_fn = root_fn
         self.builder = Builder(concrete=True)
+        self.builder.ctx = self             # lets tracejit's transformations, called inside
+                                            # the trace, trace the function they transform
         self.builder.max_ops = MAX_TRACE_OPS
         self.iterations = 0
         self.deepest = (0, None)            # (depth, call site) of the deepest call so far

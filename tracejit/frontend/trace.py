@@ -59,7 +59,7 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     fn = python_entry(fn)
     ctx = TraceContext(fn)
     leaves, treedef = flatten((tuple(args), kwargs))
-    labels = _arg_labels(fn, args, kwargs)
+    labels = arg_labels(fn, args, kwargs)
     traced, arg_leaves = [], []
     def_loc = source_loc(fn.__code__.co_filename, fn.__code__.co_firstlineno)
     for k, (leaf, label) in enumerate(zip(leaves, labels)):
@@ -119,7 +119,7 @@ def _output_atom(ctx, value, fn):
                         + (" (did the function forget a `return`?)" if value is None else ""))
 
 
-def _arg_labels(fn, args, kwargs):
+def arg_labels(fn, args, kwargs):
     """Readable names for the argument leaves, in flattening order: `params['w']`, `x`."""
     try:
         names = list(inspect.signature(fn).parameters)

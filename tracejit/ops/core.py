@@ -14,6 +14,7 @@ import weakref
 import numpy as np
 
 from ..errors import TracejitError, UnsupportedError
+from ..backends.numba_lower import Statement, literal
 from ..ir import Aval, Lit, Op, SourceLoc, Trace, Var, aval_of
 
 
@@ -79,6 +80,15 @@ class Builder:
         self.max_ops: int | None = None   # set by the tracer: a clear error, not a hang
         # tracers the user's code may still hold: their vars must survive loop rolling
         self.alive = weakref.WeakSet() if concrete else None
+        self.ctx = None          # the frontend's TraceContext recording into this builder
+        # open value recorders ({Var: value}): nested transformations applied while tracing
+        # need the concrete value of every var their ops read or write
+        self.recorders: list[dict] = []
+
+    def record(self, args, atoms, outs, values):
+        for recorder in self.recorders:
+            recorder.update((a, t.val) for a, t in zip(atoms, args) if isinstance(t, Tracer))
+            recorder.update(zip(outs, values))
 
     def new_input(self, aval: Aval, value=None, label=None) -> "Tracer":
         """A trace input. `label` names an ndarray that lives outside the trace (an argument
@@ -140,7 +150,7 @@ def _atom(builder, x):
         return x.atom
     if isinstance(x, (Var, Lit)):
         return x
-    if isinstance(x, (np.ndarray, np.generic, bool, int, float)):
+    if isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)):
         return Lit(x)
     raise TypeError(f"cannot use a {type(x).__name__} as an array operand")
 
@@ -163,6 +173,8 @@ def bind(prim: Primitive, *args, **params):
         values = prim.impl(*[_value(a) for a in args], **params)
         values = values if prim.multiple_results else (values,)
         _check_rule(prim, out_avals, values)
+        if builder.recorders:
+            builder.record(args, atoms, outs, values)
     tracers = [Tracer(builder, v, x) for v, x in zip(outs, values)]
     if prim.effect:
         return None
@@ -290,3 +302,12 @@ def _guard_impl(pred, *, expected, reason):
 
 
 guard = Primitive("guard", _guard_impl, lambda pred, **_: [], effect=True)
+
+
+def _lower_guard(kb, op):
+    pred = kb.scalar(op.inputs[0])
+    kb.line(f"if {pred} != {literal(op.params['expected'], bool)}:")
+    kb.line("    " + kb.exit(op, "guard"))
+
+
+guard.numba = Statement(_lower_guard)

@@ -7,9 +7,8 @@ outside state, then runs; a data guard failing inside the run is a side exit and
 """
 from __future__ import annotations
 
-import logging
 import threading
-import time
+from time import perf_counter
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,9 +17,8 @@ import numpy as np
 from ..frontend import TraceResult, python_entry, trace_function
 from ..ops.core import GuardFailure
 from ..tree import flatten
-from .stats import Stats
-
-log = logging.getLogger("tracejit")
+from . import explain, logs
+from .stats import Retrace, Stats
 
 DEFAULT_CACHE_LIMIT = 8
 
@@ -53,6 +51,8 @@ class Entry:
     compile_time: float = 0.0
     joint: object = None
     finish: object = None                 # (outputs, leaves) -> the user-visible result
+    why: Retrace = None                   # why this entry was traced, for .explain()
+    labels: list = None                   # readable names of the argument leaves
 
     def guards_hold(self, fn, leaves):
         for guard in self.guards:
@@ -82,42 +82,64 @@ class CompiledFunction:
     def __post_init__(self):
         # trace and guard against the same Python function (a trampoline for non-Python callables)
         self.fn = python_entry(self.fn)
+        self.stats.backend = getattr(self.backend, "name", type(self.backend).__name__)
 
     def __call__(self, *args, **kwargs):
         leaves, treedef = flatten((args, kwargs))
         key = (treedef, tuple(leaf_key(leaf) for leaf in leaves))
-        self.stats.calls += 1
+        stats = self.stats
+        stats.calls += 1
+        failed = None                     # the last guard failure, to explain a re-trace
         for entry in list(self.entries.get(key, ())):
-            failed = entry.guards_hold(self.fn, leaves)
-            if failed is not None:
-                self.stats.note_guard_failure(str(failed), None)
+            started = perf_counter()
+            guard = entry.guards_hold(self.fn, leaves)
+            checked = perf_counter()
+            stats.guard_time += checked - started
+            if guard is not None:
+                failed = self._input_guard_failed(guard)
                 continue
             try:
-                started = time.perf_counter()
                 outputs = entry.program(entry.inputs(self.fn, leaves))
-                self.stats.run_time += time.perf_counter() - started
             except GuardFailure as failure:
-                self.stats.note_guard_failure(failure.reason, failure.op.loc if failure.op else None)
-                log.debug("side exit: %s", failure)
+                stats.run_time += perf_counter() - checked
+                failed = self._side_exit(failure)
                 continue
+            stats.run_time += perf_counter() - checked
             entry.hits += 1
-            self.stats.hits += 1
+            stats.hits += 1
             return entry.finish(outputs, leaves)
-        return self._retrace(key, args, kwargs, leaves)
+        return self._retrace(key, args, kwargs, leaves, failed)
 
-    def _retrace(self, key, args, kwargs, leaves):
+    def _input_guard_failed(self, guard):
+        # Input guards carry no source line of their own: name the function's definition.
+        loc = getattr(guard, "loc", None) or explain.def_loc(self.fn)
+        self.stats.note_guard_failure(str(guard), loc)
+        logs.guards.debug("%s: input guard failed: %s (%s)", explain.name(self.fn), guard, loc)
+        return Retrace("guard failed", str(guard), str(loc))
+
+    def _side_exit(self, failure):
+        loc = failure.op.loc if failure.op is not None else None
+        self.stats.note_guard_failure(failure.reason, loc)
+        logs.guards.debug("%s: side exit: %s", explain.name(self.fn), failure)
+        return Retrace("guard failed", failure.reason, str(loc or ""))
+
+    def _retrace(self, key, args, kwargs, leaves, failed=None):
         with self._lock:
-            started = time.perf_counter()
+            why = failed or explain.signature_change(self.fn, key, self.entries, args, kwargs)
+            started = perf_counter()
             result = trace_function(self.fn, args, kwargs)
-            traced = time.perf_counter()
+            traced = perf_counter()
             entry = self._make_entry(result, args, kwargs)
             entry.trace_time = traced - started
-            entry.compile_time = time.perf_counter() - traced
+            entry.compile_time = perf_counter() - traced
+            entry.why, entry.labels = why, explain.leaf_labels(self.fn, args, kwargs)
             self.stats.misses += 1
             self.stats.trace_time += entry.trace_time
             self.stats.compile_time += entry.compile_time
+            self.stats.traces.append(why)
             bucket = self.entries.setdefault(key, [])
             bucket.insert(0, entry)
+            explain.log_new_entry(self, entry, why)
             self._enforce_limit()
         outputs = entry.program(entry.inputs(self.fn, leaves))
         return entry.finish(outputs, leaves)
@@ -142,6 +164,10 @@ class CompiledFunction:
         self.entries[oldest_key].pop()
         if not self.entries[oldest_key]:
             del self.entries[oldest_key]
+
+    def explain(self):
+        """Stats, then every cache entry with its guards, generated code and trace."""
+        return explain.explain(self)
 
     def traces(self):
         """Every cached joint trace, most recent first within each signature."""

@@ -53,9 +53,10 @@ def roll_loop(ops, markers, end, alive_atoms):
     return ops[:markers[0]] + [op] + ops[markers[-1]:]
 
 
-def _positions(segment):
-    """Each output var of a segment -> its (op index, output index)."""
-    return {v: (p, i) for p, op in enumerate(segment) for i, v in enumerate(op.outputs)}
+def _homes(segments):
+    """Each var defined in the segments -> (segment number, (op index, output index))."""
+    return {v: (k, (p, i)) for k, segment in enumerate(segments)
+            for p, op in enumerate(segment) for i, v in enumerate(op.outputs)}
 
 
 def _rolled_op(segments, tail, alive_atoms):
@@ -63,12 +64,12 @@ def _rolled_op(segments, tail, alive_atoms):
     length = len(first)
     if any(len(s) != length for s in segments) or length == 0:
         raise NotRollable("iterations have different numbers of operations")
-    where = [_positions(s) for s in segments]
+    home = _homes(segments)
     carry_init, invariants, classes = {}, [], []
     for p in range(length):
-        classes.append(_classify_position(segments, where, p, carry_init, invariants))
+        classes.append(_classify_position(segments, home, p, carry_init, invariants))
     carried = sorted(carry_init)
-    live = _live_outputs(segments, where, tail, alive_atoms, carried)
+    live = _live_outputs(len(segments), home, tail, alive_atoms, carried)
     body = _build_body(first, classes, invariants, carried, live)
     outputs = tuple(last[p].outputs[i] for p, i in carried + live)
     inputs = tuple(invariants) + tuple(carry_init[pos] for pos in carried)
@@ -84,7 +85,7 @@ def _same_params(a, b):
                for k in a)
 
 
-def _classify_position(segments, where, p, carry_init, invariants):
+def _classify_position(segments, home, p, carry_init, invariants):
     ops = [s[p] for s in segments]
     head = ops[0]
     for op in ops[1:]:
@@ -93,7 +94,7 @@ def _classify_position(segments, where, p, carry_init, invariants):
             raise NotRollable(f"operation {p} differs between iterations ({head.prim.name} vs "
                               f"{op.prim.name})")
     varying = _varying_params(ops)
-    kinds = [_classify_input(segments, where, p, j, carry_init, invariants)
+    kinds = [_classify_input(segments, home, p, j, carry_init, invariants)
              for j in range(len(head.inputs))]
     return Classified(kinds + [varying])
 
@@ -127,7 +128,7 @@ def _affine(values):
     return a, d
 
 
-def _classify_input(segments, where, p, j, carry_init, invariants):
+def _classify_input(segments, home, p, j, carry_init, invariants):
     atoms = [s[p].inputs[j] for s in segments]
     if all(isinstance(a, Lit) for a in atoms):
         if all(_same_literal(a, atoms[0]) for a in atoms):
@@ -136,17 +137,16 @@ def _classify_input(segments, where, p, j, carry_init, invariants):
         return ("affine", a, d, atoms[0].aval)
     if any(isinstance(a, Lit) for a in atoms):
         raise NotRollable("an input is a constant in some iterations only")
-    defined_inside = [any(a in w for w in where) for a in atoms]
-    internal = where[0].get(atoms[0])
-    if internal is not None and all(w.get(a) == internal for w, a in zip(where, atoms)):
-        return ("internal", internal)
-    carried = where[0].get(atoms[1])      # iteration k reads what iteration k-1 made here
-    if carried is not None and not defined_inside[0] and \
-            all(where[k - 1].get(atoms[k]) == carried for k in range(1, len(atoms))):
-        if carry_init.setdefault(carried, atoms[0]) is not atoms[0]:
-            raise NotRollable("a carried value starts from two different values")
-        return ("carry", carried)
-    if all(a is atoms[0] for a in atoms) and not defined_inside[0]:
+    homes = [home.get(a) for a in atoms]
+    if homes[0] is not None and all(h == (k, homes[0][1]) for k, h in enumerate(homes)):
+        return ("internal", homes[0][1])
+    if homes[0] is None and homes[1] is not None:        # iteration k reads iteration k-1's value
+        carried = homes[1][1]
+        if all(h == (k - 1, carried) for k, h in enumerate(homes) if k > 0):
+            if carry_init.setdefault(carried, atoms[0]) is not atoms[0]:
+                raise NotRollable("a carried value starts from two different values")
+            return ("carry", carried)
+    if homes[0] is None and all(a is atoms[0] for a in atoms):
         if atoms[0] not in invariants:
             invariants.append(atoms[0])
         return ("invariant", atoms[0])
@@ -157,18 +157,18 @@ def _same_literal(a, b):
     return a.aval == b.aval and np.array_equal(np.asarray(a.value), np.asarray(b.value))
 
 
-def _live_outputs(segments, where, tail, alive_atoms, carried):
+def _live_outputs(n_segments, home, tail, alive_atoms, carried):
     """Positions of the last iteration read after the loop; middle iterations must be dead."""
     used_after = {a for op in tail for a in op.inputs if isinstance(a, Var)} | alive_atoms
-    live = []
-    for k, w in enumerate(where):
-        for var, pos in w.items():
-            if var not in used_after:
-                continue
-            if k < len(where) - 1:
-                raise NotRollable("a value computed in a middle iteration is used after the loop")
-            if pos not in carried and pos not in live:
-                live.append(pos)
+    live = set()
+    for var in used_after:
+        k, pos = home.get(var, (None, None))
+        if k is None:
+            continue
+        if k < n_segments - 1:
+            raise NotRollable("a value computed in a middle iteration is used after the loop")
+        if pos not in carried:
+            live.add(pos)
     return sorted(live)
 
 

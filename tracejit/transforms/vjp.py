@@ -4,6 +4,10 @@ The joint trace replays the primal ops (guards included), then walks them backwa
 each primitive's VJP rule. Rules are written with primitives, so the adjoint is an ordinary trace
 that can itself be differentiated. Cotangents of elementwise ops are summed back to each input's
 shape here, once, rather than in every rule.
+
+`emit_vjp` is the pass itself, working on any list of ops inside any builder: the trace-level
+`vjp_trace` uses it on a fresh symbolic builder, and the nested transformations of
+`tracejit.transformations` use it directly inside the trace being recorded.
 """
 import numpy as np
 
@@ -20,61 +24,73 @@ def is_differentiable(var):
     return isinstance(var, Var) and var.dtype.kind in "fc"
 
 
-def active_vars(trace, wrt):
-    """Vars whose value depends on a differentiable input in `wrt`."""
+def active_vars(ops, wrt):
+    """Vars whose value depends on a differentiable var in `wrt`."""
     active = {v for v in wrt if is_differentiable(v)}
-    for op in trace.ops:
+    for op in ops:
         if any(a in active for a in op.inputs if isinstance(a, Var)):
             active.update(v for v in op.outputs if is_differentiable(v))
     return active
 
 
+class Env:
+    """Var -> Tracer in `builder`. Values (for concrete builders) come from `values`."""
+
+    def __init__(self, builder, values=None):
+        self.builder = builder
+        self.values = values
+        self.tracers = {}
+
+    def __call__(self, atom):
+        if isinstance(atom, Lit):
+            return Tracer(self.builder, atom, atom.value)
+        tracer = self.tracers.get(atom)
+        if tracer is None:
+            value = None
+            if self.builder.concrete:
+                if atom not in self.values:
+                    raise AssertionError(f"no recorded value for {atom}")
+                value = self.values[atom]
+            tracer = self.tracers[atom] = Tracer(self.builder, atom, value)
+        return tracer
+
+
 def replay(builder, trace):
-    """Copy `trace`'s inputs and ops into `builder`; return a map from its vars to tracers."""
-    env = {}
-    for v in trace.inputs:
-        builder.inputs.append(v)
-        env[v] = Tracer(builder, v)
-    for op in trace.ops:
-        builder.ops.append(op)
-        for v in op.outputs:
-            env[v] = Tracer(builder, v)
-    return env
+    """Copy `trace`'s inputs and ops into symbolic `builder`; return the Env of its vars."""
+    builder.inputs.extend(trace.inputs)
+    builder.ops.extend(trace.ops)
+    return Env(builder)
 
 
-def backward(builder, env, trace, seeds, wrt):
-    """Propagate cotangents `seeds` ({var: tracer}) back through `trace`'s ops into `builder`;
-    return the cotangent tracer of each var in `wrt` (None where nothing flowed)."""
-    active = active_vars(trace, wrt)
-
-    def tracer(atom):
-        return env[atom] if isinstance(atom, Var) else Tracer(builder, atom, atom.value)
-
+def emit_vjp(builder, ops, env, seeds, wrt):
+    """Append to `builder` the adjoint of `ops` (already recorded there): cotangents start at
+    `seeds` ({var: tracer}) and flow back; returns the cotangent of each var in `wrt`."""
+    active = active_vars(ops, wrt)
     cts = {v: g for v, g in seeds.items() if v in active}
-    for op in reversed(trace.ops):
+    saved_loc = builder.loc
+    for op in reversed(ops):
         if not any(v in cts for v in op.outputs) or not any(a in active for a in op.inputs):
             continue
         if op.prim.vjp is None:
             raise TracejitError(f"{op.prim.name} has no reverse-mode rule"
                                 + (f" (used at {op.loc})" if op.loc else ""))
         builder.loc = op.loc
-        out_cts = [cts[v] if v in cts else zeros_like(env[v]) for v in op.outputs]
-        in_cts = op.prim.vjp(out_cts, [env[v] for v in op.outputs],
-                             [tracer(a) for a in op.inputs], **op.params)
+        out_cts = [cts[v] if v in cts else zeros_like(env(v)) for v in op.outputs]
+        in_cts = op.prim.vjp(out_cts, [env(v) for v in op.outputs],
+                             [env(a) for a in op.inputs], **op.params)
         for a, g in zip(op.inputs, in_cts):
             if g is None or a not in active:
                 continue
-            g = _fit(g, a, op.prim.elementwise)
+            g = fit(g, a.aval, op.prim.elementwise)
             cts[a] = add(cts[a], g) if a in cts else g
-    return [cts.get(v) for v in wrt]
+    builder.loc = saved_loc
+    return [cts[v] if v in cts else zeros_like(env(v)) for v in wrt]
 
 
-def _zero_or(ct, var, env):
-    if ct is not None:
-        return ct.atom
-    if is_differentiable(var):
-        return zeros_like(env[var]).atom
-    return Lit(np.zeros(var.shape, np.float64))
+def _gradient_atoms(builder, ops, env, seeds, wrt):
+    """The adjoint's result for each var of `wrt`: zeros of float64 for non-float inputs."""
+    return [g.atom if is_differentiable(v) else Lit(np.zeros(v.shape, np.float64))
+            for v, g in zip(wrt, emit_vjp(builder, ops, env, seeds, wrt))]
 
 
 def vjp_trace(trace: Trace, wrt_indices, out_index=0) -> Trace:
@@ -84,7 +100,7 @@ def vjp_trace(trace: Trace, wrt_indices, out_index=0) -> Trace:
     wrt = [trace.inputs[i] for i in wrt_indices]
     out = trace.outputs[out_index]
     seeds = {out: Tracer(builder, Lit(np.ones((), out.dtype)))} if isinstance(out, Var) else {}
-    grads = [_zero_or(ct, v, env) for ct, v in zip(backward(builder, env, trace, seeds, wrt), wrt)]
+    grads = _gradient_atoms(builder, trace.ops, env, seeds, wrt)
     joint = builder.build([], name=f"{trace.name}_vjp")
     joint = Trace(joint.inputs, tuple(trace.outputs) + tuple(grads), joint.ops, joint.name)
     return dce(merge_taped_loops(joint))
@@ -102,14 +118,16 @@ def vjp_body(trace: Trace, wrt_indices) -> Trace:
         if isinstance(out, Var):
             seeds[out] = add(seeds[out], ct) if out in seeds else ct
     wrt = [trace.inputs[i] for i in wrt_indices]
-    grads = [_zero_or(ct, v, env) for ct, v in zip(backward(builder, env, trace, seeds, wrt), wrt)]
+    grads = _gradient_atoms(builder, trace.ops, env, seeds, wrt)
     return dce(builder.build(grads, name=f"{trace.name}_pullback"))
 
 
-def _fit(g, var, elementwise):
-    """A cotangent shaped and typed like `var`."""
+def fit(g, aval, elementwise):
+    """A cotangent shaped and typed like `aval` (the input it belongs to)."""
     if elementwise:
-        g = unbroadcast(g, var.shape)
-    if g.dtype != var.dtype:
-        g = convert(g, dtype=var.dtype)
-    return g
+        g = unbroadcast(g, aval.shape)
+    return match_dtype(g, aval)
+
+
+def match_dtype(g, aval):
+    return g if g.dtype == aval.dtype else convert(g, dtype=aval.dtype)
