@@ -328,7 +328,7 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as e:
-        code = fn.__code__
+        code = getattr(inspect.unwrap(fn), "__code__", fn.__code__)
         raise TypeError(f"{fn.__qualname__}() (defined at {code.co_filename}:"
                         f"{code.co_firstlineno}): {e}") from None
     n_positional = fn.__code__.co_argcount

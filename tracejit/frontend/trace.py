@@ -61,7 +61,8 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     leaves, treedef = flatten((tuple(args), kwargs))
     labels = arg_labels(fn, args, kwargs)
     traced, arg_leaves = [], []
-    def_loc = source_loc(fn.__code__.co_filename, fn.__code__.co_firstlineno)
+    user_code = getattr(inspect.unwrap(fn), "__code__", fn.__code__)   # not a wrapper's
+    def_loc = source_loc(user_code.co_filename, user_code.co_firstlineno)
     for k, (leaf, label) in enumerate(zip(leaves, labels)):
         if leaf_is_input(leaf):
             traced.append(ctx.builder.new_input(_input_aval(leaf, label, def_loc), leaf,
