@@ -178,3 +178,18 @@ def test_effects_on_values_created_inside_are_traced(backend):
         assert value == pytest.approx(effects_on_local_values(X, n), rel=1e-12)
         np.testing.assert_allclose(grad, numerical_grad(lambda x: effects_on_local_values(x, n), X),
                                    rtol=1e-6, atol=1e-8)
+
+
+def returns_constant_and_computed(x):
+    return np.ones(3), x * 2.0
+
+
+def test_caller_may_mutate_what_a_compiled_call_returned(backend):
+    """A constant output is not shared between calls: mutating one result leaves the next."""
+    f = tracejit.jit(returns_constant_and_computed, backend=backend)
+    for _ in range(3):
+        ones, doubled = f(X)
+        np.testing.assert_array_equal(ones, np.ones(3))
+        ones[0] = 99.0
+        doubled[0] = 99.0
+    np.testing.assert_array_equal(f(X)[1], X * 2.0)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..frontend import TraceResult, python_entry, trace_function
+from ..ir import Lit
 from ..ops.core import GuardFailure
 from ..tree import flatten
 from . import explain, logs
@@ -60,6 +61,17 @@ class Entry:
             if not guard.holds(fn, leaves):
                 return guard
         return None
+
+    def run(self, fn, leaves):
+        outputs = self.program(self.inputs(fn, leaves))
+        # an output that is a constant of the trace is one shared, read-only array: hand each
+        # caller its own writable copy, as a plain call would
+        return [o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable
+                and any(o is c for c in self.constants) else o for o in outputs]
+
+    @property
+    def constants(self):
+        return [a.value for a in getattr(self.joint, "outputs", ()) if isinstance(a, Lit)]
 
     def inputs(self, fn, leaves):
         values = [leaves[i] for i in self.arg_leaves]
@@ -113,7 +125,7 @@ class CompiledFunction:
                 failed = self._input_guard_failed(guard)
                 continue
             try:
-                outputs = entry.program(entry.inputs(self.fn, leaves))
+                outputs = entry.run(self.fn, leaves)
             except GuardFailure as failure:
                 failed = self._side_exit(failure)
                 continue
@@ -165,7 +177,7 @@ class CompiledFunction:
             bucket.insert(0, entry)
             explain.log_new_entry(self, entry, why)
             self._enforce_limit()
-        outputs = entry.program(entry.inputs(self.fn, leaves))
+        outputs = entry.run(self.fn, leaves)
         return entry.finish(outputs, leaves)
 
     def _make_entry(self, result, args, kwargs):
