@@ -2,6 +2,7 @@
 work fails at once with a message naming the argument or construct, the file and line, and what
 to do; runaway tracing (deep recursion, endless loops, huge traces) stops with a clear error."""
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -115,11 +116,17 @@ def test_wrong_argument_count(args, expected, backend):
     assert where_defined(two_args) in str(info.value)
 
 
+def _matrix(rows):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)    # np.matrix is discouraged
+        return np.matrix(rows)
+
+
 @pytest.mark.parametrize("value, words", [
     (np.array([1.0, None], dtype=object), ["argument x", "object array", "numpy.asarray"]),
     (np.array([1 + 2j, 3j]), ["complex", "float"]),
     (np.ma.array([1.0, 2.0], mask=[0, 1]), ["argument x", "MaskedArray", ".filled"]),
-    (np.matrix([[1.0, 2.0]]), ["argument x", "matrix", "numpy.asarray"]),
+    (_matrix([[1.0, 2.0]]), ["argument x", "matrix", "numpy.asarray"]),
     ((v * 1.0 for v in range(3)), ["argument x", "generator", "list"]),
     (iter([1.0, 2.0]), ["argument x", "iterator"]),
 ])
