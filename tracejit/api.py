@@ -81,9 +81,11 @@ class Transformed:
         """The frontend refuses complex inputs generally; say why when differentiating."""
         leaves = flatten((args, kwargs))[0]
         if self.differentiates and any(np.iscomplexobj(leaf) for leaf in leaves):
-            raise TracejitError(f"{T._name(self.fn)} was called with complex inputs: tracejit "
-                                "differentiates real functions of float inputs only "
-                                "(holomorphic=False)") from None
+            from .runtime.explain import def_loc
+            raise TracejitError(f"{def_loc(self.fn)}: {T._name(self.fn)} was called with complex "
+                                "inputs: tracejit differentiates real functions of float inputs "
+                                "only (holomorphic=False); pass the real and imaginary parts as "
+                                "two float arrays") from None
 
     def _split_static(self, args, kwargs):
         """Static arguments leave the traced call: they select a compiled function by value

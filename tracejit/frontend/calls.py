@@ -328,7 +328,9 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as e:
-        raise TypeError(f"{fn.__qualname__}(): {e}") from None
+        code = getattr(inspect.unwrap(fn), "__code__", fn.__code__)
+        raise TypeError(f"{fn.__qualname__}() (defined at {code.co_filename}:"
+                        f"{code.co_firstlineno}): {e}") from None
     n_positional = fn.__code__.co_argcount
     defaults = fn.__defaults__ or ()
     for position, (name, param) in enumerate(signature.parameters.items()):

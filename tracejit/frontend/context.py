@@ -25,8 +25,9 @@ TRUSTED_MODULES = ("numpy", "math", "builtins", "scipy", "tracejit", "operator",
                    "itertools", "collections")
 # limits that turn runaway tracing into a clear error instead of a hang or a huge compile
 MAX_DEPTH = 100                  # nested Python calls (each takes ~5 interpreter frames)
-MAX_TRACE_OPS = 100_000          # ops in one trace, after loop rolling
-MAX_LOOP_ITERATIONS = 1_000_000  # loop iterations run while tracing one function
+MAX_TRACE_OPS = 200_000          # ops in one trace (loops roll when they end, so unrolled
+                                 # iterations of the running loop count too)
+MAX_LOOP_ITERATIONS = 500_000    # loop iterations run while tracing one function
 MIN_SEGMENTS = 2         # iterations 2..N between back-edges; fewer are not worth a loop op
 ROLL_EVERY = 16          # roll a loop's iterations every this many, not only at its exit
 ROLL_LOOPS = True        # tests switch it off to compare rolled with unrolled traces
@@ -135,7 +136,7 @@ class TraceContext:
         tracer = self._input_by_source.get(source)
         if tracer is None:
             check_array_dtype(array, str(source), self.loc)
-            self.guard(source, ArrayOf(array.shape, array.dtype))
+            self.guard(source, ArrayOf(array.shape, array.dtype, type(array)))
             tracer = self.builder.new_input(Aval(array.shape, array.dtype), array, label=str(source))
             self._input_by_source[source] = tracer
             self.sourced_inputs.append((source, tracer.atom))
@@ -208,9 +209,15 @@ class TraceContext:
 
 
 def check_array_dtype(array, name, loc=None):
+    where = f"{loc}: " if loc is not None else ""
+    if isinstance(array, (np.ma.MaskedArray, np.matrix)):
+        # their operators mean something else (masking, `*` as matmul): tracing them as plain
+        # arrays would silently change the result
+        raise TracejitError(f"{where}{name} is a {type(array).__name__}, whose operators differ "
+                            "from ndarray's; tracejit traces plain ndarrays: pass numpy.asarray("
+                            "...) instead (for a masked array, .filled(value))")
     if array.dtype.kind in "biuf":
         return
-    where = f"{loc}: " if loc is not None else ""
     kind = {"c": "complex", "O": "object"}.get(array.dtype.kind, array.dtype.name)
     hint = {"c": "pass the real and imaginary parts as two float arrays",
             "O": "convert it with numpy.asarray(..., dtype=float) (ragged or mixed data cannot "

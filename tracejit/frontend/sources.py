@@ -128,9 +128,10 @@ class TypeIs(Check):
 class ArrayOf(Check):
     shape: tuple
     dtype: np.dtype
+    kind: type = np.ndarray          # the exact class: a memmap stays a memmap from call to call
 
     def holds(self, value):
-        return type(value) is np.ndarray and value.shape == self.shape and value.dtype == self.dtype
+        return type(value) is self.kind and value.shape == self.shape and value.dtype == self.dtype
 
     def __str__(self):
         return f"ndarray {self.dtype.name}{list(self.shape)}"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,9 +39,8 @@ def leaf_is_input(leaf):
 def _input_aval(leaf, label, loc):
     if type(leaf) is float:
         return Aval((), np.dtype(np.float64), weak=True)
-    array = np.asarray(leaf)
-    check_array_dtype(array, f"argument {label}", loc)
-    return Aval(array.shape, array.dtype)
+    check_array_dtype(leaf, f"argument {label}", loc)
+    return Aval(np.shape(leaf), np.asarray(leaf).dtype)
 
 
 def python_entry(fn):
@@ -61,7 +61,8 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     leaves, treedef = flatten((tuple(args), kwargs))
     labels = arg_labels(fn, args, kwargs)
     traced, arg_leaves = [], []
-    def_loc = source_loc(fn.__code__.co_filename, fn.__code__.co_firstlineno)
+    user_code = getattr(inspect.unwrap(fn), "__code__", fn.__code__)   # not a wrapper's
+    def_loc = source_loc(user_code.co_filename, user_code.co_firstlineno)
     for k, (leaf, label) in enumerate(zip(leaves, labels)):
         if leaf_is_input(leaf):
             traced.append(ctx.builder.new_input(_input_aval(leaf, label, def_loc), leaf,
@@ -70,6 +71,7 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
         elif is_constant(leaf):
             traced.append(leaf)
         else:
+            _check_not_iterator(leaf, label, def_loc)
             traced.append(ctx.read(leaf, ArgLeaf(k, label)))
     args, kwargs = unflatten(treedef, traced)
     ctx.arg_containers.update(id(c) for c in _containers((args, kwargs)))
@@ -89,6 +91,14 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
                        tuple(ctx.guards), out_tree,
                        tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
                              for o in out_leaves))
+
+
+def _check_not_iterator(leaf, label, loc):
+    if isinstance(leaf, Iterator):
+        # tracing would consume it, and a later call's iterator would replay the first one's items
+        raise TracejitError(f"{loc}: argument {label} is a {type(leaf).__name__} (an iterator); "
+                            "tracejit needs arguments it can read more than once: pass a list, "
+                            "tuple or array, e.g. list(...) or numpy.fromiter(...)")
 
 
 def _containers(tree):

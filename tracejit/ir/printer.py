@@ -1,5 +1,13 @@
-"""Print a trace as a readable, Python-looking program, one line per op with its source line."""
+"""Print a trace as a readable, Python-looking program, one line per op with its source line.
+
+Printed traces may be pasted, logged or turned into source by backends, so text that came from
+the user (function names, file names, source lines) is emitted only as a validated identifier or
+inside a one-line comment with every non-printable character escaped: no user text can end the
+comment and start a line of code.
+"""
+import keyword
 import os
+import re
 
 import numpy as np
 
@@ -20,6 +28,21 @@ class _Names:
         return name
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def identifier(name, default="f"):
+    """`name` if it is a plain ASCII Python identifier (not a keyword), else `default`."""
+    if isinstance(name, str) and _IDENTIFIER.fullmatch(name) and not keyword.iskeyword(name):
+        return name
+    return default
+
+
+def one_line(text):
+    """`text` with newlines and other non-printable characters escaped, for a comment."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
 def _format_literal(value):
     if isinstance(value, np.ndarray):
         if value.size <= 6:
@@ -32,9 +55,9 @@ def _format_literal(value):
 
 def _format_param(value):
     if isinstance(value, Trace):
-        return value.name
+        return identifier(value.name)
     if callable(value) and hasattr(value, "__name__"):
-        return value.__name__
+        return identifier(value.__name__, "<callable>")
     if isinstance(value, np.dtype):
         return value.name
     return repr(value)
@@ -53,14 +76,15 @@ def format_op(op, names):
 
 def format_loc(loc):
     """`# file.py:12  the source line` (its own comment stripped), printed when the line changes."""
-    text = loc.text.split("  #")[0].strip()
-    return f"# {os.path.basename(loc.filename)}:{loc.lineno}" + (f"  {text}" if text else "")
+    text = one_line(loc.text.split("  #")[0].strip())
+    place = one_line(f"{os.path.basename(loc.filename)}:{int(loc.lineno)}")
+    return f"# {place}" + (f"  {text}" if text else "")
 
 
 def format_trace(trace, indent=""):
     names = _Names()
     params = ", ".join(f"{names(v)}: {v.aval}" for v in trace.inputs)
-    lines = [f"{indent}def {trace.name}({params}):"]
+    lines = [f"{indent}def {identifier(trace.name)}({params}):"]
     last_loc = None
     for op in trace.ops:
         if op.loc is not None and op.loc != last_loc:

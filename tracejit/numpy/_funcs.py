@@ -373,12 +373,23 @@ def array(obj, dtype=None, copy=True, order="K", **kwargs):
     if isinstance(obj, Tracer):
         result = obj
     elif isinstance(obj, (list, tuple)) and _contains_tracer(obj):
-        result = stack([array(o) for o in obj])
+        result = stack(_same_shapes([array(o) for o in obj]))
     else:
         return _constant(np.array(obj, dtype=dtype))
     if dtype is not None:
         result = astype(result, dtype)
     return result
+
+
+def _same_shapes(parts):
+    """The parts of a nested sequence, which must be equal in shape as NumPy requires."""
+    shapes = sorted({tuple(shape(p)) for p in parts})
+    if len(shapes) > 1:
+        loc = getattr(current_builder(), "loc", None)
+        raise ValueError(f"{loc}: " * (loc is not None) + "setting an array element with a "
+                         f"sequence: the nested sequence is ragged (parts of shapes {shapes}); "
+                         "pad the parts to one shape, or keep them as a list of arrays")
+    return parts
 
 
 def _contains_tracer(obj):

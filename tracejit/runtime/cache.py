@@ -15,18 +15,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..frontend import TraceResult, python_entry, trace_function
+from ..ir import Lit
 from ..ops.core import GuardFailure
 from ..tree import flatten
 from . import explain, logs
 from .stats import Retrace, Stats
 
 DEFAULT_CACHE_LIMIT = 8
+_MISS = object()                          # no cached entry could run the call
 
 
 def leaf_key(leaf):
     """What a trace may assume about one argument leaf without looking at array contents."""
     t = type(leaf)
-    if t is np.ndarray:
+    if isinstance(leaf, np.ndarray):             # subclasses too (memmap): a trace fixes shapes
         return (t, leaf.shape, leaf.dtype.str)
     if t is float:
         return t
@@ -60,6 +62,17 @@ class Entry:
                 return guard
         return None
 
+    def run(self, fn, leaves):
+        outputs = self.program(self.inputs(fn, leaves))
+        # an output that is a constant of the trace is one shared, read-only array: hand each
+        # caller its own writable copy, as a plain call would
+        return [o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable
+                and any(o is c for c in self.constants) else o for o in outputs]
+
+    @property
+    def constants(self):
+        return [a.value for a in getattr(self.joint, "outputs", ()) if isinstance(a, Lit)]
+
     def inputs(self, fn, leaves):
         values = [leaves[i] for i in self.arg_leaves]
         values += [s.get(fn, leaves) for s in self.sourced]
@@ -76,7 +89,8 @@ class CompiledFunction:
     cache_limit: int = DEFAULT_CACHE_LIMIT
     entries: dict = field(default_factory=dict)
     stats: Stats = field(default_factory=Stats)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)        # tracing, the cache
+    _stats_lock: threading.Lock = field(default_factory=threading.Lock)   # counters on hot paths
     _warned: bool = False
 
     def __post_init__(self):
@@ -87,44 +101,66 @@ class CompiledFunction:
     def __call__(self, *args, **kwargs):
         leaves, treedef = flatten((args, kwargs))
         key = (treedef, tuple(leaf_key(leaf) for leaf in leaves))
+        with self._stats_lock:
+            self.stats.calls += 1
+        tried = []                        # entries already run on these arguments
+        result, failed = self._run_cached(key, leaves, tried)
+        if result is not _MISS:
+            return result
+        return self._retrace(key, args, kwargs, leaves, failed, tried)
+
+    def _run_cached(self, key, leaves, tried):
+        """Run the first entry of `key` (not in `tried`) whose guards hold: (result, None), or
+        (_MISS, the last guard failure) when none does."""
         stats = self.stats
-        stats.calls += 1
         failed = None                     # the last guard failure, to explain a re-trace
         for entry in list(self.entries.get(key, ())):
+            if any(entry is t for t in tried):
+                continue
+            tried.append(entry)
             started = perf_counter()
             guard = entry.guards_hold(self.fn, leaves)
             checked = perf_counter()
-            stats.guard_time += checked - started
             if guard is not None:
                 failed = self._input_guard_failed(guard)
                 continue
             try:
-                outputs = entry.program(entry.inputs(self.fn, leaves))
+                outputs = entry.run(self.fn, leaves)
             except GuardFailure as failure:
-                stats.run_time += perf_counter() - checked
                 failed = self._side_exit(failure)
                 continue
-            stats.run_time += perf_counter() - checked
+            finally:
+                with self._stats_lock:
+                    stats.guard_time += checked - started
+                    stats.run_time += perf_counter() - checked
             entry.hits += 1
-            stats.hits += 1
-            return entry.finish(outputs, leaves)
-        return self._retrace(key, args, kwargs, leaves, failed)
+            with self._stats_lock:
+                stats.hits += 1
+            return entry.finish(outputs, leaves), None
+        return _MISS, failed
 
     def _input_guard_failed(self, guard):
         # Input guards carry no source line of their own: name the function's definition.
         loc = getattr(guard, "loc", None) or explain.def_loc(self.fn)
-        self.stats.note_guard_failure(str(guard), loc)
+        with self._stats_lock:
+            self.stats.note_guard_failure(str(guard), loc)
         logs.guards.debug("%s: input guard failed: %s (%s)", explain.name(self.fn), guard, loc)
         return Retrace("guard failed", str(guard), str(loc))
 
     def _side_exit(self, failure):
         loc = failure.op.loc if failure.op is not None else None
-        self.stats.note_guard_failure(failure.reason, loc)
+        with self._stats_lock:
+            self.stats.note_guard_failure(failure.reason, loc)
         logs.guards.debug("%s: side exit: %s", explain.name(self.fn), failure)
         return Retrace("guard failed", failure.reason, str(loc or ""))
 
-    def _retrace(self, key, args, kwargs, leaves, failed=None):
+    def _retrace(self, key, args, kwargs, leaves, failed=None, tried=()):
         with self._lock:
+            # another thread may have traced these arguments while this one waited for the lock
+            result, failed_again = self._run_cached(key, leaves, list(tried))
+            if result is not _MISS:
+                return result
+            failed = failed_again or failed
             why = failed or explain.signature_change(self.fn, key, self.entries, args, kwargs)
             started = perf_counter()
             result = trace_function(self.fn, args, kwargs)
@@ -141,7 +177,7 @@ class CompiledFunction:
             bucket.insert(0, entry)
             explain.log_new_entry(self, entry, why)
             self._enforce_limit()
-        outputs = entry.program(entry.inputs(self.fn, leaves))
+        outputs = entry.run(self.fn, leaves)
         return entry.finish(outputs, leaves)
 
     def _make_entry(self, result, args, kwargs):
