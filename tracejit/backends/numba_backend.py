@@ -90,7 +90,7 @@ class Program:
 
     def build(self):
         module = numba_cache.load_module(self.path, self.kernel.source)
-        dispatcher = module.kernel
+        self.dispatcher = dispatcher = module.kernel
         dispatcher.compile(tuple(_numba_type(v) for v in self.trace.inputs) +
                            tuple(_numba_type(a) for a in self.kernel.lit_args))
         self.run = make_runner(dispatcher, self.kernel, self.trace, self.on_exit)

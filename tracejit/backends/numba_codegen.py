@@ -120,6 +120,15 @@ class KernelBuilder:
         lead = len(loop_shape) - len(shape)
         return ["0" if n == 1 else f"i{lead + j}" for j, n in enumerate(shape)]
 
+    def copy_loop(self, target, source, shape, place):
+        """Loops writing `source` (read with broadcasting over `shape`) into `target` at the
+        index `place(i)` for the loop indices `i`. Explicit loops, because numba takes seconds
+        to compile array-to-slice assignment and general transposes."""
+        value = self.scalar(source) if is_scalar(source) else self.array(source)
+        with self.loops(shape) as i:
+            read = "" if is_scalar(source) else f"[{', '.join(self.index(source.shape, shape))}]"
+            self.line(f"{target}[{', '.join(place(i)) or '0'}] = {value}{read}")
+
     def alias(self, atom):
         """`atom`'s buffer is now shared with a view, so it may no longer be updated in place."""
         self.owned.discard(atom)

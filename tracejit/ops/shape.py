@@ -171,7 +171,7 @@ def _lower_transpose(kb, op):
     if perm == (1, 0):
         kb.define(out, f"{kb.contiguous(x)}.T", view="F")     # np.dot takes it without a copy
     else:
-        kb.define(out, f"np.transpose({kb.array(x)}, {perm!r})", view="A")
+        kb.copy_loop(kb.alloc(out), x, x.shape, lambda i: [i[p] for p in perm])
 
 
 def _slice_text(spec):
@@ -200,8 +200,8 @@ def _lower_slice_update(kb, op):
         kb.define_scalar(out, cast(kb.scalar(kept), kept.dtype, out.dtype))
         return
     target = kb.writable_copy(base, out)
-    value = kb.scalar(update) if kb.is_scalar(update) else kb.array(update)
-    kb.line(f"{target}[{_slice_text(spec)}] = {value}")
+    kb.copy_loop(target, update, tuple(size for _, size, _ in spec),
+                 lambda i: [f"{int(start)} + {int(step)} * {k}" for (start, _, step), k in zip(spec, i)])
 
 
 def _lower_concatenate(kb, op):
@@ -209,11 +209,9 @@ def _lower_concatenate(kb, op):
     axis = op.params["axis"] % out.ndim
     target, start = kb.alloc(out), 0
     for x in op.inputs:
-        n = x.shape[axis]
-        if n:
-            value = kb.scalar(x) if kb.is_scalar(x) else kb.array(x)
-            kb.line(f"{target}[{':, ' * axis}{start}:{start + n}] = {value}")
-        start += n
+        kb.copy_loop(target, x, x.shape,
+                     lambda i, at=start: i[:axis] + [f"{at} + {i[axis]}"] + i[axis + 1:])
+        start += x.shape[axis]
 
 
 reshape.numba = Statement(_lower_reshape)
