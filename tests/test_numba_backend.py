@@ -113,6 +113,14 @@ def scalars(s, x):
     return s * np.sum(x) + float(np.max(x)) * s ** 2
 
 
+def indexed_loop(x):
+    # the adjoint accumulates into one buffer in place (slice_update of zeros + add)
+    s = 0.0
+    for i in range(len(x) - 1):
+        s = s + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+    return s
+
+
 CASES = [
     (arithmetic, (X, Y), (0, 1)),
     (transcendental, (X,), 0),
@@ -122,6 +130,7 @@ CASES = [
     (gather, (A, X), (0, 1)),
     (products, (A, B), (0, 1)),
     (scalars, (1.5, X), (0, 1)),
+    (indexed_loop, (X,), 0),
 ]
 
 

@@ -73,6 +73,7 @@ class KernelBuilder:
         self._lit_names: dict = {}
         self._uniform: dict = {}
         self.exits: list = []
+        self.sparse: dict = {}           # Var -> deferred slice_update of zeros (see _defer_sparse)
         self.groups: dict = {}           # shape -> pending Group
         self.pending: dict = {}          # Var -> pending Group computing it
         self._count = 0
@@ -109,9 +110,10 @@ class KernelBuilder:
         """A loop nest over `shape`; yields the index names (i0, i1, ...)."""
         depth = self.depth
         for d, n in enumerate(shape):
-            self.line(f"for i{d} in range({int(n)}):")
-            self.depth += 1
-        yield [f"i{d}" for d in range(len(shape))]
+            if n != 1:                      # a one-trip loop only costs compile time
+                self.line(f"for i{d} in range({int(n)}):")
+                self.depth += 1
+        yield ["0" if n == 1 else f"i{d}" for d, n in enumerate(shape)]
         self.depth = depth
 
     @staticmethod
@@ -120,14 +122,14 @@ class KernelBuilder:
         lead = len(loop_shape) - len(shape)
         return ["0" if n == 1 else f"i{lead + j}" for j, n in enumerate(shape)]
 
-    def copy_loop(self, target, source, shape, place):
+    def copy_loop(self, target, source, shape, place, assign="="):
         """Loops writing `source` (read with broadcasting over `shape`) into `target` at the
         index `place(i)` for the loop indices `i`. Explicit loops, because numba takes seconds
         to compile array-to-slice assignment and general transposes."""
         value = self.scalar(source) if is_scalar(source) else self.array(source)
         with self.loops(shape) as i:
             read = "" if is_scalar(source) else f"[{', '.join(self.index(source.shape, shape))}]"
-            self.line(f"{target}[{', '.join(place(i)) or '0'}] = {value}{read}")
+            self.line(f"{target}[{', '.join(place(i)) or '0'}] {assign} {value}{read}")
 
     def alias(self, atom):
         """`atom`'s buffer is now shared with a view, so it may no longer be updated in place."""
@@ -233,6 +235,8 @@ class KernelBuilder:
             return False
         if any(i > self.position for i in self.consumers.get(atom, ())):
             return False
+        if any(atom in op.inputs for op in self.sparse.values()):
+            return False
         for group in list(self.groups.values()):     # earlier readers still waiting to run
             if any(atom in op.inputs for op in group.ops):
                 self.flush(group)
@@ -262,6 +266,10 @@ class KernelBuilder:
 
     # ---- scheduling ------------------------------------------------------------------------------
     def ready(self, var):
+        if var in self.sparse:
+            op = self.sparse.pop(var)
+            op.prim.numba.emit(self, op)
+            self.seal(var)
         group = self.pending.get(var)
         if group is not None:
             self.flush(group)
@@ -294,6 +302,8 @@ class KernelBuilder:
             self.line(f"a{i} = np.ascontiguousarray(a{i})")   # free when numba knows it is C
 
     def visit(self, op):
+        if self._defer_sparse(op) or self._sparse_add(op):
+            return
         rule = op.prim.numba
         if rule is None:
             raise NoLowering(f"primitive {op.prim.name}")
@@ -335,6 +345,41 @@ class KernelBuilder:
         out = op.outputs[0]
         (group.members if op.prim.numba.kind == "scalar" else group.reduced).add(out)
         self.pending[out] = group
+
+    # ---- sparse accumulation ---------------------------------------------------------------------
+    def _defer_sparse(self, op):
+        """Defer `d = slice_update(zeros, u)` whose one reader is `add(acc, d)`: that add becomes
+        `acc[slice] += u`. Reverse mode of indexing in a Python loop builds long chains of these;
+        dense, each would cost a full-size array and a full-size add."""
+        if op.prim.name != "slice_update" or not isinstance(op.inputs[0], Lit):
+            return False
+        out, users = op.outputs[0], self.consumers.get(op.outputs[0], ())
+        if self.uniform(op.inputs[0]) != 0 or out in self.outputs or len(users) != 1:
+            return False
+        user = self.trace.ops[users[0]]
+        if user.prim.name != "add" or user.inputs[0] is user.inputs[1] or \
+                user.outputs[0].aval.shape != out.shape or user.outputs[0].dtype != out.dtype:
+            return False
+        self.sparse[out] = op
+        return True
+
+    def _sparse_add(self, op):
+        deltas = [a for a in op.inputs if a in self.sparse]
+        if op.prim.name != "add" or not deltas:
+            return False
+        delta = deltas[-1]
+        acc = op.inputs[0] if op.inputs[1] is delta else op.inputs[1]
+        if isinstance(acc, Lit) or acc.aval.shape != delta.aval.shape or is_scalar(delta):
+            self.ready(delta)
+            return False
+        self.ready(acc)
+        update = self.sparse.pop(delta)
+        (_, u), spec = update.inputs, update.params["spec"]
+        target = self.writable_copy(acc, op.outputs[0])
+        self.copy_loop(target, u, tuple(size for _, size, _ in spec),
+                       lambda i: [f"{int(start)} + {int(step)} * {k}"
+                                  for (start, _, step), k in zip(spec, i)], assign="+=")
+        return True
 
     # ---- fused loops -----------------------------------------------------------------------------
     def flush(self, group):
