@@ -74,7 +74,7 @@ class Program:
         self.run = self.interpret
         self.compiled = False
         if tiering() == "sync" or numba_cache.is_warm(self.path):
-            self.build()
+            self._build_or_interpret()
         else:
             thread = threading.Thread(target=self._build_in_background, daemon=True,
                                       name=f"tracejit-numba-{self.path.stem}")
@@ -96,12 +96,16 @@ class Program:
         self.run = make_runner(dispatcher, self.kernel, self.trace, self.on_exit)
         self.compiled = True
 
-    def _build_in_background(self):
+    def _build_or_interpret(self):
         try:
             self.build()
         except Exception as error:       # the numpy executor keeps running this trace
             log.warning("numba backend: building %s failed (%s: %s); using the numpy executor",
                         self.path.name, type(error).__name__, error)
+
+    def _build_in_background(self):
+        try:
+            self._build_or_interpret()
         finally:
             with _builds_lock:
                 _builds.discard(threading.current_thread())
