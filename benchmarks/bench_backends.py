@@ -5,7 +5,7 @@ and JAX / autograd when importable, on the reference workloads. Prints a ratio t
 
 Timings are medians over repeats of timeit batches (the machine may be shared). Kernels are built
 before timing (TRACEJIT_NUMBA_TIERING=sync), so compile time is not in the per-call figures; the
-build time is reported separately.
+build time is reported separately. BLAS runs single-threaded (as the targets are stated).
 """
 import os
 import platform
@@ -15,9 +15,11 @@ import time
 import timeit
 from pathlib import Path
 
-import numpy as np
-
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")          # the targets are single-threaded; set before NumPy
 os.environ.setdefault("TRACEJIT_NUMBA_TIERING", "sync")
+
+import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, "/work/shared/reference")
 import tracejit  # noqa: E402
