@@ -158,6 +158,15 @@ def test_failed_guard_in_kernel_retraces():
     assert any("np.sum(x) > 0" in reason for reason in stats["guard_failures"])
 
 
+def test_background_build_switches_to_the_kernel(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "background")
+    grad = tracejit.jit_grad(lambda x: np.sum(np.cos(x) * x * 0.625), backend="numba")
+    first = grad(X)                      # on the numpy executor, or the kernel if already built
+    numba_backend.wait_for_builds()
+    assert only_entry(grad).program.compiled
+    assert_agree(first, grad(X))
+
+
 def test_float32_stays_float32():
     x = X.astype(np.float32)
     grad = tracejit.value_and_grad(lambda v: np.sum(np.sin(v) * 0.3 + v * v), backend="numba")
