@@ -369,7 +369,8 @@ class KernelBuilder:
             return False
         delta = deltas[-1]
         acc = op.inputs[0] if op.inputs[1] is delta else op.inputs[1]
-        if isinstance(acc, Lit) or acc.aval.shape != delta.aval.shape or is_scalar(delta):
+        if isinstance(acc, Lit) or acc.aval.shape != delta.aval.shape or is_scalar(delta) or \
+                acc.dtype != op.outputs[0].dtype:
             self.ready(delta)
             return False
         self.ready(acc)
