@@ -101,7 +101,9 @@ def shapes(a, x):
 def gather(a, x):
     rows = a[np.array([2, 0, 2])]
     cols = a[:, np.array([[1, 3], [0, -1]])]
-    return np.sum(rows * rows) + np.sum(np.sin(cols)) + np.sum(x[np.array([5, 5, 1])] * x[0])
+    masked = x[x > 0]                    # nonzero_flat, behind a guard on the count
+    return (np.sum(rows * rows) + np.sum(np.sin(cols)) + np.sum(x[np.array([5, 5, 1])] * x[0])
+            + np.sum(masked ** 2))
 
 
 def products(a, b):
