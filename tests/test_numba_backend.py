@@ -199,8 +199,9 @@ def test_no_lowering_falls_back_once(caplog):
         numba_backend._fallback_reasons.clear()
         grads = [tracejit.jit_grad(solve_sum, backend="numba")(m) for _ in range(2)]
     assert_agree(tracejit.jit_grad(solve_sum, backend="numpy")(m), grads[0])
-    assert [r.message for r in caplog.records].count(
-        "numba backend: no lowering for primitive solve; such traces run on the numpy executor") == 1
+    messages = [r.message for r in caplog.records]
+    assert messages.count("numba backend: no lowering for primitive solve; such traces run on "
+                          "the numpy executor") == 1
 
 
 def test_unsafe_cache_dir_is_refused(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import Lit, Var
-from .numba_lower import NoLowering, cast, dtype_name, literal
+from .numba_lower import NoLowering, cast, dtype_name, literal, slice_positions
 
 HEADER = """import math
 import numpy as np
@@ -57,8 +57,9 @@ def is_scalar(atom):
 
 class KernelBuilder:
     """Builds one kernel. Statement rules (in the family files) use: `scalar`, `array`,
-    `contiguous`, `blas`, `define`, `define_scalar`, `alloc`, `writable_copy`, `alias`, `fresh`,
-    `line`, `block`, `loops`, `index`, `exit`, `dtype` and `is_scalar`."""
+    `contiguous`, `blas`, `define`, `define_scalar`, `rename`, `alloc`, `writable_copy`,
+    `copy_loop`, `alias`, `fresh`, `line`, `block`, `loops`, `index`, `exit`, `dtype` and
+    `is_scalar`."""
 
     def __init__(self, trace):
         self.trace = trace
@@ -154,8 +155,8 @@ class KernelBuilder:
         dt = self.dtype(out.dtype)
         value = self.uniform(base) if isinstance(base, Lit) else None
         if value is not None:
-            return self.define(out, f"np.full({tuple(out.shape)!r}, {literal(value, out.dtype)}, {dt})",
-                               owned=True)
+            fill = literal(value, out.dtype)
+            return self.define(out, f"np.full({tuple(out.shape)!r}, {fill}, {dt})", owned=True)
         return self.define(out, f"{self.array(base)}.astype({dt})", owned=True)   # a fresh C copy
 
     def scalar(self, atom):
@@ -202,6 +203,10 @@ class KernelBuilder:
                 self.owned.add(var)
         self.names[var] = name
         return name
+
+    def rename(self, var, expr):
+        """`var` is the scalar `expr` (a name or literal): no statement, nothing to compile."""
+        self.names[var] = expr
 
     def define_scalar(self, var, expr):
         name = self.names[var] = self.fresh("v")
@@ -260,7 +265,8 @@ class KernelBuilder:
         key = id(lit)
         if key not in self._uniform:
             flat = np.asarray(lit.value).reshape(-1)
-            same = flat.size > 0 and np.array_equal(flat, np.full_like(flat, flat[0]), equal_nan=True)
+            same = flat.size > 0 and np.array_equal(flat, np.full_like(flat, flat[0]),
+                                                    equal_nan=True)
             self._uniform[key] = flat[0] if same else None
         return self._uniform[key]
 
@@ -378,8 +384,7 @@ class KernelBuilder:
         (_, u), spec = update.inputs, update.params["spec"]
         target = self.writable_copy(acc, op.outputs[0])
         self.copy_loop(target, u, tuple(size for _, size, _ in spec),
-                       lambda i: [f"{int(start)} + {int(step)} * {k}"
-                                  for (start, _, step), k in zip(spec, i)], assign="+=")
+                       lambda i: slice_positions(spec, i), assign="+=")
         return True
 
     # ---- fused loops -----------------------------------------------------------------------------
@@ -400,7 +405,8 @@ class KernelBuilder:
                 self._emit_member(op, group, local, stored)
 
     def _read_outside(self, var, group):
-        return var in self.outputs or any(i not in group.op_ids for i in self.consumers.get(var, ()))
+        readers = self.consumers.get(var, ())
+        return var in self.outputs or any(i not in group.op_ids for i in readers)
 
     def _init_accumulator(self, op):
         out, init = op.outputs[0], op.prim.numba.init(op.outputs[0].dtype)
@@ -416,7 +422,8 @@ class KernelBuilder:
             name = local[out] = self.fresh("e")
             self.line(f"{name} = {self.scalar_expr(op, operand)}")
             if out in stored:
-                self.line(f"{self.names[out]}[{', '.join(self.index(out.shape, group.shape))}] = {name}")
+                where = ", ".join(self.index(out.shape, group.shape))
+                self.line(f"{self.names[out]}[{where}] = {name}")
             return
         x = op.inputs[0]
         acc = self.names[out]
