@@ -1,5 +1,11 @@
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# compiled kernels of the test run go to a private temporary cache, not the user's
+os.environ.setdefault("TRACEJIT_CACHE_DIR", tempfile.mkdtemp(prefix="tracejit-tests-"))
 
 
 def numerical_grad(f, x, h=1e-6):

@@ -1,12 +1,13 @@
 """The numba backend: compile a trace to one cached `@njit` kernel, call it in microseconds.
 
-Tiering: compiling a kernel takes 0.3-5 s of numba time, so a new trace first runs on the numpy
-executor while the kernel is built on a background thread; the program switches to the kernel
-once it is ready. (Measured alternative, "compile after N calls": every N-th-call choice either
-stalls an early call for the full compile time or leaves a hot function interpreted; the
-background build costs nothing when a process makes few calls and only contends for the GIL while
-numba runs.) When numba's disk cache already holds the kernel, loading takes milliseconds, so it
-is done at once. `TRACEJIT_NUMBA_TIERING=sync` builds before the first call (tests, benchmarks).
+Tiering: compiling a kernel takes 0.1-5 s of numba time (measured on the reference workloads),
+while a call takes microseconds to milliseconds, so a new trace first runs on the numpy executor
+while the kernel is built on a background thread; the program switches once it is ready. The
+alternative, "compile at the N-th call", would stall that call for the whole compile (no N makes
+a 5 s stall cheap for a microsecond function) or leave a hot function interpreted; the background
+build only contends for the GIL while numba runs. When numba's disk cache already holds the
+kernel, loading takes milliseconds, so it is done at once. `TRACEJIT_NUMBA_TIERING=sync` builds
+before the first call (tests, benchmarks).
 
 A trace with an op or dtype that has no lowering runs on the numpy executor (logged once per
 reason).
@@ -74,7 +75,7 @@ class Program:
         self.run = self.interpret
         self.compiled = False
         if tiering() == "sync" or numba_cache.is_warm(self.path):
-            self.build()
+            self._build_or_interpret()
         else:
             thread = threading.Thread(target=self._build_in_background, daemon=True,
                                       name=f"tracejit-numba-{self.path.stem}")
@@ -90,18 +91,22 @@ class Program:
 
     def build(self):
         module = numba_cache.load_module(self.path, self.kernel.source)
-        dispatcher = module.kernel
+        self.dispatcher = dispatcher = module.kernel
         dispatcher.compile(tuple(_numba_type(v) for v in self.trace.inputs) +
                            tuple(_numba_type(a) for a in self.kernel.lit_args))
         self.run = make_runner(dispatcher, self.kernel, self.trace, self.on_exit)
         self.compiled = True
 
-    def _build_in_background(self):
+    def _build_or_interpret(self):
         try:
             self.build()
         except Exception as error:       # the numpy executor keeps running this trace
             log.warning("numba backend: building %s failed (%s: %s); using the numpy executor",
                         self.path.name, type(error).__name__, error)
+
+    def _build_in_background(self):
+        try:
+            self._build_or_interpret()
         finally:
             with _builds_lock:
                 _builds.discard(threading.current_thread())

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import Lit, Var
-from .numba_lower import NoLowering, cast, dtype_name, literal
+from .numba_lower import NoLowering, cast, dtype_name, literal, slice_positions
 
 HEADER = """import math
 import numpy as np
@@ -57,8 +57,9 @@ def is_scalar(atom):
 
 class KernelBuilder:
     """Builds one kernel. Statement rules (in the family files) use: `scalar`, `array`,
-    `contiguous`, `blas`, `define`, `define_scalar`, `alloc`, `writable_copy`, `alias`, `fresh`,
-    `line`, `block`, `loops`, `index`, `exit`, `dtype` and `is_scalar`."""
+    `contiguous`, `blas`, `define`, `define_scalar`, `rename`, `alloc`, `writable_copy`,
+    `copy_loop`, `alias`, `fresh`, `line`, `block`, `loops`, `index`, `exit`, `dtype` and
+    `is_scalar`."""
 
     def __init__(self, trace, parent=None):
         self.trace = trace
@@ -77,6 +78,7 @@ class KernelBuilder:
         self._lit_names: dict = {}
         self._uniform: dict = {}
         self.exits: list = self.root.exits if parent is not None else []
+        self.sparse: dict = {}           # Var -> deferred slice_update of zeros (see _defer_sparse)
         self.groups: dict = {}           # shape -> pending Group
         self.pending: dict = {}          # Var -> pending Group computing it
         self._count = 0
@@ -113,9 +115,10 @@ class KernelBuilder:
         """A loop nest over `shape`; yields the index names (i0, i1, ...)."""
         depth = self.depth
         for d, n in enumerate(shape):
-            self.line(f"for i{d} in range({int(n)}):")
-            self.depth += 1
-        yield [f"i{d}" for d in range(len(shape))]
+            if n != 1:                      # a one-trip loop only costs compile time
+                self.line(f"for i{d} in range({int(n)}):")
+                self.depth += 1
+        yield ["0" if n == 1 else f"i{d}" for d, n in enumerate(shape)]
         self.depth = depth
 
     @staticmethod
@@ -123,6 +126,15 @@ class KernelBuilder:
         """Index expressions reading an operand of `shape` broadcast over a loop of `loop_shape`."""
         lead = len(loop_shape) - len(shape)
         return ["0" if n == 1 else f"i{lead + j}" for j, n in enumerate(shape)]
+
+    def copy_loop(self, target, source, shape, place, assign="="):
+        """Loops writing `source` (read with broadcasting over `shape`) into `target` at the
+        index `place(i)` for the loop indices `i`. Explicit loops, because numba takes seconds
+        to compile array-to-slice assignment and general transposes."""
+        value = self.scalar(source) if is_scalar(source) else self.array(source)
+        with self.loops(shape) as i:
+            read = "" if is_scalar(source) else f"[{', '.join(self.index(source.shape, shape))}]"
+            self.line(f"{target}[{', '.join(place(i)) or '0'}] {assign} {value}{read}")
 
     def alias(self, atom):
         """`atom`'s buffer is now shared with a view, so it may no longer be updated in place."""
@@ -147,8 +159,8 @@ class KernelBuilder:
         dt = self.dtype(out.dtype)
         value = self.uniform(base) if isinstance(base, Lit) else None
         if value is not None:
-            return self.define(out, f"np.full({tuple(out.shape)!r}, {literal(value, out.dtype)}, {dt})",
-                               owned=True)
+            fill = literal(value, out.dtype)
+            return self.define(out, f"np.full({tuple(out.shape)!r}, {fill}, {dt})", owned=True)
         return self.define(out, f"{self.array(base)}.astype({dt})", owned=True)   # a fresh C copy
 
     def scalar(self, atom):
@@ -196,6 +208,10 @@ class KernelBuilder:
         self.names[var] = name
         return name
 
+    def rename(self, var, expr):
+        """`var` is the scalar `expr` (a name or literal): no statement, nothing to compile."""
+        self.names[var] = expr
+
     def define_scalar(self, var, expr):
         name = self.names[var] = self.fresh("v")
         self.line(f"{name} = {expr}")
@@ -228,6 +244,8 @@ class KernelBuilder:
             return False
         if any(i > self.position for i in self.consumers.get(atom, ())):
             return False
+        if any(atom in op.inputs for op in self.sparse.values()):
+            return False
         for group in list(self.groups.values()):     # earlier readers still waiting to run
             if any(atom in op.inputs for op in group.ops):
                 self.flush(group)
@@ -251,12 +269,17 @@ class KernelBuilder:
         key = id(lit)
         if key not in self._uniform:
             flat = np.asarray(lit.value).reshape(-1)
-            same = flat.size > 0 and np.array_equal(flat, np.full_like(flat, flat[0]), equal_nan=True)
+            same = flat.size > 0 and np.array_equal(flat, np.full_like(flat, flat[0]),
+                                                    equal_nan=True)
             self._uniform[key] = flat[0] if same else None
         return self._uniform[key]
 
     # ---- scheduling ------------------------------------------------------------------------------
     def ready(self, var):
+        if var in self.sparse:
+            op = self.sparse.pop(var)
+            op.prim.numba.emit(self, op)
+            self.seal(var)
         group = self.pending.get(var)
         if group is not None:
             self.flush(group)
@@ -337,6 +360,8 @@ class KernelBuilder:
             self.line(f"a{i} = np.ascontiguousarray(a{i})")   # free when numba knows it is C
 
     def visit(self, op):
+        if self._defer_sparse(op) or self._sparse_add(op):
+            return
         rule = op.prim.numba
         if rule is None:
             raise NoLowering(f"primitive {op.prim.name}")
@@ -379,6 +404,41 @@ class KernelBuilder:
         (group.members if op.prim.numba.kind == "scalar" else group.reduced).add(out)
         self.pending[out] = group
 
+    # ---- sparse accumulation ---------------------------------------------------------------------
+    def _defer_sparse(self, op):
+        """Defer `d = slice_update(zeros, u)` whose one reader is `add(acc, d)`: that add becomes
+        `acc[slice] += u`. Reverse mode of indexing in a Python loop builds long chains of these;
+        dense, each would cost a full-size array and a full-size add."""
+        if op.prim.name != "slice_update" or not isinstance(op.inputs[0], Lit):
+            return False
+        out, users = op.outputs[0], self.consumers.get(op.outputs[0], ())
+        if self.uniform(op.inputs[0]) != 0 or out in self.outputs or len(users) != 1:
+            return False
+        user = self.trace.ops[users[0]]
+        if user.prim.name != "add" or user.inputs[0] is user.inputs[1] or \
+                user.outputs[0].aval.shape != out.shape or user.outputs[0].dtype != out.dtype:
+            return False
+        self.sparse[out] = op
+        return True
+
+    def _sparse_add(self, op):
+        deltas = [a for a in op.inputs if a in self.sparse]
+        if op.prim.name != "add" or not deltas:
+            return False
+        delta = deltas[-1]
+        acc = op.inputs[0] if op.inputs[1] is delta else op.inputs[1]
+        if isinstance(acc, Lit) or acc.aval.shape != delta.aval.shape or is_scalar(delta) or \
+                acc.dtype != op.outputs[0].dtype:
+            self.ready(delta)
+            return False
+        self.ready(acc)
+        update = self.sparse.pop(delta)
+        (_, u), spec = update.inputs, update.params["spec"]
+        target = self.writable_copy(acc, op.outputs[0])
+        self.copy_loop(target, u, tuple(size for _, size, _ in spec),
+                       lambda i: slice_positions(spec, i), assign="+=")
+        return True
+
     # ---- fused loops -----------------------------------------------------------------------------
     def flush(self, group):
         del self.groups[group.shape]
@@ -397,7 +457,8 @@ class KernelBuilder:
                 self._emit_member(op, group, local, stored)
 
     def _read_outside(self, var, group):
-        return var in self.outputs or any(i not in group.op_ids for i in self.consumers.get(var, ()))
+        readers = self.consumers.get(var, ())
+        return var in self.outputs or any(i not in group.op_ids for i in readers)
 
     def _init_accumulator(self, op):
         out, init = op.outputs[0], op.prim.numba.init(op.outputs[0].dtype)
@@ -413,7 +474,8 @@ class KernelBuilder:
             name = local[out] = self.fresh("e")
             self.line(f"{name} = {self.scalar_expr(op, operand)}")
             if out in stored:
-                self.line(f"{self.names[out]}[{', '.join(self.index(out.shape, group.shape))}] = {name}")
+                where = ", ".join(self.index(out.shape, group.shape))
+                self.line(f"{self.names[out]}[{where}] = {name}")
             return
         x = op.inputs[0]
         acc = self.names[out]

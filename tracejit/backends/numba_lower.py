@@ -63,6 +63,12 @@ def cast(expr, from_dtype, to_dtype):
     return f"{dtype_name(to_dtype)}({expr})"
 
 
+def slice_positions(spec, loop_index):
+    """Index expressions of the elements a slicing spec ((start, size, step) per axis) selects,
+    given loop indices over the slice's shape."""
+    return [f"{int(start)} + {int(step)} * {k}" for (start, _, step), k in zip(spec, loop_index)]
+
+
 class Scalar:
     """An elementwise primitive as a scalar expression over its operands `{0}`, `{1}`, ...
 
@@ -79,7 +85,8 @@ class Scalar:
 
     def expr(self, args, in_avals, out_dtype):
         specs = self.operands if isinstance(self.operands, tuple) else (self.operands,) * len(args)
-        targets = {"out": out_dtype, "bool": np.dtype(bool), "common": promoted(in_avals), None: None}
+        targets = {"out": out_dtype, "bool": np.dtype(bool), "common": promoted(in_avals),
+                   None: None}
         args = [a if targets[s] is None else cast(a, v.dtype, targets[s])
                 for a, v, s in zip(args, in_avals, specs)]
         return self.template.format(*args)

@@ -6,7 +6,7 @@ to an input's shape.
 import numpy as np
 
 from ..ir import Aval
-from ..backends.numba_lower import Scalar, Statement, cast
+from ..backends.numba_lower import Scalar, Statement, cast, slice_positions
 from .core import Primitive, constant
 from .elementwise import convert  # noqa: F401  (re-exported: dtype conversion is a shape-family op too)
 
@@ -156,7 +156,7 @@ broadcast_to.numba = Scalar("{0}")
 def _lower_reshape(kb, op):
     x, out = op.inputs[0], op.outputs[0]
     if kb.is_scalar(out):
-        kb.define_scalar(out, kb.scalar(x))
+        kb.rename(out, kb.scalar(x))
         return
     kb.alias(x)
     kb.define(out, f"{kb.contiguous(x)}.reshape({tuple(int(n) for n in out.shape)!r})")
@@ -165,13 +165,13 @@ def _lower_reshape(kb, op):
 def _lower_transpose(kb, op):
     (x,), out, perm = op.inputs, op.outputs[0], tuple(int(p) for p in op.params["perm"])
     if kb.is_scalar(out):
-        kb.define_scalar(out, kb.scalar(x))
+        kb.rename(out, kb.scalar(x))
         return
     kb.alias(x)
     if perm == (1, 0):
         kb.define(out, f"{kb.contiguous(x)}.T", view="F")     # np.dot takes it without a copy
     else:
-        kb.define(out, f"np.transpose({kb.array(x)}, {perm!r})", view="A")
+        kb.copy_loop(kb.alloc(out), x, x.shape, lambda i: [i[p] for p in perm])
 
 
 def _slice_text(spec):
@@ -185,9 +185,11 @@ def _slice_text(spec):
 def _lower_slice(kb, op):
     (x,), out, spec = op.inputs, op.outputs[0], op.params["spec"]
     if kb.is_scalar(out):
-        element = kb.scalar(x) if kb.is_scalar(x) else \
-            f"{kb.array(x)}[{', '.join(str(int(start)) for start, _, _ in spec)}]"
-        kb.define_scalar(out, element)
+        if kb.is_scalar(x):
+            kb.rename(out, kb.scalar(x))
+        else:
+            where = ", ".join(str(int(start)) for start, _, _ in spec)
+            kb.define_scalar(out, f"{kb.array(x)}[{where}]")
         return
     kb.alias(x)
     kb.define(out, f"{kb.array(x)}[{_slice_text(spec)}]", view="A")
@@ -199,9 +201,8 @@ def _lower_slice_update(kb, op):
         kept = base if any(size == 0 for _, size, _ in spec) else update
         kb.define_scalar(out, cast(kb.scalar(kept), kept.dtype, out.dtype))
         return
-    target = kb.writable_copy(base, out)
-    value = kb.scalar(update) if kb.is_scalar(update) else kb.array(update)
-    kb.line(f"{target}[{_slice_text(spec)}] = {value}")
+    kb.copy_loop(kb.writable_copy(base, out), update, tuple(size for _, size, _ in spec),
+                 lambda i: slice_positions(spec, i))
 
 
 def _lower_concatenate(kb, op):
@@ -209,11 +210,9 @@ def _lower_concatenate(kb, op):
     axis = op.params["axis"] % out.ndim
     target, start = kb.alloc(out), 0
     for x in op.inputs:
-        n = x.shape[axis]
-        if n:
-            value = kb.scalar(x) if kb.is_scalar(x) else kb.array(x)
-            kb.line(f"{target}[{':, ' * axis}{start}:{start + n}] = {value}")
-        start += n
+        kb.copy_loop(target, x, x.shape,
+                     lambda i, at=start: i[:axis] + [f"{at} + {i[axis]}"] + i[axis + 1:])
+        start += x.shape[axis]
 
 
 reshape.numba = Statement(_lower_reshape)

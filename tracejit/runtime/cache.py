@@ -7,6 +7,7 @@ outside state, then runs; a data guard failing inside the run is a side exit and
 """
 from __future__ import annotations
 
+import functools
 import threading
 from time import perf_counter
 import warnings
@@ -17,7 +18,7 @@ import numpy as np
 from ..frontend import TraceResult, python_entry, trace_function
 from ..ir import Lit
 from ..ops.core import GuardFailure
-from ..tree import flatten
+from ..tree import LEAF, TreeDef, flatten
 from . import explain, logs
 from .stats import Retrace, Stats
 
@@ -39,6 +40,15 @@ def leaf_key(leaf):
     if callable(leaf):
         return ("object", leaf)          # functions and classes: by identity
     return ("type", t)
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+@functools.lru_cache(maxsize=None)
+def _flat_treedef(n):
+    """What `flatten((args, {}))` gives for `n` positional arguments that are all leaves."""
+    return TreeDef("tuple", (), (TreeDef("tuple", (), (LEAF,) * n), TreeDef("dict", (), ())))
 
 
 @dataclass
@@ -99,7 +109,10 @@ class CompiledFunction:
         self.stats.backend = getattr(self.backend, "name", type(self.backend).__name__)
 
     def __call__(self, *args, **kwargs):
-        leaves, treedef = flatten((args, kwargs))
+        if kwargs or any(type(a) in _CONTAINERS for a in args):
+            leaves, treedef = flatten((args, kwargs))
+        else:                             # the common case, without the general walk
+            leaves, treedef = list(args), _flat_treedef(len(args))
         key = (treedef, tuple(leaf_key(leaf) for leaf in leaves))
         with self._stats_lock:
             self.stats.calls += 1

@@ -1,0 +1,269 @@
+"""The numba backend agrees with the numpy executor, caches kernels safely on disk, exits on
+failed guards and falls back when it cannot compile. Kernels build synchronously here
+(TRACEJIT_NUMBA_TIERING=sync) in a private temporary cache."""
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import tracejit
+from tracejit.backends import numba_backend, numba_cache
+from tracejit.backends.numba_backend import NumbaBackend, Program
+
+pytestmark = pytest.mark.numba
+
+
+@pytest.fixture(autouse=True, scope="module")
+def private_cache(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("kernels")
+    os.chmod(directory, 0o700)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRACEJIT_CACHE_DIR", str(directory))
+        mp.setenv("TRACEJIT_NUMBA_TIERING", "sync")
+        yield directory
+
+
+def run_both(fn, *args, argnums=0):
+    """value_and_grad of `fn` on both backends; asserts the numba one really ran compiled."""
+    results = []
+    for backend in ("numpy", "numba"):
+        vg = tracejit.value_and_grad(fn, argnums=argnums, backend=backend)
+        results.append(vg(*args))
+        if backend == "numba":
+            program = only_entry(vg).program
+            assert isinstance(program, Program) and program.compiled
+    return results
+
+
+def only_entry(wrapped):
+    (entry,) = wrapped.entries()
+    return entry
+
+
+def leaves(tree):
+    if isinstance(tree, (tuple, list)):
+        return [leaf for item in tree for leaf in leaves(item)]
+    return [tree]
+
+
+def assert_agree(expected, got, rtol=1e-12):
+    for e, g in zip(leaves(expected), leaves(got)):
+        e, g = np.asarray(e), np.asarray(g)
+        assert e.shape == g.shape and e.dtype == g.dtype
+        scale = max(np.max(np.abs(e), initial=0.0), 1e-300)
+        assert np.max(np.abs(e - g), initial=0.0) <= rtol * scale, (e, g)
+
+
+R = np.random.default_rng(7)
+X, Y = R.standard_normal(6), R.standard_normal(6)
+A, B = R.standard_normal((3, 4)), R.standard_normal((4, 5))
+
+
+def arithmetic(x, y):
+    return np.sum(x * y - x / (y * y + 3) + (-x) ** 2 * 2.0 + y ** 3)
+
+
+def transcendental(x):
+    t = x * 0.1
+    return np.sum(np.exp(t) + np.log(x * x + 1) + np.log1p(x * x) + np.expm1(t) + np.sin(x)
+                  + np.cos(x) + np.tan(t) + np.tanh(x) + np.sqrt(x * x + 1) + np.sinh(t)
+                  + np.cosh(t) + np.arcsin(t) + np.arccos(t) + np.arctan(x) + np.arcsinh(x)
+                  + np.arccosh(x * x + 2) + np.arctanh(t))
+
+
+def piecewise(x, y):
+    masked = np.where(np.logical_or(np.logical_and(x <= 0, y >= 0),
+                                    np.logical_xor(x == y, x != 1.0)), x, 0.0)
+    clean = np.where(np.logical_or(np.isnan(x), np.logical_not(np.isfinite(y))), 0.0, y)
+    return np.sum(np.abs(x) + np.sign(x) * x + np.floor(x) + np.ceil(y) + np.arctan2(x, y)
+                  + np.maximum(x, y) + np.minimum(x, 0.5) + np.where(x > y, x, y * 2)
+                  + masked + clean + (x < y).astype(float) * x)
+
+
+def reductions(a):
+    return (np.sum(np.max(a, axis=0)) + np.sum(np.min(a, axis=1, keepdims=True) * a)
+            + np.sum(a, axis=(0, 1)) + np.max(a) * np.min(a) + np.mean(a[:, 1:] ** 2))
+
+
+def shapes(a, x):
+    t = a.T.reshape(2, 6)
+    c = np.concatenate([t, x.reshape(1, 6), t[:, ::-2].reshape(1, 6)], axis=0)
+    u = a.copy()
+    u[1:, ::2] = x[:2].reshape(1, 2) * 2.0
+    col = a[:, :1] + x[:4].reshape(1, 4)
+    return np.sum(c * c) + np.sum(u * a) + np.sum(col * np.sin(col))
+
+
+def gather(a, x):
+    rows = a[np.array([2, 0, 2])]
+    cols = a[:, np.array([[1, 3], [0, -1]])]
+    masked = x[x > 0]                    # nonzero_flat, behind a guard on the count
+    return (np.sum(rows * rows) + np.sum(np.sin(cols)) + np.sum(x[np.array([5, 5, 1])] * x[0])
+            + np.sum(masked ** 2))
+
+
+def products(a, b):
+    batched = np.stack([a, 2 * a]) @ b
+    return np.sum(np.tanh(a @ b)) + np.sum(batched ** 2) + np.sum((a.T @ a) * 0.5)
+
+
+def scalars(s, x):
+    return s * np.sum(x) + float(np.max(x)) * s ** 2
+
+
+def indexed_loop(x):
+    # the adjoint accumulates into one buffer in place (slice_update of zeros + add)
+    s = 0.0
+    for i in range(len(x) - 1):
+        s = s + 100.0 * (x[i + 1] - x[i] ** 2) ** 2 + (1 - x[i]) ** 2
+    return s
+
+
+CASES = [
+    (arithmetic, (X, Y), (0, 1)),
+    (transcendental, (X,), 0),
+    (piecewise, (X, Y), (0, 1)),
+    (reductions, (A,), 0),
+    (shapes, (A, X), (0, 1)),
+    (gather, (A, X), (0, 1)),
+    (products, (A, B), (0, 1)),
+    (scalars, (1.5, X), (0, 1)),
+    (indexed_loop, (X,), 0),
+]
+
+
+@pytest.mark.parametrize("fn, args, argnums", CASES, ids=[c[0].__name__ for c in CASES])
+def test_backends_agree(fn, args, argnums):
+    expected, got = run_both(fn, *args, argnums=argnums)
+    assert_agree(expected, got)
+
+
+def branchy(x):
+    if np.sum(x) > 0:
+        return np.sum(np.exp(-x) * x)
+    return np.sum(np.log1p(x * x))
+
+
+def test_failed_guard_in_kernel_retraces():
+    grad = tracejit.jit_grad(branchy, backend="numba")
+    reference = tracejit.jit_grad(branchy, backend="numpy")
+    positive = np.abs(X) + 0.1
+    assert_agree(reference(positive), grad(positive))
+    assert only_entry(grad).program.compiled
+    assert_agree(reference(-positive), grad(-positive))     # the kernel's guard fails inside
+    stats = grad.stats()
+    assert stats["misses"] == 2 and stats["side_exits"] == 1
+    assert any("np.sum(x) > 0" in reason for reason in stats["guard_failures"])
+
+
+def test_background_build_switches_to_the_kernel(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "background")
+    grad = tracejit.jit_grad(lambda x: np.sum(np.cos(x) * x * 0.625), backend="numba")
+    first = grad(X)                      # on the numpy executor, or the kernel if already built
+    numba_backend.wait_for_builds()
+    assert only_entry(grad).program.compiled
+    assert_agree(first, grad(X))
+
+
+def test_float32_stays_float32():
+    x = X.astype(np.float32)
+    grad = tracejit.value_and_grad(lambda v: np.sum(np.sin(v) * 0.3 + v * v), backend="numba")
+    value, g = grad(x)
+    assert g.dtype == np.float32 and np.asarray(value).dtype == np.float32
+    expected = tracejit.value_and_grad(lambda v: np.sum(np.sin(v) * 0.3 + v * v),
+                                       backend="numpy")(x)
+    assert_agree(expected, (value, g), rtol=1e-6)
+    assert "np.float32(0.3)" in only_entry(grad).program.kernel.source
+
+
+def test_literal_arrays_are_arguments_not_source():
+    weights = np.linspace(0.25, 3.0, 6)
+    expected, got = run_both(lambda x: np.sum(x * np.linspace(0.25, 3.0, 6)), X)
+    assert_agree(expected, got)
+    vg = tracejit.value_and_grad(lambda x: np.sum(x * np.linspace(0.25, 3.0, 6)), backend="numba")
+    vg(X)
+    kernel = only_entry(vg).program.kernel
+    assert any(np.array_equal(a, weights) for a in kernel.lit_args)
+    assert repr(weights[1]) not in kernel.source
+
+
+def test_no_lowering_falls_back_once(caplog):
+    def solve_sum(m):
+        return np.sum(np.linalg.solve(m, np.ones(3)))
+    m = np.eye(3) * 2 + 0.1
+    with caplog.at_level(logging.INFO, logger="tracejit"):
+        numba_backend._fallback_reasons.clear()
+        grads = [tracejit.jit_grad(solve_sum, backend="numba")(m) for _ in range(2)]
+    assert_agree(tracejit.jit_grad(solve_sum, backend="numpy")(m), grads[0])
+    messages = [r.message for r in caplog.records]
+    assert messages.count("numba backend: no lowering for primitive solve; such traces run on "
+                          "the numpy executor") == 1
+
+
+def test_unsafe_cache_dir_is_refused(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    with pytest.raises(numba_cache.CacheDirError, match="writable by group or others"):
+        numba_cache.private_dir(shared)
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(shared))
+    with pytest.raises(numba_cache.CacheDirError):
+        tracejit.jit_grad(branchy, backend="numba")(X)
+    fresh = tmp_path / "new" / "kernels"
+    assert numba_cache.private_dir(fresh) == fresh and (fresh.stat().st_mode & 0o777) == 0o700
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")
+def test_cache_dir_of_another_user_is_refused(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir(mode=0o700)
+    os.chown(other, 12345, -1)
+    with pytest.raises(numba_cache.CacheDirError, match="belongs to uid 12345"):
+        numba_cache.private_dir(other)
+
+
+def test_corrupt_cache_file_is_rebuilt(private_cache):
+    trace = only_entry(_compiled_arithmetic()).joint
+    path = NumbaBackend().compile(trace).path
+    good = path.read_text()
+    path.write_text(good[: len(good) // 2])              # a truncated write
+    sys.modules.pop(path.stem)
+    program = NumbaBackend().compile(trace)
+    assert program.compiled and path.read_text() == good
+    assert_agree(tracejit.value_and_grad(arithmetic, backend="numpy")(X, Y)[1],
+                 program([X, Y])[1])
+
+
+def _compiled_arithmetic():
+    vg = tracejit.value_and_grad(arithmetic, backend="numba")
+    vg(X, Y)
+    return vg
+
+
+SUBPROCESS = textwrap.dedent("""
+    import numpy as np, tracejit
+    def f(x):
+        return np.sum(np.sin(x) * x + 0.25 * x * x)
+    g = tracejit.jit_grad(f, backend="numba")
+    result = g(np.linspace(0, 1, 5))
+    program = g.entries()[0].program
+    stats = program.dispatcher.stats
+    print(program.compiled, sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
+    print(repr(result.tolist()))
+""")
+
+
+def test_cache_reused_across_processes(private_cache):
+    runs = [subprocess.run([sys.executable, "-c", SUBPROCESS], capture_output=True, text=True,
+                           check=True, timeout=120,
+                           env=dict(os.environ, TRACEJIT_CACHE_DIR=str(private_cache),
+                                    TRACEJIT_NUMBA_TIERING=tiering)).stdout.splitlines()
+            for tiering in ("sync", "background")]
+    # the first process may have found nothing; the second, even with background tiering,
+    # loads the kernel at once from numba's cache and compiles nothing
+    assert runs[1][0] == "True 1 0"
+    assert runs[0][1] == runs[1][1]
