@@ -3,7 +3,7 @@
 Dict keys are visited in sorted order (as JAX does), so two dicts with the same keys flatten
 alike whatever their insertion order.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -11,6 +11,13 @@ class TreeDef:
     kind: str                  # "leaf", "dict", "list", "tuple"
     keys: tuple = ()           # dict keys, sorted
     children: tuple = ()
+    # part of every cache key, hashed on every call: computed once
+    _hash: int = field(default=None, compare=False, repr=False)
+
+    def __hash__(self):
+        if self._hash is None:
+            object.__setattr__(self, "_hash", hash((self.kind, self.keys, self.children)))
+        return self._hash
 
     @property
     def num_leaves(self):

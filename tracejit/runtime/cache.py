@@ -20,6 +20,7 @@ from ..ir import Lit
 from ..ops.core import GuardFailure
 from ..tree import LEAF, TreeDef, flatten
 from . import explain, logs
+from .guard_code import compile_prepare
 from .stats import Retrace, Stats
 
 DEFAULT_CACHE_LIMIT = 8
@@ -65,15 +66,26 @@ class Entry:
     finish: object = None                 # (outputs, leaves) -> the user-visible result
     why: Retrace = None                   # why this entry was traced, for .explain()
     labels: list = None                   # readable names of the argument leaves
+    _prepare: object = None               # generated guard check + outside reads (guard_code)
 
     def guards_hold(self, fn, leaves):
-        for guard in self.guards:
-            if not guard.holds(fn, leaves):
-                return guard
-        return None
+        """The first guard that fails on these arguments, or None."""
+        return self.check(fn, leaves)[0]
 
-    def run(self, fn, leaves):
-        outputs = self.program(self.inputs(fn, leaves))
+    def check(self, fn, leaves):
+        """(failing guard, None) or (None, the outside arrays the trace reads), evaluated by
+        straight-line code generated once for this entry."""
+        if self._prepare is None:
+            self._prepare = compile_prepare(self.guards, self.sourced)
+        result = self._prepare(fn, leaves)
+        if type(result) is int:
+            return self.guards[result] if result < len(self.guards) else _SOURCE_GONE, None
+        return None, result
+
+    def run(self, fn, leaves, sourced=None):
+        values = [leaves[i] for i in self.arg_leaves]
+        values += sourced if sourced is not None else [s.get(fn, leaves) for s in self.sourced]
+        outputs = self.program(values)
         # an output that is a constant of the trace is one shared, read-only array: hand each
         # caller its own writable copy, as a plain call would
         return [o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable
@@ -87,6 +99,10 @@ class Entry:
         values = [leaves[i] for i in self.arg_leaves]
         values += [s.get(fn, leaves) for s in self.sourced]
         return values
+
+
+# an outside array the trace reads has disappeared (an attribute deleted, a key removed)
+_SOURCE_GONE = "an outside array the trace reads is no longer there"
 
 
 @dataclass
@@ -132,13 +148,13 @@ class CompiledFunction:
                 continue
             tried.append(entry)
             started = perf_counter()
-            guard = entry.guards_hold(self.fn, leaves)
+            guard, sourced = entry.check(self.fn, leaves)
             checked = perf_counter()
             if guard is not None:
                 failed = self._input_guard_failed(guard)
                 continue
             try:
-                outputs = entry.run(self.fn, leaves)
+                outputs = entry.run(self.fn, leaves, sourced)
             except GuardFailure as failure:
                 failed = self._side_exit(failure)
                 continue
