@@ -183,24 +183,35 @@ def signature_of(args):
     return ", ".join(one(a) for a in args)
 
 
+def run_peers(fn, args, argnum=0, peers=None, backends=None, repeat=7, budget=0.25):
+    """One measured `Row` per selected peer (no agreement check yet: see `summarize`)."""
+    options = {"repeat": repeat, "budget": budget, "backends": backends}
+    return [_run_peer(p, fn, args, argnum, options) for p in _peers.select(peers, backends)]
+
+
+def summarize(fn, args, argnum, rows):
+    """The `Comparison` of measured rows: op counts shared, gradients checked against the
+    reference. Rows may come from separate processes (benchmarks/ isolates each peer)."""
+    _peers.share_op_counts(rows)
+    _check_agreement(rows)
+    return Comparison(getattr(fn, "__qualname__", repr(fn)), signature_of(args), argnum, rows)
+
+
 def compare(fn, *args, argnum=0, peers=None, backends=None, repeat=7, budget=0.25,
             plot=None, file=None):
     """Time `fn`'s gradient (w.r.t. positional argument `argnum`) under tracejit and each
     installed peer, check the gradients agree, print the table to `file` (default stdout; pass
     False for silence) and return the `Comparison`. `peers` picks peers by name."""
-    options = {"repeat": repeat, "budget": budget, "backends": backends}
-    chosen = _peers.select(peers, backends)
-    rows = [_run_peer(p, fn, args, argnum, options) for p in chosen]
-    _peers.share_op_counts(rows)
-    _check_agreement(rows)
-    result = Comparison(getattr(fn, "__qualname__", repr(fn)), signature_of(args), argnum, rows)
-    if file is not False:
-        print(result.table(), file=file or sys.stdout)
+    rows = run_peers(fn, args, argnum, peers, backends, repeat, budget)
+    result = summarize(fn, args, argnum, rows)
+    out = sys.stdout if file is None else file
+    if out is not False:
+        print(result.table(), file=out)
     if plot:
         drawn = result.plot(plot)
-        if file is not False:
+        if out is not False:
             print(f"plot: {plot}" if drawn else "plot: skipped (matplotlib is not installed)",
-                  file=file or sys.stdout)
+                  file=out)
     return result
 
 
