@@ -1,11 +1,13 @@
 """tracejit: differentiate ordinary NumPy code by tracing its bytecode, and run it compiled."""
-from . import numpy  # noqa: F401  (attaches array behaviour to traced values)
-from .api import grad, jit, jit_grad, make_trace, value_and_grad
+from . import numpy, scipy  # noqa: F401  (attaches array behaviour; registers SciPy functions)
+from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad, jvp, make_trace,
+                  value_and_grad, vjp)
+from .custom import checkpoint, custom_jvp, custom_vjp, remat
 from .errors import TracejitError, UnsupportedError
 
-__all__ = ["jit_grad", "grad", "value_and_grad", "jit", "make_trace", "TracejitError",
-           "UnsupportedError"]
-
+__all__ = ["jit_grad", "grad", "value_and_grad", "jit", "jvp", "vjp", "jacfwd", "jacrev",
+           "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "remat",
+           "make_trace", "TracejitError", "UnsupportedError"]
 
 def __getattr__(name):
     # `tracejit.compare` (function and module at once) loads on first use: importing it here

@@ -1,19 +1,32 @@
-"""Public entry points: `jit_grad`/`grad`, `value_and_grad`, `jit`, `make_trace`."""
+"""Public entry points: jit, grad/jit_grad, value_and_grad, jvp, vjp, jacfwd, jacrev/jacobian,
+hessian, hvp, make_trace.
+
+Each returns (or uses) a `Transformed`: the user's function under one transformation from
+`tracejit.transformations`. Called on data it traces the transformed function once per input
+signature (and per value of its static arguments), compiles the trace and caches it, re-tracing
+when a guard fails. Called inside a function that is itself being traced, it records into that
+trace instead, which is how transformations nest (`grad(grad(f))`, `hessian`, `hvp`).
+"""
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 
 import numpy as np
 
-from .backends import NumpyBackend
+from .backends.numba_backend import NumbaBackend
+from .backends.numpy_exec import NumpyBackend
+from . import transformations as T
 from .errors import TracejitError
 from .frontend import trace_function
 from .ir import verify
 from .runtime import CompiledFunction
-from .transforms import dce, vjp_trace
+from .transforms import dce, inline_calls
 from .tree import flatten, unflatten
 
-BACKENDS = {"numpy": NumpyBackend}
+BACKENDS = {"numpy": NumpyBackend, "numba": NumbaBackend}
+DEFAULT_BACKEND = "numba"
 
 
 def _backend(name):
@@ -23,145 +36,312 @@ def _backend(name):
         raise ValueError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}") from None
 
 
+def _call(ctx, fn, args, kwargs, fresh=False):
+    return T.call_in_trace(ctx, fn, args, kwargs)
+
+
+def _as_tuple(x):
+    return tuple(x) if isinstance(x, (tuple, list)) else (x,)
+
+
+class Transformed:
+    """`fn` under a transformation `apply(ctx, fn, args, kwargs, fresh)`; see the module doc."""
+
+    def __init__(self, fn, apply, *, static_argnums=(), static_argnames=(), backend="numpy",
+                 differentiates=True):
+        _backend(backend)                                   # reject unknown names early
+        self.fn = fn
+        self.apply = apply
+        self.differentiates = differentiates
+        self.static_argnums = _as_tuple(static_argnums)
+        self.static_argnames = _as_tuple(static_argnames)
+        self.backend = backend
+        self._compiled = {}                                 # static values -> CompiledFunction
+        self._lock = threading.Lock()
+        for name in ("__name__", "__qualname__", "__doc__"):
+            if hasattr(fn, name):
+                setattr(self, name, getattr(fn, name))
+        self.__wrapped__ = fn
+
+    def __call__(self, *args, **kwargs):
+        ctx = T.tracing_context()
+        if ctx is not None:
+            return self.apply(ctx, T.read_fn(ctx, self, self.fn), args, kwargs, fresh=False)
+        key, statics, args, kwargs = self._split_static(args, kwargs)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            with self._lock:
+                compiled = self._compiled.setdefault(key, self._compile(statics))
+        try:
+            return compiled(*args, **kwargs)
+        except TracejitError:
+            self._refuse_complex(args, kwargs)
+            raise
+
+    def _refuse_complex(self, args, kwargs):
+        """The frontend refuses complex inputs generally; say why when differentiating."""
+        leaves = flatten((args, kwargs))[0]
+        if self.differentiates and any(np.iscomplexobj(leaf) for leaf in leaves):
+            raise TracejitError(f"{T._name(self.fn)} was called with complex inputs: tracejit "
+                                "differentiates real functions of float inputs only "
+                                "(holomorphic=False)") from None
+
+    def _split_static(self, args, kwargs):
+        """Static arguments leave the traced call: they select a compiled function by value
+        (their hash and equality) and are passed to the function as they are."""
+        if not self.static_argnums and not self.static_argnames:
+            return (), ((), ()), args, kwargs
+        args, kwargs = list(args), dict(kwargs)
+        by_position = tuple((i % len(args), args[i]) for i in self.static_argnums
+                            if -len(args) <= i < len(args))
+        by_name = tuple((k, kwargs.pop(k)) for k in self.static_argnames if k in kwargs)
+        for i, _ in by_position:
+            args[i] = None
+        key = tuple((k, type(v), v) for k, v in by_position + by_name)
+        try:
+            hash(key)
+        except TypeError:
+            raise TracejitError(f"static arguments of {T._name(self.fn)} must be hashable "
+                                f"(got {[type(v).__name__ for _, v in by_position + by_name]})") from None
+        return key, (by_position, by_name), args, kwargs
+
+    def _compile(self, statics):
+        entry = _Entry(self, *statics)
+
+        def call(*args, **kwargs):
+            return entry(*args, **kwargs)
+        call.__name__ = getattr(self.fn, "__name__", "f")
+        call.__wrapped__ = self.fn          # argument names in messages come from fn's signature
+        return CompiledFunction(call, entry.compile_transform, _backend(self.backend))
+
+    def stats(self):
+        """Counters and timings: calls, hits, traces and why, guard failures, time per phase
+        (summed over the compiled functions of each set of static arguments)."""
+        total = {}
+        for compiled in self._compiled.values():
+            for k, v in compiled.stats.as_dict().items():
+                total[k] = _merge_stat(total.get(k), v)
+        return total
+
+    def explain(self):
+        """A readable report: stats, then each cache entry's guards, generated code and trace."""
+        from .runtime.explain import Report
+        return Report("\n\n".join(compiled.explain() for compiled in self._compiled.values()))
+
+    def traces(self):
+        return [t for compiled in self._compiled.values() for t in compiled.traces()]
+
+    def entries(self):
+        """Every cache entry (trace, compiled program, guards, hit count)."""
+        return [e for compiled in self._compiled.values()
+                for bucket in compiled.entries.values() for e in bucket]
+
+
+def _merge_stat(old, new):
+    if old is None:
+        return new
+    if isinstance(new, dict):
+        return {**old, **new}
+    if isinstance(new, list):
+        return old + new
+    if isinstance(new, str):
+        return old if old == new else f"{old}, {new}"
+    return old + new
+
+
+_OUT = type("OUT", (), {"__repr__": lambda self: "OUT"})()        # a traced slot in a layout
+
+
+class _Entry:
+    """What a compiled transformation traces: the transformed call, static arguments put back.
+    It returns the flat list of traced outputs; other output leaves (None, strings) are kept in
+    `layout` and put back by the compiled function's `finish`."""
+
+    def __init__(self, transformed, by_position, by_name):
+        self.fn = transformed.fn
+        self.transformed = transformed
+        self.by_position, self.by_name = by_position, dict(by_name)
+        self.layout = None
+
+    def __call__(self, *args, **kwargs):
+        ctx = T.tracing_context()
+        args = list(args)
+        for i, value in self.by_position:
+            args[i] = value
+        kwargs = {**kwargs, **self.by_name}
+        result = self.transformed.apply(ctx, T.read_fn(ctx, self, self.fn), args, kwargs,
+                                        fresh=True)
+        leaves, tree = flatten(result)
+        self.layout = (tree, [_OUT if _is_output(leaf) else leaf for leaf in leaves])
+        return [leaf for leaf in leaves if _is_output(leaf)]
+
+    def compile_transform(self, result, args, kwargs):
+        tree, template = self.layout          # set by the trace just made (under the cache lock)
+        trace = verify(dce(inline_calls(result.trace)))
+
+        def finish(outputs, leaves):
+            values = iter(_python_value(v, w) for v, w in zip(outputs, result.out_weak))
+            return unflatten(tree, [next(values) if t is _OUT else t for t in template])
+        return trace, finish
+
+
+def _is_output(leaf):
+    return not (leaf is None or isinstance(leaf, str))
+
+
+def _python_value(value, weak):
+    """Weak outputs stand for Python scalars (e.g. the gradient of a Python float)."""
+    return np.asarray(value).item() if weak else value
+
+
 def _decorator(make):
     """Let `make(fn, **options)` be used as `@make`, `@make(**options)` and `make(fn, ...)`."""
     @functools.wraps(make)
     def wrapper(fn=None, **options):
         if fn is None:
             return lambda f: wrapper(f, **options)
-        compiled = make(fn, **options)
-        functools.update_wrapper(compiled, fn)
-        return compiled
+        return make(fn, **options)
     return wrapper
 
 
-class _Wrapped:
-    """The user's handle: calls the compiled function; exposes stats and traces."""
-
-    def __init__(self, compiled: CompiledFunction):
-        self._compiled = compiled
-
-    def __call__(self, *args, **kwargs):
-        return self._compiled(*args, **kwargs)
-
-    def stats(self):
-        """Counters and timings: calls, hits, traces and why, guard failures, time per phase."""
-        return self._compiled.stats.as_dict()
-
-    def explain(self):
-        """A readable report: stats, then each cache entry's guards, generated code and trace."""
-        return self._compiled.explain()
-
-    def traces(self):
-        return self._compiled.traces()
+def _no_holomorphic(holomorphic):
+    if holomorphic:
+        raise TracejitError("holomorphic=True is not supported: tracejit differentiates real "
+                            "functions of real (float) inputs")
 
 
-def _output(value, weak):
-    if weak:
-        return float(value)
-    return value
-
-
-def _finish_outputs(result, outputs):
-    return unflatten(result.out_tree, [_output(v, w) for v, w in zip(outputs, result.out_weak)])
-
-
-# ---- jit ---------------------------------------------------------------------------------------
+# ---- compilation and gradients -----------------------------------------------------------------
 @_decorator
-def jit(fn, *, backend="numpy"):
+def jit(fn, *, static_argnums=(), static_argnames=(), backend=DEFAULT_BACKEND):
     """Compile `fn` (the primal alone): traced once per signature, guarded, re-traced as needed."""
-    def transform(result, args, kwargs):
-        return verify(dce(result.trace)), lambda outputs, leaves: _finish_outputs(result, outputs)
-    return _Wrapped(CompiledFunction(fn, transform, _backend(backend)))
+    return Transformed(fn, _call, static_argnums=static_argnums,
+                       static_argnames=static_argnames, backend=backend, differentiates=False)
 
 
-# ---- gradients ---------------------------------------------------------------------------------
-def _leaf_ranges(args):
-    """For each positional argument, the range of its leaves among all argument leaves."""
-    ranges, start = [], 0
-    for a in args:
-        n = len(flatten(a)[0])
-        ranges.append(range(start, start + n))
-        start += n
-    return ranges
-
-
-def _check_leaf(leaf, label):
-    if type(leaf) is float or (isinstance(leaf, (np.ndarray, np.generic)) and leaf.dtype.kind == "f"):
-        return True
-    if leaf is None or isinstance(leaf, str):
-        return False
-    kind = getattr(getattr(leaf, "dtype", None), "name", type(leaf).__name__)
-    raise TracejitError(f"cannot differentiate with respect to {label}: it is {kind}; gradients "
-                        "need float arrays or Python floats (pass other data as an argument "
-                        "outside argnums)")
-
-
-def _grad_transform(argnums, has_aux, with_value, fn):
-    argnum_tuple = argnums if isinstance(argnums, tuple) else (argnums,)
-
-    def transform(result, args, kwargs):
-        ranges = _leaf_ranges(args)
-        if max(argnum_tuple) >= len(args):
-            raise TracejitError(f"argnums={argnums} but {fn.__qualname__} was called with "
-                                f"{len(args)} positional arguments")
-        position = {leaf: j for j, leaf in enumerate(result.arg_leaves)}
-        wrt, grad_slots = [], []
-        for i in argnum_tuple:
-            arg_leaves = flatten(args[i])[0]
-            slots = []
-            for k, leaf in zip(ranges[i], arg_leaves):
-                if _check_leaf(leaf, f"argument {i} of {fn.__qualname__}"):
-                    slots.append((len(wrt), type(leaf) is float))
-                    wrt.append(position[k])
-                else:
-                    slots.append(None)
-            grad_slots.append((flatten(args[i])[1], slots))
-        trace = result.trace
-        value_atom = trace.outputs[0]
-        if value_atom.aval.shape != () or value_atom.aval.dtype.kind != "f":
-            raise TracejitError(f"{fn.__qualname__} must return a float scalar to be "
-                                f"differentiated, but returned {value_atom.aval}"
-                                + (" as its first output (has_aux=True)" if has_aux else ""))
-        joint = verify(vjp_trace(trace, wrt, out_index=0))
-        n_out = len(trace.outputs)
-
-        def finish(outputs, leaves):
-            primal = _finish_outputs(result, outputs[:n_out])
-            grads = outputs[n_out:]
-            per_arg = tuple(unflatten(tree, [None if s is None else
-                                             (float(grads[s[0]]) if s[1] else grads[s[0]])
-                                             for s in slots]) for tree, slots in grad_slots)
-            g = per_arg if isinstance(argnums, tuple) else per_arg[0]
-            if has_aux:
-                value, aux = primal
-                return ((value, aux), g) if with_value else (g, aux)
-            return (primal, g) if with_value else g
-        return joint, finish
-    return transform
+def _grad_like(fn, with_value, argnums, has_aux, static_argnums, static_argnames, holomorphic,
+               backend):
+    _no_holomorphic(holomorphic)
+    apply = functools.partial(T.grad_apply, argnums=argnums, has_aux=has_aux,
+                              with_value=with_value)
+    return Transformed(fn, apply, static_argnums=static_argnums,
+                       static_argnames=static_argnames, backend=backend)
 
 
 @_decorator
-def jit_grad(fn, *, argnums=0, has_aux=False, backend="numpy"):
-    """The gradient of `fn` with respect to positional argument(s) `argnums`, compiled."""
-    return _Wrapped(CompiledFunction(fn, _grad_transform(argnums, has_aux, False, fn),
-                                     _backend(backend)))
+def jit_grad(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
+             holomorphic=False, backend=DEFAULT_BACKEND):
+    """The gradient of scalar `fn` with respect to positional argument(s) `argnums`, compiled.
+    With has_aux=True, `fn` returns (value, aux) and the result is (gradient, aux)."""
+    return _grad_like(fn, False, argnums, has_aux, static_argnums, static_argnames, holomorphic,
+                      backend)
 
 
 grad = jit_grad
 
 
 @_decorator
-def value_and_grad(fn, *, argnums=0, has_aux=False, backend="numpy"):
-    """`(fn(*args), gradient)` in one compiled call."""
-    return _Wrapped(CompiledFunction(fn, _grad_transform(argnums, has_aux, True, fn),
-                                     _backend(backend)))
+def value_and_grad(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
+                   holomorphic=False, backend=DEFAULT_BACKEND):
+    """`(fn(*args), gradient)` in one compiled call ((value, aux), gradient with has_aux)."""
+    return _grad_like(fn, True, argnums, has_aux, static_argnums, static_argnames, holomorphic,
+                      backend)
+
+
+@_decorator
+def jacfwd(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
+           holomorphic=False, backend=DEFAULT_BACKEND):
+    """The Jacobian of `fn` by forward mode (one tangent sweep per input element); each output
+    leaf's block has shape output.shape + input.shape."""
+    _no_holomorphic(holomorphic)
+    return Transformed(fn, functools.partial(T.jacfwd_apply, argnums=argnums, has_aux=has_aux),
+                       static_argnums=static_argnums, static_argnames=static_argnames,
+                       backend=backend)
+
+
+@_decorator
+def jacrev(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
+           holomorphic=False, backend=DEFAULT_BACKEND):
+    """The Jacobian of `fn` by reverse mode (one adjoint sweep per output element, one primal)."""
+    _no_holomorphic(holomorphic)
+    return Transformed(fn, functools.partial(T.jacrev_apply, argnums=argnums, has_aux=has_aux),
+                       static_argnums=static_argnums, static_argnames=static_argnames,
+                       backend=backend)
+
+
+jacobian = jacrev
+
+
+@_decorator
+def hessian(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
+            holomorphic=False, backend=DEFAULT_BACKEND):
+    """The Hessian of scalar `fn`: forward over reverse, `jacfwd(jacrev(fn))`."""
+    _no_holomorphic(holomorphic)
+    inner = jacfwd(jacrev(fn, argnums=argnums, has_aux=has_aux), argnums=argnums,
+                   has_aux=has_aux)
+    return Transformed(inner, _call, static_argnums=static_argnums,
+                       static_argnames=static_argnames, backend=backend)
+
+
+def _hvp_apply(ctx, fn, args, kwargs, fresh=False):
+    x, v = args
+    return T.jvp_apply(ctx, jit_grad(fn), ((x,), (v,)), kwargs, has_aux=False, fresh=fresh)[1]
+
+
+@_decorator
+def hvp(fn, *, backend=DEFAULT_BACKEND):
+    """`hvp(f)(x, v)`: the Hessian of scalar `f` at `x` times `v` (forward over reverse),
+    without forming the Hessian."""
+    return Transformed(fn, _hvp_apply, backend=backend)
+
+
+# ---- jvp and vjp: JAX's calling conventions ------------------------------------------------------
+_CACHE = weakref.WeakKeyDictionary()       # fn -> {(kind, options): Transformed}
+
+
+def _cached(fn, kind, apply, **options):
+    """One Transformed per (function, transformation, options), so repeated calls reuse traces."""
+    try:
+        per_fn = _CACHE.setdefault(fn, {})
+    except TypeError:                                       # not weak-referenceable
+        per_fn = {}
+    key = (kind, tuple(sorted(options.items())))
+    if key not in per_fn:
+        backend = options.pop("backend")
+        per_fn[key] = Transformed(fn, functools.partial(apply, **options), backend=backend)
+    return per_fn[key]
+
+
+def jvp(fn, primals, tangents, *, has_aux=False, backend=DEFAULT_BACKEND):
+    """Forward mode: `(fn(*primals), d fn(primals) . tangents)` (and aux with has_aux=True)."""
+    return _cached(fn, "jvp", T.jvp_apply, has_aux=has_aux, backend=backend)(
+        tuple(primals), tuple(tangents))
+
+
+def vjp(fn, *primals, has_aux=False, backend=DEFAULT_BACKEND):
+    """Reverse mode: `(fn(*primals), vjp_fn)` where `vjp_fn(cotangent)` returns one cotangent
+    per primal (a tuple). With has_aux=True: `(output, vjp_fn, aux)`. `vjp_fn` is compiled once
+    per signature and recomputes the primal inside its trace."""
+    out = _cached(fn, "jit", _call, backend=backend)(*primals)
+    pullback = _cached(fn, "pullback", T.pullback_apply, has_aux=has_aux, backend=backend)
+
+    def vjp_fn(cotangent):
+        return pullback(primals, cotangent)
+    if has_aux:
+        value, aux = T.split_aux(out, True, fn)
+        return value, vjp_fn, aux
+    return out, vjp_fn
 
 
 # ---- inspection --------------------------------------------------------------------------------
 def make_trace(fn):
-    """`make_trace(f)(*args)` returns the trace of `f` on those arguments (like make_jaxpr)."""
+    """`make_trace(f)(*args)` returns the trace of `f` on those arguments (like make_jaxpr);
+    `f` may be a transformed function (`make_trace(grad(f))`)."""
     @functools.wraps(fn)
     def traced(*args, **kwargs):
-        return verify(trace_function(fn, args, kwargs).trace)
+        target = fn
+        if isinstance(fn, Transformed):
+            def target(*a, **k):
+                return fn(*a, **k)
+            target.__name__ = getattr(fn, "__name__", "f")
+        return verify(trace_function(target, args, kwargs).trace)
     return traced

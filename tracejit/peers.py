@@ -107,7 +107,7 @@ class Tracejit(Peer):
         return call
 
     def counts(self, call):
-        entries = [e for bucket in call.handle._compiled.entries.values() for e in bucket]
+        entries = call.handle.entries()
         if not entries:
             return None
         entry = max(entries, key=lambda e: e.hits)

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import inspect
+import io
+import logging
 import math
 import types
 
@@ -19,11 +21,13 @@ import numpy as np
 
 from ..numpy import _funcs as F
 from ..numpy._registry import IMPLEMENTATIONS, has_tracer
+from ..numpy._ufunc_methods import lookup as ufunc_method
 from ..ops import shape as sh
+from ..ops import special
 from ..ops.core import Tracer, concretize_bool, concretize_int
 from .context import is_trusted
 from .frame import Frame, Return, run_frame
-from .sources import Attr, Equals, Item, Keys, _sorted_keys as _keys
+from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
 
 CO_GENERATOR = inspect.CO_GENERATOR
 
@@ -47,11 +51,13 @@ def _bool(x=False):
     return concretize_bool(x) if isinstance(x, Tracer) else bool(x)
 
 
-def _math(np_name):
-    np_fn = getattr(F, np_name)
+def _np_impl(np_name):
+    return IMPLEMENTATIONS[id(getattr(np, np_name))]
 
+
+def _math(np_name):
     def fn(*args):
-        return _as_python_float(np_fn(*args))
+        return _as_python_float(_np_impl(np_name)(*args))
     return fn
 
 
@@ -59,8 +65,40 @@ LOOKASIDE = {id(float): _float, id(int): _int, id(bool): _bool}
 for _math_name, _np_name in {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log1p": "log1p",
                              "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
                              "cosh": "cosh", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
-                             "atan2": "arctan2", "fabs": "absolute", "pow": "power"}.items():
-    LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
+                             "atan2": "arctan2", "fabs": "absolute", "pow": "power",
+                             "log2": "log2", "log10": "log10", "hypot": "hypot",
+                             "degrees": "degrees", "radians": "radians", "asinh": "arcsinh",
+                             "acosh": "arccosh", "atanh": "arctanh", "exp2": "exp2",
+                             "cbrt": "cbrt", "fmod": "fmod", "remainder": "remainder"}.items():
+    if hasattr(math, _math_name):
+        LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
+
+
+def _math_special(prim):
+    def fn(x):
+        return _as_python_float(prim(x)) if isinstance(x, Tracer) else prim.impl(x)
+    return fn
+
+
+def _math_to_int(np_name):
+    """math.floor/ceil/trunc give Python ints: the value steers the program, so it is guarded."""
+    def fn(x):
+        return concretize_int(_np_impl(np_name)(x)) if isinstance(x, Tracer) else \
+            getattr(math, np_name)(x)
+    return fn
+
+
+def _math_test(np_name):
+    def fn(x):
+        return concretize_bool(_np_impl(np_name)(x)) if isinstance(x, Tracer) else \
+            getattr(math, np_name)(x)
+    return fn
+
+
+LOOKASIDE.update({id(math.erf): _math_special(special.erf), id(math.erfc): _math_special(special.erfc),
+                  id(math.lgamma): _math_special(special.gammaln)})
+LOOKASIDE.update({id(getattr(math, n)): _math_to_int(n) for n in ("floor", "ceil", "trunc")})
+LOOKASIDE.update({id(getattr(math, n)): _math_test(n) for n in ("isfinite", "isnan", "isinf")})
 
 
 def _math_log(x, base=None):
@@ -78,27 +116,95 @@ SAFE_NATIVE = {id(f) for f in (
     isinstance, issubclass, type, hasattr, getattr, callable, min, max, sum, abs, all, any, map,
     filter, print, repr, id, divmod, pow, round, range, slice)}
 _CONTAINERS = (list, dict, set, tuple)
+# builtins that iterate over their arguments: an outside container passed to one is replaced by
+# a copy whose items are read through sources, so arrays in it stay trace inputs
+_ITERATING = {id(f) for f in (
+    zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, min, max, sum,
+    all, any, map, filter)}
 _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
              "add", "discard", "sort", "reverse", "popitem", "__setitem__", "__delitem__"}
 
 
 def call(frame: Frame, fn, args, kwargs):
     ctx = frame.ctx
-    impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn))
+    impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
     if fn is super and not args:
-        return super(frame.cells["__class__"].cell_contents, frame.locals[frame.code.co_varnames[0]])
+        return _zero_arg_super(frame)
+    effect = _side_effect(fn)
+    if effect is not None:
+        raise ctx.unsupported(
+            f"{effect} inside a traced function would run once, while tracing, and never on "
+            "compiled calls", "Move it out of the function (return the values it needs), or call "
+            "the original Python function (`compiled.__wrapped__`) to debug.")
+    if fn is getattr and not isinstance(args[0], Tracer):
+        return _getattr(frame, *args)
+    if fn in (setattr, delattr):
+        from .handlers import _DELETE, store_attr
+        return store_attr(ctx, args[0], args[1], args[2] if fn is setattr else _DELETE,
+                          "setattr() of" if fn is setattr else "delattr() of")
+    if fn is globals:
+        return ctx.read(frame.globals, frame.globals_source)
     if isinstance(fn, types.MethodType):
-        return call(frame, fn.__func__, (fn.__self__, *args), kwargs)
+        # a bound method held outside the trace: its object's state is read through it
+        return call(frame, sourced_attr(ctx, fn, "__func__"),
+                    (sourced_attr(ctx, fn, "__self__"), *args), kwargs)
     if isinstance(fn, types.FunctionType) and not is_trusted(fn):
         return inline(ctx, fn, args, kwargs)
     if isinstance(fn, type) and not is_trusted(fn):
         return construct(frame, fn, args, kwargs)
     call_method = getattr(type(fn), "__call__", None)
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
-        return inline(ctx, call_method, (fn, *args), kwargs)
+        return inline(ctx, sourced_attr(ctx, fn, "__call__", type(fn)), (fn, *args), kwargs)
     return call_native(ctx, fn, args, kwargs)
+
+
+def _zero_arg_super(frame):
+    """`super()` in an inlined method: the `__class__` cell and the first argument, as CPython."""
+    code = frame.code
+    first = frame.locals[code.co_varnames[0]]
+    if code.co_varnames[0] in code.co_cellvars:      # the first argument is captured: a cell
+        first = first.cell_contents
+    return super(frame.locals["__class__"].cell_contents, first)
+
+
+# callables whose whole point is an effect on the world outside the trace
+_EFFECTS = {id(print): "print()", id(input): "input()", id(open): "open()",
+            id(breakpoint): "breakpoint()"}
+_EFFECT_MODULES = ("logging", "warnings", "_warnings")
+
+
+def _side_effect(fn):
+    """A description of `fn` when calling it is a side effect a trace cannot repeat, else None."""
+    if id(fn) in _EFFECTS:
+        return _EFFECTS[id(fn)]
+    module = getattr(fn, "__module__", None) or ""
+    owner = getattr(fn, "__self__", None)
+    if module.split(".")[0] in _EFFECT_MODULES or isinstance(owner, (io.IOBase, logging.Logger)):
+        return f"{_describe(fn).lstrip('_')}()"
+    return None
+
+
+def sourced_attr(ctx, obj, name, owner=None):
+    """`getattr(owner or obj, name)`, read through obj's source when obj lives outside the
+    trace, so the value is guarded or re-read on every call like any other outside state."""
+    value = getattr(obj if owner is None else owner, name)
+    source = ctx.source_of(obj)
+    if source is None:
+        return value
+    return ctx.read(value, Attr(Attr(source, "__class__") if owner is not None else source, name))
+
+
+def _getattr(frame, obj, name, *default):
+    """The builtin `getattr`, made to read through sources as the `obj.name` syntax does."""
+    from .handlers import load_attr
+    try:
+        return load_attr(frame, obj, name)
+    except AttributeError:
+        if default:
+            return default[0]
+        raise
 
 
 def _is_ours(fn):
@@ -123,12 +229,14 @@ def _is_random(fn):
 def call_native(ctx, fn, args, kwargs):
     owner = getattr(fn, "__self__", None)
     container_method = isinstance(fn, types.BuiltinMethodType) and isinstance(owner, _CONTAINERS)
-    if container_method and ctx.source_of(owner) is not None:
+    if container_method and ctx.is_outside(owner):
         return _call_outside_container(ctx, owner, fn.__name__, args, kwargs)
     if _is_random(fn):
         raise ctx.unsupported(f"{_describe(fn)} draws random numbers inside a traced function",
                               "The draw would be frozen into the compiled code. Draw outside the "
                               "function and pass the numbers in as an argument.")
+    if id(fn) in _ITERATING:
+        args = [_sourced_container(ctx, a) for a in args]
     if (has_tracer(args) or has_tracer(kwargs.values())) and not (
             id(fn) in SAFE_NATIVE or container_method):
         numpy_fn = (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
@@ -138,6 +246,17 @@ def call_native(ctx, fn, args, kwargs):
             "Express it with supported NumPy functions, or give it a derivative with "
             "tracejit.custom_vjp.")
     return fn(*args, **kwargs)
+
+
+def _sourced_container(ctx, obj):
+    source = ctx.source_of(obj)
+    if source is None or type(obj) not in (list, tuple, dict):
+        return obj
+    if type(obj) is dict:
+        ctx.guard(Keys(source), Equals(_keys(obj)))
+        return {k: ctx.read(v, Item(source, k)) for k, v in obj.items()}
+    ctx.guard(Length(source), Equals(len(obj)))
+    return type(obj)(ctx.read(v, Item(source, i)) for i, v in enumerate(obj))
 
 
 def _call_outside_container(ctx, owner, name, args, kwargs):
@@ -183,6 +302,8 @@ def construct(frame, cls, args, kwargs):
 def inline(ctx, fn, args, kwargs):
     from .handlers import globals_source
     fn_source = ctx.source_of(fn)
+    if fn_source is not None:      # the same function object may be given new code
+        ctx.guard(Attr(fn_source, "__code__"), Is(fn.__code__))
     frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, fn_source))
     bind_arguments(ctx, frame, fn, fn_source, args, kwargs)
     if fn.__code__.co_flags & CO_GENERATOR:
@@ -193,6 +314,7 @@ def inline(ctx, fn, args, kwargs):
 def run_call(ctx, frame):
     caller = ctx.frame
     ctx.enter_call()
+    ctx.set_loc(frame)         # a frame starting (or resuming) on its current line reports it
     try:
         return run_frame(frame)
     finally:
@@ -209,12 +331,7 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
         raise TypeError(f"{fn.__qualname__}(): {e}") from None
     n_positional = fn.__code__.co_argcount
     defaults = fn.__defaults__ or ()
-    code = fn.__code__
-    n_args = (code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)
-              + bool(code.co_flags & inspect.CO_VARKEYWORDS))
-    # inspect renames comprehension arguments (".0" -> "implicit0"); locals use the code's names
-    local_names = code.co_varnames[:n_args]
-    for position, ((name, param), local) in enumerate(zip(signature.parameters.items(), local_names)):
+    for position, (name, param) in enumerate(signature.parameters.items()):
         if name in bound.arguments:
             value = bound.arguments[name]
         elif param.kind is param.VAR_POSITIONAL:
@@ -227,7 +344,13 @@ def bind_arguments(ctx, frame, fn, fn_source, args, kwargs):
                 source = (Item(Attr(fn_source, "__kwdefaults__"), name) if param.kind is param.KEYWORD_ONLY
                           else Item(Attr(fn_source, "__defaults__"), position - (n_positional - len(defaults))))
                 value = ctx.read(value, source)
-        frame.locals[local] = value
+        frame.locals[_slot_name(fn.__code__, name)] = value
+
+
+def _slot_name(code, name):
+    """inspect calls the hidden iterator argument `.0` of a generator expression (or a <= 3.11
+    comprehension) `implicit0`; the bytecode reads the slot `.0`."""
+    return name if name in code.co_varnames else "." + name.removeprefix("implicit")
 
 
 class InterpretedGenerator:

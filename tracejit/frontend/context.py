@@ -8,12 +8,14 @@ from the arguments, which differ from call to call).
 from __future__ import annotations
 
 import types
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import TracejitError, UnsupportedError
-from ..ir import Aval
+from ..ir import Aval, Var
 from ..ops.core import Builder, Tracer
+from ..transforms.roll import roll_loop
 from .sources import ArrayOf, Equals, Is, NotIn, SourceGuard, TypeIs
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
@@ -21,7 +23,23 @@ _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, 
 # modules whose attributes are taken to be immutable: reading np.sin guards nothing
 TRUSTED_MODULES = ("numpy", "math", "builtins", "scipy", "tracejit", "operator", "functools",
                    "itertools", "collections")
-MAX_DEPTH = 200
+# limits that turn runaway tracing into a clear error instead of a hang or a huge compile
+MAX_DEPTH = 100                  # nested Python calls (each takes ~5 interpreter frames)
+MAX_TRACE_OPS = 100_000          # ops in one trace, after loop rolling
+MAX_LOOP_ITERATIONS = 1_000_000  # loop iterations run while tracing one function
+MIN_SEGMENTS = 2         # iterations 2..N between back-edges; fewer are not worth a loop op
+ROLL_LOOPS = True        # tests switch it off to compare rolled with unrolled traces
+
+
+@dataclass
+class LoopRecord:
+    """A loop being executed: bytecode range [head, end] and the op count at each back-edge."""
+    head: int
+    end: int
+    markers: list
+
+    def contains(self, pc):
+        return self.head <= pc <= self.end
 
 
 def is_constant(value):
@@ -41,12 +59,18 @@ class TraceContext:
     def __init__(self, root_fn):
         self.root_fn = root_fn
         self.builder = Builder(concrete=True)
+        self.builder.ctx = self             # lets tracejit's transformations, called inside
+                                            # the trace, trace the function they transform
+        self.builder.max_ops = MAX_TRACE_OPS
+        self.iterations = 0
+        self.deepest = (0, None)            # (depth, call site) of the deepest call so far
         self.guards: list[SourceGuard] = []
         self.sourced_inputs = []            # (source, Var) for arrays read from outside
         self._input_by_source = {}
         self._sources = {}                  # id(obj) -> (obj, source) for tracked mutable objects
         self._guarded = set()
         self.created = set()                # ids of objects created while tracing (free to mutate)
+        self.arg_containers = set()         # ids of the lists/dicts the arguments are made of
         self.depth = 0
         self.frame = None
 
@@ -90,6 +114,11 @@ class TraceContext:
         self.track(value, source)
         return value
 
+    def is_outside(self, obj):
+        """Whether `obj` exists outside the trace (a global, attribute, or a container passed
+        as an argument): changing it would be a side effect compiled calls do not repeat."""
+        return self.source_of(obj) is not None or id(obj) in self.arg_containers
+
     def track(self, obj, source):
         """Remember where `obj` lives outside the trace, without guarding it (its reads are)."""
         self._sources[id(obj)] = (obj, source)
@@ -102,17 +131,54 @@ class TraceContext:
         if tracer is None:
             check_array_dtype(array, str(source), self.loc)
             self.guard(source, ArrayOf(array.shape, array.dtype))
-            tracer = self.builder.new_input(Aval(array.shape, array.dtype), array)
+            tracer = self.builder.new_input(Aval(array.shape, array.dtype), array, label=str(source))
             self._input_by_source[source] = tracer
             self.sourced_inputs.append((source, tracer.atom))
         return tracer
 
+    # ---- loops ----------------------------------------------------------------------------
+    def back_edge(self, frame, head, edge):
+        """A jump back to `head`: mark where the iteration ended in the op list."""
+        self.iterations += 1
+        if self.iterations > MAX_LOOP_ITERATIONS:
+            raise self.unsupported(
+                f"loops ran more than {MAX_LOOP_ITERATIONS} iterations while tracing (an "
+                "unbounded loop?)", "Bound the loop, vectorise it, or raise "
+                "tracejit.frontend.context.MAX_LOOP_ITERATIONS.")
+        loops = frame.loops
+        if loops and loops[-1].head == head:
+            loops[-1].end = max(loops[-1].end, edge)
+            loops[-1].markers.append(len(self.builder.ops))
+        else:
+            loops.append(LoopRecord(head, edge, [len(self.builder.ops)]))
+
+    def leave_loops(self, frame, returning=False):
+        """Loops the frame has left: roll their iterations into loop ops."""
+        while frame.loops and (returning or not frame.loops[-1].contains(frame.pc)):
+            record = frame.loops.pop()
+            if ROLL_LOOPS and len(record.markers) > MIN_SEGMENTS:
+                self._roll(record)
+
+    def _roll(self, record):
+        ops = self.builder.ops
+        alive = {t.atom for t in self.builder.alive if isinstance(t.atom, Var)}
+        rolled = roll_loop(ops, record.markers, len(ops), alive)
+        if rolled is not None:
+            ops[:] = rolled
+
     def enter_call(self):
         self.depth += 1
+        if self.depth > self.deepest[0]:
+            self.deepest = (self.depth, self.loc)
         if self.depth > MAX_DEPTH:
-            raise self.unsupported(f"calls nested deeper than {MAX_DEPTH} levels (recursion?)",
-                                   "tracejit inlines every Python call; deep recursion cannot be "
-                                   "traced.")
+            raise self.too_deep()
+
+    def too_deep(self):
+        """The error for recursion deeper than MAX_DEPTH (or than Python's own stack allows)."""
+        return UnsupportedError(
+            f"calls nested deeper than {min(self.deepest[0], MAX_DEPTH)} levels (recursion?)",
+            self.deepest[1], "tracejit inlines every Python call; rewrite deep recursion as a "
+            "loop, or raise tracejit.frontend.context.MAX_DEPTH (and sys.setrecursionlimit).")
 
     def exit_call(self):
         self.depth -= 1
@@ -123,5 +189,8 @@ def check_array_dtype(array, name, loc=None):
         return
     where = f"{loc}: " if loc is not None else ""
     kind = {"c": "complex", "O": "object"}.get(array.dtype.kind, array.dtype.name)
+    hint = {"c": "pass the real and imaginary parts as two float arrays",
+            "O": "convert it with numpy.asarray(..., dtype=float) (ragged or mixed data cannot "
+                 "be traced)"}.get(array.dtype.kind, "convert it to a float array")
     raise TracejitError(f"{where}{name} is a {kind} array ({array.dtype}); tracejit supports "
-                        "float, integer and boolean arrays")
+                        f"float, integer and boolean arrays: {hint}")

@@ -1,16 +1,24 @@
 """Decode a code object once into a flat instruction list with resolved jump targets.
 
 The `bytecode` package does the version-specific decoding (EXTENDED_ARG, caches, argument
-decoding); this layer turns its labels into instruction indices and marks exception-handling
-regions, which the interpreter refuses rather than misinterprets.
+decoding). This layer then normalises what differs between CPython versions only in *encoding*,
+so that one handler serves each operation: flag bits packed into arguments are split off,
+superinstructions are split, and the NULL that marks "no self" for a call is kept where CPython
+<= 3.12 puts it. Each rewrite is registered with the versions it serves, like the handlers.
+
+Exception-table regions are classified here: those the compiler adds to clean up after an
+exception (inlined comprehensions, PEP 709; a generator's StopIteration guard) are dropped, since
+the tracer never catches exceptions and so never runs their handlers; a user's try/except/with
+region becomes a TRY_BEGIN instruction that refuses the construct when it is reached.
 """
 import linecache
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import bytecode
 
 from ..ir import SourceLoc
+from .versions import FIRST, LATEST, serves
 
 
 @dataclass(frozen=True)
@@ -42,21 +50,136 @@ def decode(code) -> DecodedCode:
 
 def _decode(code):
     items = list(bytecode.Bytecode.from_code(code))
-    positions, n = {}, 0
+    label_at = {item: i for i, item in enumerate(items) if isinstance(item, bytecode.Label)}
+    out = []
     for item in items:
         if isinstance(item, bytecode.Label):
-            positions[item] = n
-        elif isinstance(item, (bytecode.Instr, bytecode.TryBegin)):
-            n += 1
-    instrs = []
-    for item in items:
-        if isinstance(item, bytecode.TryBegin):
-            instrs.append(Instr("TRY_BEGIN", None, None))
+            out.append(item)
+        elif isinstance(item, bytecode.TryBegin):
+            construct = _user_construct(items, label_at[item.target])
+            if construct is not None:
+                out.append(Instr("TRY_BEGIN", construct, None))
         elif isinstance(item, bytecode.Instr):
-            arg = item.arg
-            target = positions[arg] if isinstance(arg, bytecode.Label) else None
-            instrs.append(Instr(item.name, None if target is not None else arg, item.lineno, target))
-    return DecodedCode(code, tuple(instrs))
+            fn = REWRITES.get(item.name)
+            normalised = fn(item, out) if fn is not None else [(item.name, item.arg)]
+            out.extend(Instr(name, arg, item.lineno) for name, arg in normalised)
+    return DecodedCode(code, _resolve_jumps(out))
+
+
+def _resolve_jumps(out):
+    positions, instrs = {}, []
+    for item in out:
+        if isinstance(item, bytecode.Label):
+            positions[item] = len(instrs)
+        else:
+            instrs.append(item)
+    return tuple(replace(i, arg=None, target=positions[i.arg])
+                 if isinstance(i.arg, bytecode.Label) else i for i in instrs)
+
+
+# ---- exception-table regions -------------------------------------------------------------------
+# A compiler cleanup handler only restores saved locals (inlined comprehensions) or turns a
+# StopIteration into RuntimeError (generators, 3.12+), then re-raises: it never catches.
+_CLEANUP_OPS = {"SWAP", "POP_TOP", "NOP", "STORE_FAST", "STORE_FAST_STORE_FAST",
+                "STORE_FAST_MAYBE_NULL"}
+
+
+def _user_construct(items, start):
+    """None if the handler at `items[start]` is compiler cleanup, else the user's construct."""
+    handler = [i for i in items[start:start + 40] if isinstance(i, bytecode.Instr)]
+    for k, instr in enumerate(handler):
+        if instr.name == "RERAISE":
+            if all(_is_cleanup(i) for i in handler[:k]):
+                return None
+            break
+        if instr.name == "PUSH_EXC_INFO":
+            with_block = k + 1 < len(handler) and handler[k + 1].name == "WITH_EXCEPT_START"
+            return "a with block" if with_block else "try/except or try/finally"
+    return "exception handling"
+
+
+def _is_cleanup(instr):
+    return instr.name in _CLEANUP_OPS or (
+        instr.name == "CALL_INTRINSIC_1" and instr.arg.name == "INTRINSIC_STOPITERATION_ERROR")
+
+
+# ---- normalising rewrites ----------------------------------------------------------------------
+REWRITES: dict = {}            # opcode name -> fn(bytecode.Instr, out so far) -> [(name, arg)]
+
+
+def rewrite(*names, since=FIRST, until=LATEST):
+    """Register a decode-time rewrite of opcodes `names` on Python versions since..until."""
+    def register(fn):
+        if serves(since, until):
+            for name in names:
+                REWRITES[name] = fn
+        return fn
+    return register
+
+
+@rewrite("LOAD_GLOBAL")
+def _load_global(instr, out):
+    # The flag asks for a NULL beside the callable; it goes below, where <= 3.12 keeps it.
+    push_null, name = instr.arg
+    return [("PUSH_NULL", None), ("LOAD_GLOBAL", name)] if push_null else [("LOAD_GLOBAL", name)]
+
+
+@rewrite("PUSH_NULL", since=(3, 13))
+def _null_below_callable(instr, out):
+    # 3.13 pushes the NULL just after the callable ([callable, NULL, args]); swapping it below
+    # gives the <= 3.12 layout [NULL, callable, args]. A pair [callable, self] reads the same.
+    return [("PUSH_NULL", None), ("SWAP", 2)]
+
+
+@rewrite("LOAD_ATTR", since=(3, 12))
+def _load_attr_method_flag(instr, out):
+    # 3.12 folded LOAD_METHOD into LOAD_ATTR as a flag; the compiler still calls it LOAD_METHOD.
+    method, name = instr.arg
+    return [("LOAD_METHOD" if method else "LOAD_ATTR", name)]
+
+
+@rewrite("LOAD_SUPER_ATTR", since=(3, 12))
+def _load_super_attr_flags(instr, out):
+    # Named after the compiler's own pseudo-opcodes for the four flag combinations.
+    method, two_args, name = instr.arg
+    return [(("LOAD_SUPER_" if two_args else "LOAD_ZERO_SUPER_") + ("METHOD" if method else "ATTR"),
+             name)]
+
+
+@rewrite("COMPARE_OP")
+def _compare_op(instr, out):
+    # 3.13 marks a comparison whose result feeds a branch with _CAST: CPython makes it a bool.
+    name = instr.arg.name
+    if name.endswith("_CAST"):
+        return [("COMPARE_OP", name.removesuffix("_CAST")), ("TO_BOOL", None)]
+    return [("COMPARE_OP", name)]
+
+
+_SUPERINSTRUCTIONS = {"LOAD_FAST_LOAD_FAST": ("LOAD_FAST", "LOAD_FAST"),
+                      "STORE_FAST_LOAD_FAST": ("STORE_FAST", "LOAD_FAST"),
+                      "STORE_FAST_STORE_FAST": ("STORE_FAST", "STORE_FAST")}
+
+
+@rewrite(*_SUPERINSTRUCTIONS, since=(3, 13))
+def _split_superinstruction(instr, out):
+    return list(zip(_SUPERINSTRUCTIONS[instr.name], instr.arg))
+
+
+@rewrite("MAKE_FUNCTION", since=(3, 13))
+def _make_bare_function(instr, out):
+    return [("MAKE_FUNCTION", 0)]
+
+
+@rewrite("SET_FUNCTION_ATTRIBUTE", since=(3, 13))
+def _fold_function_attribute(instr, out):
+    # 3.13 moved MAKE_FUNCTION's flags into SET_FUNCTION_ATTRIBUTEs emitted right after it. The
+    # values sit below the function in the order <= 3.12 MAKE_FUNCTION pops them, so folding
+    # the flag back restores that instruction (a closure cannot be attached after creation).
+    made = out[-1]
+    if not (isinstance(made, Instr) and made.name == "MAKE_FUNCTION"):
+        raise NotImplementedError("SET_FUNCTION_ATTRIBUTE not right after MAKE_FUNCTION")
+    out[-1] = replace(made, arg=made.arg | int(instr.arg))
+    return []
 
 
 _locs: dict = {}

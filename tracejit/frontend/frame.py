@@ -1,17 +1,18 @@
 """Interpreter frames and the loop that runs one frame's bytecode.
 
-A `Frame` holds what CPython's frame holds (value stack, locals, cells, globals) for one code
+A `Frame` holds what CPython's frame holds (value stack, local slots, globals) for one code
 object. `run_frame` executes instructions through the version's handler table until the frame
 returns or yields. Calls to Python functions create nested frames (inlining), so the whole call
 tree of the user's function executes under the tracer.
 """
 from __future__ import annotations
 
-import sys
 import types
 
 from ..errors import UnsupportedError
 from .decode import decode
+from .opcodes import REFUSED
+from .versions import FIRST, LATEST, describe, serves
 
 NULL = type("NULL", (), {"__repr__": lambda self: "NULL"})()   # CPython's NULL stack marker
 UNBOUND = type("UNBOUND", (), {"__repr__": lambda self: "UNBOUND"})()
@@ -29,8 +30,11 @@ class Yield(Return):
 
 
 class Frame:
-    __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals", "cells",
-                 "globals", "builtins", "globals_source", "kw_names", "lineno")
+    """`locals` maps each name to its slot, as CPython's fast locals do: a cell variable's slot
+    holds its cell (after MAKE_CELL or COPY_FREE_VARS), which is what 3.13's LOAD_FAST of a cell
+    and 3.12's LOAD_FAST_AND_CLEAR around inlined comprehensions expect."""
+    __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals",
+                 "globals", "builtins", "globals_source", "kw_names", "lineno", "loops")
 
     def __init__(self, ctx, fn, code, globals_, globals_source):
         self.ctx = ctx
@@ -41,14 +45,14 @@ class Frame:
         self.pc = 0
         self.stack = []
         self.locals = {}
-        self.cells = {}
         self.globals = globals_
         self.builtins = globals_.get("__builtins__", __builtins__)
         if isinstance(self.builtins, types.ModuleType):
             self.builtins = self.builtins.__dict__
         self.globals_source = globals_source
         self.kw_names = ()
-        self.lineno = code.co_firstlineno
+        self.lineno = None          # the first instruction sets the location (one-line functions too)
+        self.loops = []           # loops being executed, innermost last (see TraceContext.back_edge)
 
     def push(self, value):
         self.stack.append(value)
@@ -72,13 +76,12 @@ class Frame:
 
 
 HANDLERS: dict = {}          # opcode name -> handler(frame, instr), for the running Python
-_VERSION = sys.version_info[:2]
 
 
-def handler(*names, since=(3, 11), until=(3, 11)):
+def handler(*names, since=FIRST, until=LATEST):
     """Register a handler for opcodes `names` on Python versions since..until (inclusive)."""
     def register(fn):
-        if since <= _VERSION <= until:
+        if serves(since, until):
             for name in names:
                 HANDLERS[name] = fn
         return fn
@@ -90,16 +93,30 @@ def run_frame(frame: Frame):
     ctx = frame.ctx
     instrs = frame.instrs
     while True:
-        instr = instrs[frame.pc]
+        index = frame.pc
+        instr = instrs[index]
         frame.pc += 1
         if instr.lineno is not None and instr.lineno != frame.lineno:
             frame.lineno = instr.lineno
             ctx.set_loc(frame)
         fn = HANDLERS.get(instr.name)
         if fn is None:
-            raise UnsupportedError(
-                f"the Python construct behind opcode {instr.name} is not supported by tracejit "
-                f"on Python {_VERSION[0]}.{_VERSION[1]}", frame.loc)
+            raise unknown_opcode(instr.name, frame.loc)
         result = fn(frame, instr)
+        if frame.pc <= index:                      # a back-edge: one more iteration of a loop
+            ctx.back_edge(frame, frame.pc, index)
+        elif frame.loops and not frame.loops[-1].contains(frame.pc):
+            ctx.leave_loops(frame)
         if result is not None:
+            if type(result) is Return:
+                ctx.leave_loops(frame, returning=True)
             return result
+
+
+def unknown_opcode(name, loc):
+    construct = REFUSED.get(name)
+    if construct is not None:
+        return UnsupportedError(f"{construct} (opcode {name}) is not supported by tracejit on "
+                                f"{describe()}", loc)
+    return UnsupportedError(f"the Python construct behind opcode {name} is not supported by "
+                            f"tracejit on {describe()}", loc)

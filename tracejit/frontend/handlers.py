@@ -7,6 +7,7 @@ re-read on every call), the refusal of side effects on outside state, and inline
 """
 from __future__ import annotations
 
+import inspect
 import operator
 import sys
 import types
@@ -14,6 +15,7 @@ import types
 import numpy as np
 
 from ..numpy._registry import has_tracer
+from ..numpy._shapes import SUBSCRIPTABLE
 from ..ops.core import Tracer, constant
 from .calls import call
 from .context import is_trusted
@@ -37,7 +39,10 @@ _COMPARE = {"LT": operator.lt, "LE": operator.le, "EQ": operator.eq, "NE": opera
 
 
 def _lift_constant_array(container, key):
-    """`ndarray[traced index]`: the constant array becomes a traced constant so indexing records."""
+    """`ndarray[traced index]`: the constant array becomes a traced constant so indexing records.
+    `np.r_[...]`/`np.c_[...]` with traced entries use tracejit's versions."""
+    if id(container) in SUBSCRIPTABLE and has_tracer(key if isinstance(key, tuple) else (key,)):
+        return SUBSCRIPTABLE[id(container)]
     if isinstance(container, np.ndarray) and has_tracer(key if isinstance(key, tuple) else (key,)):
         like = next(k for k in (key if isinstance(key, tuple) else (key,)) if isinstance(k, Tracer))
         return constant(like, container)
@@ -45,7 +50,8 @@ def _lift_constant_array(container, key):
 
 
 # ---- stack and constants ---------------------------------------------------------------------
-@handler("NOP", "RESUME", "PRECALL", "CACHE", "EXTENDED_ARG")
+@handler("NOP", "RESUME")
+@handler("PRECALL", until=(3, 11))
 def _nop(frame, instr):
     return None
 
@@ -81,8 +87,16 @@ def _return_value(frame, instr):
     return Return(frame.pop())
 
 
+@handler("RETURN_CONST", since=(3, 12))
+def _return_const(frame, instr):
+    return Return(instr.arg)
+
+
 @handler("RETURN_GENERATOR")
 def _return_generator(frame, instr):
+    if frame.code.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        raise frame.ctx.unsupported("async functions (coroutines and async generators) inside a "
+                                    "traced function are not supported by tracejit")
     frame.push(None)           # the generator object is made by the call, before the frame runs
 
 
@@ -94,17 +108,33 @@ def _yield_value(frame, instr):
 
 
 # ---- locals, cells, globals ------------------------------------------------------------------
-@handler("LOAD_FAST")
+def _slot(instr):
+    """The local name an instruction addresses (cell and free variables come as objects)."""
+    return getattr(instr.arg, "name", instr.arg)
+
+
+@handler("LOAD_FAST", "LOAD_CLOSURE")
+@handler("LOAD_FAST_CHECK", since=(3, 12))
 def _load_fast(frame, instr):
-    value = frame.locals.get(instr.arg, UNBOUND)
+    value = frame.locals.get(_slot(instr), UNBOUND)
     if value is UNBOUND:
-        raise UnboundLocalError(f"local variable '{instr.arg}' referenced before assignment")
+        raise UnboundLocalError(f"local variable '{_slot(instr)}' referenced before assignment")
     frame.push(value)
+
+
+@handler("LOAD_FAST_AND_CLEAR", since=(3, 12))
+def _load_fast_and_clear(frame, instr):
+    # An inlined comprehension saves the outer variable of the same name (NULL if unbound) ...
+    frame.push(frame.locals.pop(instr.arg, NULL))
 
 
 @handler("STORE_FAST")
 def _store_fast(frame, instr):
-    frame.locals[instr.arg] = frame.pop()
+    value = frame.pop()
+    if value is NULL:              # ... and its STORE_FAST afterwards restores it, unbound too
+        frame.locals.pop(instr.arg, None)
+    else:
+        frame.locals[instr.arg] = value
 
 
 @handler("DELETE_FAST")
@@ -114,9 +144,8 @@ def _delete_fast(frame, instr):
 
 @handler("MAKE_CELL")
 def _make_cell(frame, instr):
-    name = instr.arg.name
-    value = frame.locals.pop(name, UNBOUND)
-    frame.cells[name] = types.CellType() if value is UNBOUND else types.CellType(value)
+    value = frame.locals.get(_slot(instr), UNBOUND)
+    frame.locals[_slot(instr)] = types.CellType() if value is UNBOUND else types.CellType(value)
 
 
 @handler("COPY_FREE_VARS")
@@ -125,34 +154,38 @@ def _copy_free_vars(frame, instr):
     fn_source = ctx.source_of(fn)
     for i, name in enumerate(frame.code.co_freevars):
         cell = fn.__closure__[i]
-        frame.cells[name] = cell
+        frame.locals[name] = cell
         if fn_source is not None:        # a closure over outside state: reads stay sourced
             ctx.track(cell, Item(Attr(fn_source, "__closure__"), i))
 
 
-@handler("LOAD_CLOSURE")
-def _load_closure(frame, instr):
-    frame.push(frame.cells[instr.arg.name])
-
-
 @handler("LOAD_DEREF")
 def _load_deref(frame, instr):
-    cell = frame.cells[instr.arg.name]
+    cell = frame.locals[_slot(instr)]
     try:
         value = cell.cell_contents
     except ValueError:
-        raise NameError(f"free variable '{instr.arg.name}' referenced before assignment") from None
+        raise NameError(f"free variable '{_slot(instr)}' referenced before assignment") from None
     source = frame.ctx.source_of(cell)
     frame.push(frame.ctx.read(value, Attr(source, "cell_contents") if source else None))
 
 
+def _own_cell(frame, instr):
+    cell = frame.locals[_slot(instr)]
+    if frame.ctx.source_of(cell) is not None:
+        raise frame.ctx.unsupported(f"assignment to nonlocal variable '{_slot(instr)}' of a "
+                                    "function outside the trace")
+    return cell
+
+
 @handler("STORE_DEREF")
 def _store_deref(frame, instr):
-    cell = frame.cells[instr.arg.name]
-    if frame.ctx.source_of(cell) is not None:
-        raise frame.ctx.unsupported(f"assignment to nonlocal variable '{instr.arg.name}' of a "
-                                    "function outside the trace")
-    cell.cell_contents = frame.pop()
+    _own_cell(frame, instr).cell_contents = frame.pop()
+
+
+@handler("DELETE_DEREF")
+def _delete_deref(frame, instr):
+    del _own_cell(frame, instr).cell_contents
 
 
 def globals_source(ctx, fn, fn_source):
@@ -167,9 +200,7 @@ def globals_source(ctx, fn, fn_source):
 
 @handler("LOAD_GLOBAL")
 def _load_global(frame, instr):
-    push_null, name = instr.arg
-    if push_null:
-        frame.push(NULL)
+    name = instr.arg                   # the NULL flag was split off by the decoder
     ctx = frame.ctx
     if name in frame.globals:
         value = frame.globals[name]
@@ -214,20 +245,51 @@ def _load_attr(frame, instr):
 
 @handler("LOAD_METHOD")
 def _load_method(frame, instr):
+    # Always [NULL, bound attribute]: CPython's [function, self] is a speed-up of the same call.
     obj = frame.pop()
     frame.push(NULL)
     frame.push(load_attr(frame, obj, instr.arg))
+
+
+@handler("LOAD_SUPER_ATTR", "LOAD_ZERO_SUPER_ATTR", "LOAD_SUPER_METHOD", "LOAD_ZERO_SUPER_METHOD",
+         since=(3, 12))
+def _load_super_attr(frame, instr):
+    # [super, class, self]: `super().name` with the class and self the compiler loaded
+    cls, obj = frame.popn(2)
+    global_super = frame.pop()
+    if global_super is super:
+        proxy = super(cls, obj)
+    else:                              # a user's own `super`, called as written
+        proxy = call(frame, global_super, [] if "ZERO" in instr.name else [cls, obj], {})
+    if instr.name.endswith("METHOD"):
+        frame.push(NULL)
+    frame.push(load_attr(frame, proxy, instr.arg))
+
+
+def store_attr(ctx, obj, name, value, what="assignment to"):
+    if id(obj) not in ctx.created:
+        raise ctx.unsupported(
+            f"{what} attribute '{name}' of a {type(obj).__name__} that exists outside "
+            "the traced function", "Return the new value instead of storing it.")
+    if value is _DELETE:
+        delattr(obj, name)
+    else:
+        setattr(obj, name, value)
+
+
+_DELETE = object()
 
 
 @handler("STORE_ATTR")
 def _store_attr(frame, instr):
     obj = frame.pop()
     value = frame.pop()
-    if id(obj) not in frame.ctx.created:
-        raise frame.ctx.unsupported(
-            f"assignment to attribute '{instr.arg}' of a {type(obj).__name__} that exists outside "
-            "the traced function", "Return the new value instead of storing it.")
-    setattr(obj, instr.arg, value)
+    store_attr(frame.ctx, obj, instr.arg, value)
+
+
+@handler("DELETE_ATTR")
+def _delete_attr(frame, instr):
+    store_attr(frame.ctx, frame.pop(), instr.arg, _DELETE, "del of")
 
 
 # ---- operators -------------------------------------------------------------------------------
@@ -242,7 +304,7 @@ def _binary_op(frame, instr):
 def _compare_op(frame, instr):
     b = frame.pop()
     a = frame.pop()
-    frame.push(_COMPARE[instr.arg.name](a, b))
+    frame.push(_COMPARE[instr.arg](a, b))
 
 
 @handler("IS_OP")
@@ -264,7 +326,7 @@ def _unary_negative(frame, instr):
     frame.push(-frame.pop())
 
 
-@handler("UNARY_POSITIVE")
+@handler("UNARY_POSITIVE", until=(3, 11))
 def _unary_positive(frame, instr):
     frame.push(+frame.pop())
 
@@ -279,16 +341,33 @@ def _unary_not(frame, instr):
     frame.push(not frame.pop())
 
 
+@handler("TO_BOOL", since=(3, 13))
+def _to_bool(frame, instr):
+    frame.push(bool(frame.pop()))          # a traced value records a guard on the outcome
+
+
 # ---- subscripts ------------------------------------------------------------------------------
 @handler("BINARY_SUBSCR")
 def _binary_subscr(frame, instr):
     key = frame.pop()
-    container = _lift_constant_array(frame.pop(), key)
+    _subscript(frame, frame.pop(), key)
+
+
+@handler("BINARY_SLICE", since=(3, 12))
+def _binary_slice(frame, instr):
+    start, stop = frame.popn(2)
+    _subscript(frame, frame.pop(), slice(start, stop))
+
+
+def _subscript(frame, container, key):
+    container = _lift_constant_array(container, key)
     value = container[key]
     source = frame.ctx.source_of(container)
     if source is not None and not isinstance(container, Tracer):
         if isinstance(key, (int, str)) and not isinstance(key, bool):
             value = frame.ctx.read(value, Item(source, key))
+        elif isinstance(key, slice) and type(container) in (list, tuple):
+            value = type(container)(_sourced_items(frame, container)[key])
         else:
             raise frame.ctx.unsupported(f"indexing an outside {type(container).__name__} with "
                                         f"{type(key).__name__}")
@@ -299,13 +378,23 @@ def _binary_subscr(frame, instr):
 def _store_subscr(frame, instr):
     key = frame.pop()
     container = frame.pop()
-    value = frame.pop()
+    _store_item(frame, container, key, frame.pop())
+
+
+@handler("STORE_SLICE", since=(3, 12))
+def _store_slice(frame, instr):
+    start, stop = frame.popn(2)
+    container = frame.pop()
+    _store_item(frame, container, slice(start, stop), frame.pop())
+
+
+def _store_item(frame, container, key, value):
     ctx = frame.ctx
     if isinstance(container, np.ndarray) and (isinstance(value, Tracer) or has_tracer((key,))):
         raise ctx.unsupported("writing a traced value into a NumPy array that tracejit did not "
                               "see being created", "Create it inside the traced function with "
                               "numpy.zeros/empty/array so its contents are traced.")
-    if not isinstance(container, Tracer) and ctx.source_of(container) is not None:
+    if not isinstance(container, Tracer) and ctx.is_outside(container):
         raise ctx.unsupported(f"item assignment to a {type(container).__name__} that exists "
                               "outside the traced function", "Build a new one inside instead.")
     container[key] = value
@@ -315,7 +404,7 @@ def _store_subscr(frame, instr):
 def _delete_subscr(frame, instr):
     key = frame.pop()
     container = frame.pop()
-    if isinstance(container, Tracer) or frame.ctx.source_of(container) is not None:
+    if isinstance(container, Tracer) or frame.ctx.is_outside(container):
         raise frame.ctx.unsupported("del of an item of an outside container or array")
     del container[key]
 
@@ -394,19 +483,59 @@ def _update(frame, instr):
     frame.stack[-instr.arg].update(values)
 
 
-@handler("LIST_TO_TUPLE")
+@handler("LIST_TO_TUPLE", until=(3, 11))
 def _list_to_tuple(frame, instr):
     frame.push(tuple(frame.pop()))
 
 
-@handler("FORMAT_VALUE")
+_INTRINSICS = {"INTRINSIC_LIST_TO_TUPLE": tuple, "INTRINSIC_UNARY_POSITIVE": operator.pos}
+_INTRINSIC_CONSTRUCTS = {"INTRINSIC_IMPORT_STAR": "from ... import *",
+                         "INTRINSIC_PRINT": "interactive-mode printing",
+                         "INTRINSIC_ASYNC_GEN_WRAP": "async generators",
+                         "INTRINSIC_STOPITERATION_ERROR": "exception handling"}
+
+
+@handler("CALL_INTRINSIC_1", since=(3, 12))
+def _call_intrinsic_1(frame, instr):
+    fn = _INTRINSICS.get(instr.arg.name)
+    if fn is None:
+        construct = _INTRINSIC_CONSTRUCTS.get(instr.arg.name, "generic type parameters (PEP 695)")
+        raise frame.ctx.unsupported(f"{construct} ({instr.arg.name}) inside a traced function")
+    frame.push(fn(frame.pop()))
+
+
+# ---- f-strings -------------------------------------------------------------------------------
+_CONVERSIONS = {1: str, 2: repr, 3: ascii}
+
+
+def _formatted(value, spec="", conversion=0):
+    if isinstance(value, Tracer):      # printing a traced value shows its value at trace time
+        value = value.val
+    convert = _CONVERSIONS.get(conversion)
+    return format(convert(value) if convert else value, spec)
+
+
+@handler("FORMAT_VALUE", until=(3, 12))
 def _format_value(frame, instr):
     spec = frame.pop() if instr.arg & 0x04 else ""
+    frame.push(_formatted(frame.pop(), spec, instr.arg & 0x03))
+
+
+@handler("CONVERT_VALUE", since=(3, 13))
+def _convert_value(frame, instr):
     value = frame.pop()
-    if isinstance(value, Tracer):
-        value = value.val
-    convert = {1: str, 2: repr, 3: ascii}.get(instr.arg & 0x03)
-    frame.push(format(convert(value) if convert else value, spec))
+    frame.push(_CONVERSIONS[int(instr.arg)](value.val if isinstance(value, Tracer) else value))
+
+
+@handler("FORMAT_SIMPLE", since=(3, 13))
+def _format_simple(frame, instr):
+    frame.push(_formatted(frame.pop()))
+
+
+@handler("FORMAT_WITH_SPEC", since=(3, 13))
+def _format_with_spec(frame, instr):
+    spec = frame.pop()
+    frame.push(_formatted(frame.pop(), spec))
 
 
 def _sourced_items(frame, seq):
@@ -449,7 +578,7 @@ def _get_iter(frame, instr):
     frame.push(iter(seq))
 
 
-@handler("FOR_ITER")
+@handler("FOR_ITER", until=(3, 11))
 def _for_iter(frame, instr):
     try:
         frame.push(next(frame.top()))
@@ -458,36 +587,64 @@ def _for_iter(frame, instr):
         frame.pc = instr.target
 
 
+_EXHAUSTED = type("EXHAUSTED", (), {"__repr__": lambda self: "EXHAUSTED"})()
+
+
+@handler("FOR_ITER", since=(3, 12))
+def _for_iter_to_end_for(frame, instr):
+    # From 3.12 the loop exit is END_FOR, which pops the iterator and one more value. CPython
+    # jumps over it, popping the iterator itself; pushing a placeholder for END_FOR is the same.
+    try:
+        frame.push(next(frame.top()))
+    except StopIteration:
+        frame.push(_EXHAUSTED)
+        frame.pc = instr.target
+
+
+@handler("END_FOR", since=(3, 12), until=(3, 12))
+def _end_for(frame, instr):
+    frame.popn(2)
+
+
+@handler("END_FOR", since=(3, 13))            # 3.13: the iterator is popped by a POP_TOP after
+def _end_for_value(frame, instr):
+    frame.pop()
+
+
 @handler("JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT")
 def _jump(frame, instr):
     frame.pc = instr.target
 
 
-@handler("POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_BACKWARD_IF_TRUE")
+@handler("POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_BACKWARD_IF_TRUE", until=(3, 11))
+@handler("POP_JUMP_IF_TRUE", since=(3, 12))
 def _pop_jump_if_true(frame, instr):
     if frame.pop():
         frame.pc = instr.target
 
 
-@handler("POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_FALSE")
+@handler("POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_FALSE", until=(3, 11))
+@handler("POP_JUMP_IF_FALSE", since=(3, 12))
 def _pop_jump_if_false(frame, instr):
     if not frame.pop():
         frame.pc = instr.target
 
 
-@handler("POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_BACKWARD_IF_NONE")
+@handler("POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_BACKWARD_IF_NONE", until=(3, 11))
+@handler("POP_JUMP_IF_NONE", since=(3, 12))
 def _pop_jump_if_none(frame, instr):
     if frame.pop() is None:
         frame.pc = instr.target
 
 
-@handler("POP_JUMP_FORWARD_IF_NOT_NONE", "POP_JUMP_BACKWARD_IF_NOT_NONE")
+@handler("POP_JUMP_FORWARD_IF_NOT_NONE", "POP_JUMP_BACKWARD_IF_NOT_NONE", until=(3, 11))
+@handler("POP_JUMP_IF_NOT_NONE", since=(3, 12))
 def _pop_jump_if_not_none(frame, instr):
     if frame.pop() is not None:
         frame.pc = instr.target
 
 
-@handler("JUMP_IF_TRUE_OR_POP")
+@handler("JUMP_IF_TRUE_OR_POP", until=(3, 11))
 def _jump_if_true_or_pop(frame, instr):
     if frame.top():
         frame.pc = instr.target
@@ -495,7 +652,7 @@ def _jump_if_true_or_pop(frame, instr):
         frame.pop()
 
 
-@handler("JUMP_IF_FALSE_OR_POP")
+@handler("JUMP_IF_FALSE_OR_POP", until=(3, 11))
 def _jump_if_false_or_pop(frame, instr):
     if not frame.top():
         frame.pc = instr.target
@@ -504,7 +661,9 @@ def _jump_if_false_or_pop(frame, instr):
 
 
 # ---- calls and functions ---------------------------------------------------------------------
-@handler("KW_NAMES")
+# The stack holds [NULL, callable, args...] or [callable, self, args...] on every version: the
+# decoder moves 3.13's NULL below the callable (see decode.py).
+@handler("KW_NAMES", until=(3, 12))
 def _kw_names(frame, instr):
     frame.kw_names = instr.arg if isinstance(instr.arg, tuple) else frame.code.co_consts[instr.arg]
 
@@ -512,7 +671,16 @@ def _kw_names(frame, instr):
 @handler("CALL")
 def _call(frame, instr):
     kw_names, frame.kw_names = frame.kw_names, ()
-    args = frame.popn(instr.arg)
+    _call_with(frame, instr.arg, kw_names)
+
+
+@handler("CALL_KW", since=(3, 13))
+def _call_kw(frame, instr):
+    _call_with(frame, instr.arg, frame.pop())
+
+
+def _call_with(frame, n_args, kw_names):
+    args = frame.popn(n_args)
     second = frame.pop()
     first = frame.pop()
     fn, args = (second, args) if first is NULL else (first, [second, *args])
@@ -562,7 +730,9 @@ def _raise_varargs(frame, instr):
 
 @handler("TRY_BEGIN")
 def _try_begin(frame, instr):
-    raise frame.ctx.unsupported("try/except, try/finally and with blocks inside a traced function",
+    # the decoder only emits TRY_BEGIN for the user's own exception handling (see decode.py)
+    raise frame.ctx.unsupported(f"{instr.arg} (exception handling) inside a traced function is "
+                                "not supported by tracejit",
                                 "Move the guarded code into a helper called outside the trace.")
 
 

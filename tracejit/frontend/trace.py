@@ -1,6 +1,7 @@
 """Entry point of the frontend: run a function under the tracer and return its trace."""
 from __future__ import annotations
 
+import inspect
 import types
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from ..ops.core import Tracer
 from ..tree import TreeDef, flatten, unflatten
 from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
+from .decode import source_loc
 from .frame import Frame
 from .handlers import globals_source
 from .sources import ArgLeaf, Attr, Is, RootFn, Source, SourceGuard
@@ -33,11 +35,11 @@ def leaf_is_input(leaf):
     return isinstance(leaf, (np.ndarray, np.generic)) or type(leaf) is float
 
 
-def _input_aval(leaf, label):
+def _input_aval(leaf, label, loc):
     if type(leaf) is float:
         return Aval((), np.dtype(np.float64), weak=True)
     array = np.asarray(leaf)
-    check_array_dtype(array, f"argument {label}")
+    check_array_dtype(array, f"argument {label}", loc)
     return Aval(array.shape, array.dtype)
 
 
@@ -56,25 +58,30 @@ def python_entry(fn):
 def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     fn = python_entry(fn)
     ctx = TraceContext(fn)
-    paths = []
-    leaves, treedef = flatten((tuple(args), kwargs), paths=paths)
-    labels = [_label(fn, p) for p in paths]
+    leaves, treedef = flatten((tuple(args), kwargs))
+    labels = arg_labels(fn, args, kwargs)
     traced, arg_leaves = [], []
+    def_loc = source_loc(fn.__code__.co_filename, fn.__code__.co_firstlineno)
     for k, (leaf, label) in enumerate(zip(leaves, labels)):
         if leaf_is_input(leaf):
-            traced.append(ctx.builder.new_input(_input_aval(leaf, label), leaf))
+            traced.append(ctx.builder.new_input(_input_aval(leaf, label, def_loc), leaf,
+                                                     label=f"argument {label}"))
             arg_leaves.append(k)
         elif is_constant(leaf):
             traced.append(leaf)
         else:
             traced.append(ctx.read(leaf, ArgLeaf(k, label)))
     args, kwargs = unflatten(treedef, traced)
+    ctx.arg_containers.update(id(c) for c in _containers((args, kwargs)))
     ctx.track(fn, RootFn())
     ctx.guard(Attr(RootFn(), "__code__"), Is(fn.__code__))
     frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, RootFn()))
     with ctx.builder:
         bind_arguments(ctx, frame, fn, RootFn(), args, kwargs)
-        result = run_call(ctx, frame).value
+        try:
+            result = run_call(ctx, frame).value
+        except RecursionError:
+            raise ctx.too_deep() from None
     out_leaves, out_tree = flatten(result)
     outputs = [_output_atom(ctx, o, fn) for o in out_leaves]
     trace = ctx.builder.build(outputs, name=name or getattr(fn, "__name__", "f"))
@@ -82,6 +89,15 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
                        tuple(ctx.guards), out_tree,
                        tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
                              for o in out_leaves))
+
+
+def _containers(tree):
+    """The lists and dicts a pytree is made of (mutating one would be a visible side effect)."""
+    if type(tree) in (list, dict):
+        yield tree
+    if type(tree) in (list, tuple, dict):
+        for child in (tree.values() if type(tree) is dict else tree):
+            yield from _containers(child)
 
 
 def _output_atom(ctx, value, fn):
@@ -94,23 +110,18 @@ def _output_atom(ctx, value, fn):
                         + (" (did the function forget a `return`?)" if value is None else ""))
 
 
-def _label(fn, path):
-    """A readable name for an argument leaf, e.g. `params['w']`."""
-    import inspect
-    # path is like "[0][1]['w']" over ((args...), kwargs)
-    parts = path.split("]", 2)
+def arg_labels(fn, args, kwargs):
+    """Readable names for the argument leaves, in flattening order: `params['w']`, `x`."""
     try:
-        group, index = int(parts[0][1:]), parts[1][1:]
-        rest = parts[2] if len(parts) > 2 else ""
-        if group == 0:
-            names = list(inspect.signature(fn).parameters)
-            i = int(index)
-            head = names[i] if i < len(names) else f"args[{i}]"
-        else:
-            head = index.strip("'\"")
-        return head + rest
-    except (ValueError, IndexError, TypeError):
-        return path
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        names = []
+    labels = []
+    for i, arg in enumerate(args):
+        flatten(arg, paths=labels, path=names[i] if i < len(names) else f"args[{i}]")
+    for key in sorted(kwargs):
+        flatten(kwargs[key], paths=labels, path=str(key))
+    return labels
 
 
 __all__ = ["TraceResult", "trace_function", "Source", "SourceGuard"]

@@ -132,3 +132,6 @@ class Trace:
 
     def __len__(self):
         return len(self.ops)
+
+    def __repr__(self):            # short: a trace held in an op's params prints on one line
+        return f"<trace {self.name}: {len(self.inputs)} inputs, {len(self.ops)} ops>"

@@ -87,6 +87,17 @@ for _np_fn, _prim in _ELEMENTWISE.items():
     globals()[_np_fn.__name__] = _elementwise(_np_fn, _prim)
 
 
+@implements(np.absolute)
+def absolute(x, out=None, where=None):
+    """|x|; for complex x composed from its parts, since |z| is not holomorphic."""
+    refuse("absolute", out=out, where=where)
+    x = asarray(x)
+    if x.dtype.kind != "c":
+        return ew.abs(x)
+    re, im = ew.real(x), ew.imag(x)
+    return ew.sqrt(ew.add(ew.mul(re, re), ew.mul(im, im)))
+
+
 @implements(np.square)
 def square(x, out=None):
     refuse("square", out=out)
@@ -393,8 +404,8 @@ def dot(a, b, out=None):
         return ew.mul(a, b)
     if ndim(b) <= 2:
         return matmul(a, b)
-    raise UnsupportedError("numpy.dot of arrays with more than 2 dimensions: use numpy.tensordot "
-                           "or numpy.matmul")
+    from ._products import dot_nd
+    return dot_nd(a, b)
 
 
 @implements(np.outer)
@@ -406,5 +417,34 @@ def outer(a, b, out=None):
 @implements(np.inner)
 def inner(a, b):
     if ndim(a) > 1 or ndim(b) > 1:
-        raise UnsupportedError("numpy.inner of arrays with more than 1 dimension")
+        from ._products import inner_nd
+        return inner_nd(a, b)
     return sum(ew.mul(a, b), axis=-1) if ndim(a) and ndim(b) else ew.mul(a, b)
+
+
+@implements(np.copy)
+def copy(a, order="K", subok=False):
+    a = asarray(a)
+    return a if not isinstance(a, Tracer) or a.is_constant else sh.reshape(a, shape=a.shape)
+
+
+@implements(np.astype)
+def astype_(x, dtype, /, *, copy=True, device=None):
+    return astype(asarray(x), dtype)
+
+
+@implements(np.linspace, always=True)
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """NumPy's formula (start + k * step, the last point set to stop) on traced endpoints."""
+    if axis != 0 or not (isinstance(start, Tracer) or isinstance(stop, Tracer)):
+        return _constant(np.linspace(start, stop, num, endpoint, retstep, dtype, axis))
+    div = (num - 1) if endpoint else num
+    span = ew.sub(asarray(stop), asarray(start))
+    k = np.arange(num, dtype=np.float64).reshape((-1,) + (1,) * ndim(span))
+    step = ew.div(span, div) if div > 0 else span
+    out = ew.add(ew.mul(k, step), asarray(start))
+    if endpoint and num > 1:
+        out = concatenate([_take_range(out, 0, 0, num - 1),
+                           expand_dims(broadcast_to(asarray(stop), out.shape[1:]), 0)], axis=0)
+    out = out if dtype is None else astype(out, dtype)
+    return (out, step) if retstep else out

@@ -9,10 +9,12 @@ concrete result so that Python control flow downstream sees real numbers.
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
-from ..errors import TracejitError
+from ..errors import TracejitError, UnsupportedError
+from ..backends.numba_lower import Statement, literal
 from ..ir import Aval, Lit, Op, SourceLoc, Trace, Var, aval_of
 
 
@@ -74,13 +76,43 @@ class Builder:
         self.inputs: list[Var] = []
         self.loc: SourceLoc | None = None
         self.reason: str = ""    # the user construct being traced, used to label guards
+        self.outside: dict = {}  # id(input tracer) -> (tracer, label) for outside ndarrays
+        self.max_ops: int | None = None   # set by the tracer: a clear error, not a hang
+        # tracers the user's code may still hold: their vars must survive loop rolling
+        self.alive = weakref.WeakSet() if concrete else None
+        self.ctx = None          # the frontend's TraceContext recording into this builder
+        # open value recorders ({Var: value}): nested transformations applied while tracing
+        # need the concrete value of every var their ops read or write
+        self.recorders: list[dict] = []
 
-    def new_input(self, aval: Aval, value=None) -> "Tracer":
+    def record(self, args, atoms, outs, values):
+        for recorder in self.recorders:
+            recorder.update((a, t.val) for a, t in zip(atoms, args) if isinstance(t, Tracer))
+            recorder.update(zip(outs, values))
+
+    def new_input(self, aval: Aval, value=None, label=None) -> "Tracer":
+        """A trace input. `label` names an ndarray that lives outside the trace (an argument
+        or a global): writing into it in place would change the caller's array."""
         var = Var(aval)
         self.inputs.append(var)
-        return Tracer(self, var, value)
+        tracer = Tracer(self, var, value)
+        if label is not None and isinstance(value, np.ndarray):
+            self.outside[id(tracer)] = (tracer, label)
+        return tracer
+
+    def outside_label(self, tracer) -> str | None:
+        """The name of the outside array `tracer` is (or is a view of), if any."""
+        while tracer.base is not None:
+            tracer = tracer.base[0]
+        entry = self.outside.get(id(tracer))
+        return entry[1] if entry is not None and entry[0] is tracer else None
 
     def add(self, prim, atoms, params, out_avals):
+        if self.max_ops is not None and len(self.ops) >= self.max_ops:
+            raise UnsupportedError(
+                f"the trace grew past {self.max_ops} operations (a long loop whose iterations "
+                "differ, or an unbounded one?)", self.loc, "Vectorise the loop with NumPy, or "
+                "raise tracejit.frontend.context.MAX_TRACE_OPS.")
         outs = tuple(Var(a) for a in out_avals)
         self.ops.append(Op(prim, tuple(atoms), outs, params, self.loc))
         return outs
@@ -118,7 +150,7 @@ def _atom(builder, x):
         return x.atom
     if isinstance(x, (Var, Lit)):
         return x
-    if isinstance(x, (np.ndarray, np.generic, bool, int, float)):
+    if isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)):
         return Lit(x)
     raise TypeError(f"cannot use a {type(x).__name__} as an array operand")
 
@@ -141,6 +173,8 @@ def bind(prim: Primitive, *args, **params):
         values = prim.impl(*[_value(a) for a in args], **params)
         values = values if prim.multiple_results else (values,)
         _check_rule(prim, out_avals, values)
+        if builder.recorders:
+            builder.record(args, atoms, outs, values)
     tracers = [Tracer(builder, v, x) for v, x in zip(outs, values)]
     if prim.effect:
         return None
@@ -189,6 +223,8 @@ class Tracer:
         self.atom = atom
         self.val = val
         self.base = base          # (tracer, index) when this is a basic-indexing view
+        if builder.alive is not None:
+            builder.alive.add(self)
 
     aval = property(lambda self: self.atom.aval)
     shape = property(lambda self: self.atom.aval.shape)
@@ -266,3 +302,12 @@ def _guard_impl(pred, *, expected, reason):
 
 
 guard = Primitive("guard", _guard_impl, lambda pred, **_: [], effect=True)
+
+
+def _lower_guard(kb, op):
+    pred = kb.scalar(op.inputs[0])
+    kb.line(f"if {pred} != {literal(op.params['expected'], bool)}:")
+    kb.line("    " + kb.exit(op, "guard"))
+
+
+guard.numba = Statement(_lower_guard)

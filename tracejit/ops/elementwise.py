@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import Scalar
 from .core import Primitive
 
 _PROBE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
@@ -171,6 +172,8 @@ select.abstract_eval = lambda c, a, b, **_: [Aval(
 
 # dtype conversion (astype); `weak` keeps Python-scalar-like promotion for masks turned to numbers
 def _convert_impl(x, *, dtype, weak=False):
+    if np.iscomplexobj(x) and np.dtype(dtype).kind != "c":
+        x = np.real(x)       # complex -> real keeps the real part (a cotangent reaching a real input)
     return np.asarray(x).astype(dtype) if np.ndim(x) else np.asarray(x, dtype=dtype)[()]
 
 
@@ -194,3 +197,69 @@ convert = Primitive(
     "convert", _convert_impl,
     lambda x, *, dtype, weak=False: [Aval(x.shape, np.dtype(dtype), weak)],
     vjp=_convert_vjp, jvp=_convert_jvp)
+
+
+# numba lowerings: each primitive as a scalar expression; the code generator fuses them into loops
+_NUMBA = {
+    add: "({0} + {1})", sub: "({0} - {1})", mul: "({0} * {1})", div: "({0} / {1})",
+    neg: "(-{0})", pow: "({0} ** {1})",
+    maximum: "np.maximum({0}, {1})", minimum: "np.minimum({0}, {1})",   # NaN-propagating
+    arctan2: "math.atan2({0}, {1})",
+    exp: "math.exp({0})", log: "math.log({0})", log1p: "math.log1p({0})", expm1: "math.expm1({0})",
+    sin: "math.sin({0})", cos: "math.cos({0})", tan: "math.tan({0})", tanh: "math.tanh({0})",
+    sqrt: "math.sqrt({0})", abs: "abs({0})", sign: "np.sign({0})",
+    floor: "np.floor({0})", ceil: "np.ceil({0})",        # math.floor would return an int
+    sinh: "math.sinh({0})", cosh: "math.cosh({0})", arcsin: "math.asin({0})",
+    arccos: "math.acos({0})", arctan: "math.atan({0})", arcsinh: "math.asinh({0})",
+    arccosh: "math.acosh({0})", arctanh: "math.atanh({0})",
+    convert: "{0}",                                      # the operand cast does the conversion
+}
+for _prim, _template in _NUMBA.items():
+    _prim.numba = Scalar(_template)
+for _prim, _template in {lt: "({0} < {1})", le: "({0} <= {1})", gt: "({0} > {1})",
+                         ge: "({0} >= {1})", eq: "({0} == {1})", ne: "({0} != {1})"}.items():
+    _prim.numba = Scalar(_template, operands="common")   # compare in NumPy's promoted dtype
+for _prim, _template in {logical_and: "({0} & {1})", logical_or: "({0} | {1})",
+                         logical_xor: "({0} != {1})", logical_not: "(not {0})"}.items():
+    _prim.numba = Scalar(_template, operands="bool")
+isnan.numba = Scalar("math.isnan({0})", operands=None)
+isfinite.numba = Scalar("math.isfinite({0})", operands=None)
+select.numba = Scalar("({1} if {0} else {2})", operands=("bool", "out", "out"))
+
+# ---- integer-valued and remainder functions: piecewise constant or linear ---------------------
+trunc = unary("trunc", np.trunc, lambda g, ans, x: mul(g, 0))
+rint = unary("rint", np.rint, lambda g, ans, x: mul(g, 0))
+floor_divide = binary("floor_divide", np.floor_divide,
+                      lambda g, ans, x, y: mul(g, 0), lambda g, ans, x, y: mul(g, 0))
+# x mod y = x - floor(x / y) * y, so d/dy = -floor(x / y); same for fmod with trunc
+mod = binary("mod", np.remainder, lambda g, ans, x, y: g,
+             lambda g, ans, x, y: neg(mul(g, floor_divide(x, y))))
+fmod = binary("fmod", np.fmod, lambda g, ans, x, y: g,
+              lambda g, ans, x, y: neg(mul(g, trunc(div(x, y)))))
+
+
+# ---- complex parts ------------------------------------------------------------------------------
+# A complex value's cotangent `ct` stands for the real linear map dz -> Re(ct * dz) (JAX's
+# convention, no conjugation), so holomorphic rules above hold unchanged for complex values; only
+# the non-holomorphic parts below need rules of their own, which differ between the two modes.
+def _complex_part(name, ufunc, vjp_rule, jvp_rule, dtype=None):
+    def vjp(cts, outs, ins, **_):
+        return [vjp_rule(cts[0], ins[0])]
+
+    def jvp(ts, outs, ins, **_):
+        return [None if ts[0] is None else jvp_rule(ts[0])]
+    out_dtype = (lambda d: np.dtype(d.char.lower()) if d.kind == "c" else d) if dtype else (lambda d: d)
+    return Primitive(name, _silent(ufunc),
+                     lambda x, **_: [Aval(x.shape, out_dtype(x.dtype), x.weak)],
+                     vjp=vjp, jvp=jvp, elementwise=True)
+
+
+def _is_complex(x):
+    return x.dtype.kind == "c"
+
+
+real = _complex_part("real", np.real, lambda g, x: g, lambda t: real(t), dtype=True)
+imag = _complex_part("imag", np.imag,
+                     lambda g, x: mul(g, -1j) if _is_complex(x) else mul(g, 0),
+                     lambda t: imag(t), dtype=True)
+conj = _complex_part("conj", np.conjugate, lambda g, x: conj(g), lambda t: conj(t))

@@ -6,6 +6,7 @@ masks (via their integer positions) and multi-array indices (via a linearised in
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import NoLowering, Statement
 from .core import Primitive
 from .shape import zeros_like
 
@@ -62,3 +63,59 @@ def _nonzero_flat_impl(mask, *, size):
 nonzero_flat = Primitive(
     "nonzero_flat", _nonzero_flat_impl,
     lambda mask, *, size: [Aval((size,), np.dtype(np.int64))])
+
+
+# numba lowerings: explicit loops; an index out of range leaves the kernel, and the numpy
+# executor then reruns the trace to raise NumPy's own IndexError
+def _checked_index(kb, op, idx, index_dims, n):
+    """Emit `j = idx[...]` wrapped like NumPy (negative counts from the end) and bounds-checked."""
+    j = kb.fresh("j")
+    where = ", ".join(f"i{d}" for d in index_dims)
+    kb.line(f"{j} = {kb.scalar(idx) if kb.is_scalar(idx) else f'{kb.array(idx)}[{where}]'}")
+    kb.line(f"if {j} < 0:")
+    kb.line(f"    {j} += {int(n)}")
+    kb.line(f"if {j} < 0 or {j} >= {int(n)}:")
+    kb.line("    " + kb.exit(op))
+    return j
+
+
+def _lower_take(kb, op):
+    (x, idx), out, axis = op.inputs, op.outputs[0], op.params["axis"]
+    target, source = kb.alloc(out), kb.array(x)
+    with kb.loops(out.shape) as i:
+        j = _checked_index(kb, op, idx, range(axis, axis + idx.ndim), x.shape[axis])
+        read = i[:axis] + [j] + i[axis + idx.ndim:]
+        kb.line(f"{target}[{', '.join(i) or '0'}] = {source}[{', '.join(read)}]")
+
+
+def _lower_scatter_add(kb, op):
+    (base, idx, update), out, axis = op.inputs, op.outputs[0], op.params["axis"]
+    if kb.is_scalar(out):
+        raise NoLowering("scatter_add into a single element")
+    loop_shape = out.shape[:axis] + idx.shape + out.shape[axis + 1:]
+    target = kb.writable_copy(base, out)
+    with kb.loops(loop_shape) as i:
+        j = _checked_index(kb, op, idx, range(axis, axis + idx.ndim), out.shape[axis])
+        value = kb.scalar(update) if kb.is_scalar(update) else \
+            f"{kb.array(update)}[{', '.join(kb.index(update.shape, loop_shape))}]"
+        write = i[:axis] + [j] + i[axis + idx.ndim:]
+        kb.line(f"{target}[{', '.join(write)}] += {value}")
+
+
+def _lower_nonzero_flat(kb, op):
+    (mask,), out, size = op.inputs, op.outputs[0], int(op.params["size"])
+    target, count = kb.alloc(out), kb.fresh("n")
+    flat = f"{kb.contiguous(mask)}.reshape({int(mask.aval.size)})"
+    kb.line(f"{count} = 0")
+    with kb.loops((mask.aval.size,)):
+        with kb.block(f"if {flat}[i0]:"):
+            kb.line(f"if {count} < {size}:")
+            kb.line(f"    {target}[{count}] = i0")
+            kb.line(f"{count} += 1")
+    kb.line(f"if {count} != {size}:")
+    kb.line("    " + kb.exit(op))
+
+
+take.numba = Statement(_lower_take)
+scatter_add.numba = Statement(_lower_scatter_add)
+nonzero_flat.numba = Statement(_lower_nonzero_flat)

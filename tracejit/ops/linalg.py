@@ -6,6 +6,7 @@ broadcast. 1-D operands are promoted to matrices by `tracejit.numpy`, never here
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import NoLowering, Statement
 from .core import Primitive
 from .elementwise import add, mul, neg, sub
 from .shape import reshape, transpose, unbroadcast
@@ -98,3 +99,217 @@ def _slogdet_jvp(ts, outs, ins):
 
 slogdet = Primitive("slogdet", lambda a: tuple(np.linalg.slogdet(a)), _slogdet_aval,
                     vjp=_slogdet_vjp, jvp=_slogdet_jvp, multiple_results=True)
+
+
+# numba lowering of matmul: np.dot (BLAS) per matrix; solve, inv and slogdet have none, so traces
+# using them run on the numpy executor
+def _lower_matmul(kb, op):
+    (a, b), out = op.inputs, op.outputs[0]
+    if out.dtype.kind != "f":
+        raise NoLowering("matmul of non-float arrays")       # numba's np.dot is BLAS-only
+    x, y = kb.blas(a, out.dtype), kb.blas(b, out.dtype)
+    if a.ndim == 2 and b.ndim == 2:
+        kb.define(out, f"np.dot({x}, {y})", owned=True)
+        return
+    batch = out.shape[:-2]
+    target = kb.alloc(out)
+    with kb.loops(batch) as i:
+        ia, ib = kb.index(a.shape[:-2], batch), kb.index(b.shape[:-2], batch)
+        x_i = f"{x}[{', '.join(ia)}]" if ia else x
+        y_i = f"{y}[{', '.join(ib)}]" if ib else y
+        kb.line(f"{target}[{', '.join(i)}] = np.dot({x_i}, {y_i})")
+
+
+matmul.numba = Statement(_lower_matmul)
+
+# ---- helpers for the factorizations below ----------------------------------------------------
+def _eye(x, n):
+    from .core import constant
+    return constant(x, np.eye(n, dtype=x.dtype))
+
+
+def _tril(x, k=0):
+    from .core import constant
+    from .elementwise import select
+    n, m = x.shape[-2:]
+    return select(constant(x, np.tri(n, m, k, dtype=bool)), x, 0)
+
+
+def _row(v):
+    """A stack of vectors (..., n) as row vectors (..., 1, n), to scale columns by broadcasting."""
+    return reshape(v, shape=v.shape[:-1] + (1, v.shape[-1]))
+
+
+def _col(v):
+    return reshape(v, shape=v.shape + (1,))
+
+
+def _diag_matrix(v, like):
+    return mul(_row(v), _eye(like, v.shape[-1]))
+
+
+def _diagonal(x):
+    from .reduce import reduce_sum
+    return reduce_sum(mul(x, _eye(x, x.shape[-1])), axes=(x.ndim - 1,), keepdims=False)
+
+
+def _lower_grad(s):
+    """The gradient with respect to a matrix of which only the lower triangle is read (as in
+    LAPACK's eigh and cholesky), given `s`, the gradient with respect to the symmetric matrix."""
+    return sub(_tril(add(s, swap_last(s))), mul(s, _eye(s, s.shape[-1])))
+
+
+def _lower_tangent(t):
+    """The symmetric matrix a lower-triangle-reading routine sees when its input moves by `t`."""
+    low = _tril(t, -1)
+    return add(add(low, swap_last(low)), mul(t, _eye(t, t.shape[-1])))
+
+
+def _gap_inverse(w, squared=False):
+    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (the eigen/singular value gaps)."""
+    from .elementwise import div, select
+    from .core import constant
+    w = mul(w, w) if squared else w
+    gaps = sub(_row(w), _col(w))
+    off = constant(w, ~np.eye(w.shape[-1], dtype=bool))
+    return select(off, div(1, select(off, gaps, 1)), 0)
+
+
+# ---- symmetric eigendecomposition (lower triangle read) ---------------------------------------
+def _eigh_vjp(cts, outs, ins):
+    (gw, gv), (w, v) = cts, outs
+    inner = add(_diag_matrix(gw, v), mul(_gap_inverse(w), matmul(swap_last(v), gv)))
+    return [_lower_grad(matmul(v, matmul(inner, swap_last(v))))]
+
+
+def _eigh_jvp(ts, outs, ins):
+    w, v = outs
+    rotated = matmul(swap_last(v), matmul(_lower_tangent(ts[0]), v))
+    return [_diagonal(rotated), matmul(v, mul(_gap_inverse(w), rotated))]
+
+
+def _eigh_aval(a):
+    _square(a, "eigh")
+    dtype = np.result_type(a.dtype, np.float64)
+    return [Aval(a.shape[:-1], dtype), Aval(a.shape, dtype)]
+
+
+eigh = Primitive("eigh", lambda a: tuple(np.linalg.eigh(a)), _eigh_aval,
+                 vjp=_eigh_vjp, jvp=_eigh_jvp, multiple_results=True)
+
+
+# ---- Cholesky factor (lower triangle read) -----------------------------------------------------
+def _phi(x):
+    """The lower triangle with the diagonal halved."""
+    return sub(_tril(x), mul(x, mul(_eye(x, x.shape[-1]), 0.5)))
+
+
+def _cholesky_vjp(cts, outs, ins):
+    low = outs[0]
+    low_inv = inv(low)
+    s = matmul(swap_last(low_inv), matmul(_phi(matmul(swap_last(low), cts[0])), low_inv))
+    return [_lower_grad(mul(add(s, swap_last(s)), 0.5))]
+
+
+def _cholesky_jvp(ts, outs, ins):
+    low = outs[0]
+    low_inv = inv(low)
+    return [matmul(low, _phi(matmul(low_inv, matmul(_lower_tangent(ts[0]), swap_last(low_inv)))))]
+
+
+def _cholesky_aval(a):
+    _square(a, "cholesky")
+    return [Aval(a.shape, np.result_type(a.dtype, np.float64))]
+
+
+cholesky = Primitive("cholesky", np.linalg.cholesky, _cholesky_aval,
+                     vjp=_cholesky_vjp, jvp=_cholesky_jvp)
+
+
+# ---- thin singular value decomposition: (u, s, vh), or s alone ---------------------------------
+def _svd_impl(a, *, compute_uv):
+    if compute_uv:
+        return tuple(np.linalg.svd(a, full_matrices=False))
+    return (np.linalg.svd(a, compute_uv=False),)
+
+
+def _svd_aval(a, *, compute_uv):
+    m, n = a.shape[-2:]
+    k, batch = min(m, n), a.shape[:-2]
+    dtype = np.result_type(a.dtype, np.float64)
+    s = Aval(batch + (k,), dtype)
+    return [Aval(batch + (m, k), dtype), s, Aval(batch + (k, n), dtype)] if compute_uv else [s]
+
+
+def _projector_complement(u):
+    """I - u u^T: projects onto the orthogonal complement of u's columns."""
+    return sub(_eye(u, u.shape[-2]), matmul(u, swap_last(u)))
+
+
+def _svd_vjp(cts, outs, ins, *, compute_uv):
+    from .elementwise import div
+    if not compute_uv:
+        u, s, vh = svd(ins[0], compute_uv=True)
+        return [matmul(u, matmul(_diag_matrix(cts[0], u), vh))]
+    (gu, gs, gvh), (u, s, vh) = cts, outs
+    v, gv = swap_last(vh), swap_last(gvh)
+    f = _gap_inverse(s, squared=True)
+    j = mul(f, sub(matmul(swap_last(u), gu), matmul(swap_last(gu), u)))
+    k = mul(f, sub(matmul(vh, gv), matmul(swap_last(gv), v)))
+    core = add(add(mul(j, _row(s)), _diag_matrix(gs, u)), mul(_col(s), k))
+    out = matmul(u, matmul(core, vh))
+    out = add(out, matmul(_projector_complement(u), matmul(div(gu, _row(s)), vh)))
+    return [add(out, matmul(div(u, _row(s)), matmul(swap_last(gv), _projector_complement(v))))]
+
+
+def _svd_jvp(ts, outs, ins, *, compute_uv):
+    from .elementwise import div
+    if not compute_uv:
+        u, s, vh = svd(ins[0], compute_uv=True)
+        return [_diagonal(matmul(swap_last(u), matmul(ts[0], swap_last(vh))))]
+    (u, s, vh), t, v = outs, ts[0], swap_last(outs[2])
+    ds_mat = matmul(swap_last(u), matmul(t, v))
+    f = _gap_inverse(s, squared=True)
+    ds_s, s_ds = mul(ds_mat, _row(s)), mul(_col(s), ds_mat)
+    du = matmul(u, mul(f, add(ds_s, swap_last(ds_s))))
+    dv = matmul(v, mul(f, add(s_ds, swap_last(s_ds))))
+    du = add(du, div(matmul(_projector_complement(u), matmul(t, v)), _row(s)))
+    dv = add(dv, div(matmul(_projector_complement(v), matmul(swap_last(t), u)), _row(s)))
+    return [du, _diagonal(ds_mat), swap_last(dv)]
+
+
+svd = Primitive("svd", _svd_impl, _svd_aval, vjp=_svd_vjp, jvp=_svd_jvp, multiple_results=True)
+
+
+# ---- reduced QR of a tall (m >= n) matrix ------------------------------------------------------
+def _copy_lower_to_upper(x):
+    low = _tril(x, -1)
+    return add(_tril(x), swap_last(low))
+
+
+def _qr_vjp(cts, outs, ins):
+    (gq, gr), (q, r) = cts, outs
+    m = sub(matmul(r, swap_last(gr)), matmul(swap_last(gq), q))
+    b = add(gq, matmul(q, _copy_lower_to_upper(m)))
+    return [swap_last(solve(r, swap_last(b)))]          # b @ inv(r)^T
+
+
+def _qr_jvp(ts, outs, ins):
+    q, r = outs
+    t_rinv = swap_last(solve(swap_last(r), swap_last(ts[0])))    # t @ inv(r)
+    qt_t_rinv = matmul(swap_last(q), t_rinv)
+    low = _tril(qt_t_rinv, -1)
+    omega = sub(low, swap_last(low))
+    return [add(matmul(q, sub(omega, qt_t_rinv)), t_rinv), matmul(sub(qt_t_rinv, omega), r)]
+
+
+def _qr_aval(a):
+    m, n = a.shape[-2:]
+    if m < n:
+        raise ValueError(f"qr: tracejit differentiates QR of tall or square matrices (got {a.shape})")
+    dtype = np.result_type(a.dtype, np.float64)
+    return [Aval(a.shape, dtype), Aval(a.shape[:-2] + (n, n), dtype)]
+
+
+qr = Primitive("qr", lambda a: tuple(np.linalg.qr(a)), _qr_aval, vjp=_qr_vjp, jvp=_qr_jvp,
+               multiple_results=True)

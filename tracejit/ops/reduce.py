@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import Reduction, literal
 from .core import Primitive
 from .elementwise import convert, div, eq, mul
 from .shape import broadcast_to, reshape
@@ -63,3 +64,83 @@ reduce_max = Primitive(
 reduce_min = Primitive(
     "reduce_min", lambda x, *, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
     _reduce_rule(lambda d: d), vjp=_extreme_vjp, jvp=_extreme_jvp)
+
+
+# numba lowerings: accumulations the code generator fuses into the loop over the input
+def _lowest(dtype):
+    if dtype.kind == "f":
+        return literal(-np.inf, dtype)
+    return literal(False, dtype) if dtype.kind == "b" else literal(np.iinfo(dtype).min, dtype)
+
+
+def _highest(dtype):
+    if dtype.kind == "f":
+        return literal(np.inf, dtype)
+    return literal(True, dtype) if dtype.kind == "b" else literal(np.iinfo(dtype).max, dtype)
+
+
+reduce_sum.numba = Reduction(lambda dtype: literal(0, dtype), "{acc} += {x}")
+# `x != x` lets a NaN win and then stick, as np.max/np.min propagate NaN
+reduce_max.numba = Reduction(_lowest, "if {x} > {acc} or {x} != {x}:\n    {acc} = {x}")
+reduce_min.numba = Reduction(_highest, "if {x} < {acc} or {x} != {x}:\n    {acc} = {x}")
+
+# ---- product: its derivative is the product of the *other* entries, computed without dividing by
+# zero (one zero: only that entry has a nonzero derivative; two or more: all derivatives vanish)
+def _prod_others(ans, x, axes, keepdims):
+    from .elementwise import eq, select
+    zero = eq(x, 0)
+    safe = select(zero, 1, x)
+    n_zero = reduce_sum(convert(zero, dtype=np.dtype(np.int64)), axes=axes, keepdims=True)
+    full = expand_to(ans, x.shape, axes, keepdims)
+    nonzero_prod = expand_to(reduce_prod(safe, axes=axes, keepdims=True), x.shape, axes, True)
+    n_zero = expand_to(n_zero, x.shape, axes, True)
+    one_zero = select(zero, nonzero_prod, 0)
+    return select(eq(n_zero, 0), div(full, safe), select(eq(n_zero, 1), one_zero, 0))
+
+
+def _prod_vjp(cts, outs, ins, *, axes, keepdims):
+    others = _prod_others(outs[0], ins[0], axes, keepdims)
+    return [mul(expand_to(cts[0], ins[0].shape, axes, keepdims), others)]
+
+
+def _prod_jvp(ts, outs, ins, *, axes, keepdims):
+    others = _prod_others(outs[0], ins[0], axes, keepdims)
+    return [reduce_sum(mul(ts[0], others), axes=axes, keepdims=keepdims)]
+
+
+reduce_prod = Primitive(
+    "reduce_prod", lambda x, *, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims),
+    _reduce_rule(_sum_dtype), vjp=_prod_vjp, jvp=_prod_jvp)
+
+
+# ---- running sum along one axis; its transpose is the running sum taken from the other end
+def _flip(x, axis):
+    from .shape import static_slice
+    spec = tuple((n - 1, n, -1) if a == axis else (0, n, 1) for a, n in enumerate(x.shape))
+    return static_slice(x, spec=spec)
+
+
+def _cumsum_aval(x, *, axis):
+    return [Aval(x.shape, _sum_dtype(x.dtype), False)]
+
+
+cumsum = Primitive(
+    "cumsum", lambda x, *, axis: np.cumsum(x, axis=axis), _cumsum_aval,
+    vjp=lambda cts, outs, ins, *, axis: [_flip(cumsum(_flip(cts[0], axis), axis=axis), axis)],
+    jvp=lambda ts, outs, ins, *, axis: [cumsum(ts[0], axis=axis)])
+
+
+# ---- the permutation that sorts (kth=None) or partitions along an axis: integer, no derivative
+def _argsort_impl(x, *, axis, kth=None, kind=None):
+    if kth is None:
+        return np.argsort(x, axis=axis, kind=kind)
+    return np.argpartition(x, kth, axis=axis)
+
+
+argsort = Primitive(
+    "argsort", _argsort_impl,
+    lambda x, *, axis, kth=None, kind=None: [Aval(x.shape, np.dtype(np.int64))],
+    vjp=lambda cts, outs, ins, **_: [None], jvp=lambda ts, outs, ins, **_: [None])
+
+
+reduce_prod.numba = Reduction(lambda dtype: literal(1, dtype), "{acc} *= {x}")

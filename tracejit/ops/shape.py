@@ -6,6 +6,7 @@ to an input's shape.
 import numpy as np
 
 from ..ir import Aval
+from ..backends.numba_lower import Scalar, Statement, cast
 from .core import Primitive, constant
 from .elementwise import convert  # noqa: F401  (re-exported: dtype conversion is a shape-family op too)
 
@@ -144,3 +145,79 @@ def _concat_jvp(ts, outs, ins, *, axis):
 concatenate = Primitive(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _concat_aval,
     vjp=_concat_vjp, jvp=_concat_jvp)
+
+
+# numba lowerings. broadcast_to reads its input with broadcasting, exactly like an elementwise
+# op, so it fuses into loops; reshape, transpose and slice are views; updates write in place when
+# the kernel owns the base and nothing else reads it.
+broadcast_to.numba = Scalar("{0}")
+
+
+def _lower_reshape(kb, op):
+    x, out = op.inputs[0], op.outputs[0]
+    if kb.is_scalar(out):
+        kb.define_scalar(out, kb.scalar(x))
+        return
+    kb.alias(x)
+    kb.define(out, f"{kb.contiguous(x)}.reshape({tuple(int(n) for n in out.shape)!r})")
+
+
+def _lower_transpose(kb, op):
+    (x,), out, perm = op.inputs, op.outputs[0], tuple(int(p) for p in op.params["perm"])
+    if kb.is_scalar(out):
+        kb.define_scalar(out, kb.scalar(x))
+        return
+    kb.alias(x)
+    if perm == (1, 0):
+        kb.define(out, f"{kb.contiguous(x)}.T", view="F")     # np.dot takes it without a copy
+    else:
+        kb.define(out, f"np.transpose({kb.array(x)}, {perm!r})", view="A")
+
+
+def _slice_text(spec):
+    parts = []
+    for s in python_slices(spec):
+        stop = "" if s.stop is None else repr(int(s.stop))
+        parts.append(f"{int(s.start)}:{stop}:{int(s.step or 1)}")
+    return ", ".join(parts)
+
+
+def _lower_slice(kb, op):
+    (x,), out, spec = op.inputs, op.outputs[0], op.params["spec"]
+    if kb.is_scalar(out):
+        element = kb.scalar(x) if kb.is_scalar(x) else \
+            f"{kb.array(x)}[{', '.join(str(int(start)) for start, _, _ in spec)}]"
+        kb.define_scalar(out, element)
+        return
+    kb.alias(x)
+    kb.define(out, f"{kb.array(x)}[{_slice_text(spec)}]", view="A")
+
+
+def _lower_slice_update(kb, op):
+    (base, update), out, spec = op.inputs, op.outputs[0], op.params["spec"]
+    if kb.is_scalar(out):          # one element: it is either replaced or kept
+        kept = base if any(size == 0 for _, size, _ in spec) else update
+        kb.define_scalar(out, cast(kb.scalar(kept), kept.dtype, out.dtype))
+        return
+    target = kb.writable_copy(base, out)
+    value = kb.scalar(update) if kb.is_scalar(update) else kb.array(update)
+    kb.line(f"{target}[{_slice_text(spec)}] = {value}")
+
+
+def _lower_concatenate(kb, op):
+    out = op.outputs[0]
+    axis = op.params["axis"] % out.ndim
+    target, start = kb.alloc(out), 0
+    for x in op.inputs:
+        n = x.shape[axis]
+        if n:
+            value = kb.scalar(x) if kb.is_scalar(x) else kb.array(x)
+            kb.line(f"{target}[{':, ' * axis}{start}:{start + n}] = {value}")
+        start += n
+
+
+reshape.numba = Statement(_lower_reshape)
+transpose.numba = Statement(_lower_transpose)
+static_slice.numba = Statement(_lower_slice)
+slice_update.numba = Statement(_lower_slice_update)
+concatenate.numba = Statement(_lower_concatenate)

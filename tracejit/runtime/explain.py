@@ -5,6 +5,7 @@ walk frames and format freely.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 
@@ -25,12 +26,13 @@ class Report(str):
 
 
 def name(fn):
+    fn = inspect.unwrap(fn)             # the user's function, not a transformation's wrapper
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
 
 
 def def_loc(fn):
     """file:line of the function's definition (input guards have no finer location)."""
-    code = getattr(fn, "__code__", None)
+    code = getattr(inspect.unwrap(fn), "__code__", None)
     return f"{code.co_filename}:{code.co_firstlineno}" if code is not None else name(fn)
 
 
@@ -43,10 +45,8 @@ def caller_loc():
 
 
 def leaf_labels(fn, args, kwargs):
-    from ..frontend.trace import _label
-    paths = []
-    flatten((tuple(args), kwargs), paths=paths)
-    return [_label(fn, p) for p in paths]
+    from ..frontend.trace import arg_labels
+    return arg_labels(fn, args, kwargs)
 
 
 def format_leaf_key(k):

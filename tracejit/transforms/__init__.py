@@ -1,3 +1,5 @@
-"""Trace-to-trace transformations: reverse mode, dead-code elimination."""
+"""Trace-to-trace transformations: reverse mode, forward mode, dead-code elimination, inlining."""
 from .dce import dce
-from .vjp import vjp_trace
+from .inline import inline_calls
+from .jvp import emit_jvp, jvp_trace
+from .vjp import Env, emit_vjp, vjp_trace

@@ -1,0 +1,439 @@
+"""Transformations (jvp, vjp, jacobians, Hessians, nesting, custom rules, checkpoint), the NumPy
+shim and SciPy interoperability. Derivatives are checked against central finite differences and
+against each other; every call names the numpy backend."""
+import numpy as np
+import pytest
+import scipy.linalg
+import scipy.optimize
+
+import tracejit as tj
+import tracejit.numpy as tnp
+from tracejit.backends import run_trace
+from tracejit.frontend import trace_function
+from tracejit.ir import verify
+from tracejit.transforms import jvp_trace, vjp_trace
+
+B = "numpy"
+H = 1e-6
+RTOL, ATOL = 1e-6, 1e-8
+
+_rng = np.random.default_rng(0)
+W = _rng.normal(size=(2, 3))
+A = np.eye(4) * 3 + _rng.normal(size=(4, 4)) * 0.3
+
+
+def fd_jacobian(f, x):
+    """Central finite differences: d f(x).ravel() / d x.ravel(), shaped out.shape + x.shape."""
+    x = np.array(x, dtype=np.float64)
+    out = np.asarray(f(x))
+    jac = np.zeros((out.size, x.size))
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = H
+        up = np.asarray(f(x + e.reshape(x.shape)))
+        down = np.asarray(f(x - e.reshape(x.shape)))
+        jac[:, j] = ((up - down) / (2 * H)).ravel()
+    return jac.reshape(out.shape + x.shape)
+
+
+# ---- a table of vector functions R^n -> R^m ------------------------------------------------------
+def elementwise(x):
+    return np.sin(x) * np.exp(-x ** 2) + x / (1 + x ** 2)
+
+
+def matmul_broadcast(x):
+    return np.tanh(x.reshape(2, 2) @ W + x[:3])
+
+
+def reductions(x):
+    return np.concatenate([np.sum(x ** 2, keepdims=True), np.max(x, keepdims=True),
+                           np.mean(np.log1p(x ** 2), keepdims=True)])
+
+
+def slicing(x):
+    return x[1:] * x[:-1] + np.sum(x[::2])
+
+
+def linear_solve(x):
+    return np.linalg.solve(A + x[:, None] * np.eye(4), x)
+
+
+def branches(x):
+    y = np.where(x > 0, x ** 2, -x)
+    if np.sum(y) > 1.0:
+        return y * 2.0
+    return y
+
+
+VECTOR_FUNCS = [elementwise, matmul_broadcast, reductions, slicing, linear_solve, branches]
+X = np.array([0.3, -0.7, 1.1, 0.45])
+
+
+@pytest.mark.parametrize("f", VECTOR_FUNCS, ids=lambda f: f.__name__)
+def test_jvp_matches_finite_differences(f):
+    v = np.array([0.5, -1.0, 0.25, 2.0])
+    out, tangent = tj.jvp(f, (X,), (v,), backend=B)
+    np.testing.assert_allclose(out, f(X), rtol=1e-12)
+    expected = (f(X + H * v) - f(X - H * v)) / (2 * H)
+    np.testing.assert_allclose(tangent, expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("f", VECTOR_FUNCS, ids=lambda f: f.__name__)
+def test_vjp_matches_finite_differences(f):
+    out, vjp_fn = tj.vjp(f, X, backend=B)
+    u = np.linspace(-1.0, 1.0, out.size).reshape(out.shape)
+    (got,) = vjp_fn(u)
+    expected = np.tensordot(u, fd_jacobian(f, X), axes=u.ndim)
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("f", VECTOR_FUNCS, ids=lambda f: f.__name__)
+def test_jacfwd_equals_jacrev_and_finite_differences(f):
+    forward = tj.jacfwd(f, backend=B)(X)
+    reverse = tj.jacrev(f, backend=B)(X)
+    assert forward.shape == reverse.shape == f(X).shape + X.shape
+    np.testing.assert_allclose(forward, reverse, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(forward, fd_jacobian(f, X), rtol=RTOL, atol=ATOL)
+    assert tj.jacobian is tj.jacrev
+
+
+@pytest.mark.parametrize("f", VECTOR_FUNCS, ids=lambda f: f.__name__)
+def test_jvp_trace_pass_is_a_verified_tangent_trace(f):
+    result = trace_function(f, (X,), {})
+    trace = verify(result.trace)
+    inputs = [X] + [source.get(f, [X]) for source in result.sourced]   # globals such as W
+    tangent_trace = verify(jvp_trace(trace, [0]))
+    assert len(tangent_trace.inputs) == len(trace.inputs) + 1
+    v = np.array([1.0, 0.5, -0.5, 0.25])
+    out, tangent = run_trace(tangent_trace, inputs + [v])
+    np.testing.assert_allclose(tangent, fd_jacobian(f, X) @ v, rtol=RTOL, atol=ATOL)
+    # the tangent trace is itself differentiable: reverse over forward
+    joint = verify(vjp_trace(_summed_output(tangent_trace, 1), [0]))
+    assert joint.outputs
+
+
+def _summed_output(trace, index):
+    """`trace` with its output `index` summed to a scalar placed first (a scalar to differentiate)."""
+    from tracejit.ir import Trace
+    from tracejit.ops.core import Builder, Tracer
+    from tracejit.ops.reduce import reduce_sum
+    builder = Builder(concrete=False)
+    builder.inputs.extend(trace.inputs)
+    builder.ops.extend(trace.ops)
+    out = trace.outputs[index]
+    total = reduce_sum(Tracer(builder, out), axes=tuple(range(out.ndim)), keepdims=False)
+    built = builder.build([total])
+    return Trace(built.inputs, built.outputs, built.ops)
+
+
+# ---- scalar functions: gradients, Hessians, hvp, higher order -----------------------------------
+def energy(x):
+    return np.sum(np.sin(x) * x ** 2) + np.log(1 + np.sum(x ** 2)) * x[0]
+
+
+def test_hessian_is_forward_over_reverse_and_matches_finite_differences():
+    hess = tj.hessian(energy, backend=B)(X)
+    grad = tj.grad(energy, backend=B)
+    np.testing.assert_allclose(hess, fd_jacobian(grad, X), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(hess, hess.T, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(hess, tj.jacrev(grad, backend=B)(X), rtol=1e-12, atol=1e-14)
+
+
+def test_hvp_equals_hessian_times_vector():
+    v = np.array([1.0, -2.0, 0.5, 3.0])
+    hess = tj.hessian(energy, backend=B)(X)
+    np.testing.assert_allclose(tj.hvp(energy, backend=B)(X, v), hess @ v, rtol=1e-12, atol=1e-13)
+
+
+def test_third_order_derivative_of_scalar_function():
+    def h(t):
+        return t ** 3 * np.sin(t)
+    t = 0.7
+    third = tj.grad(tj.grad(tj.grad(h, backend=B), backend=B), backend=B)(t)
+    exact = (6 * np.sin(t) + 18 * t * np.cos(t) - 9 * t ** 2 * np.sin(t) - t ** 3 * np.cos(t))
+    assert type(third) is float
+    assert third == pytest.approx(exact, rel=1e-12)
+    second = tj.grad(tj.grad(h, backend=B), backend=B)
+    assert third == pytest.approx((second(t + H) - second(t - H)) / (2 * H), rel=1e-6)
+
+
+def test_nested_grad_distinguishes_argument_from_closure():
+    # d/dy (y * x) at y = x is x, not 2x: the inner argument gets a var of its own
+    def outer(x):
+        return tj.grad(lambda y: y * x, backend=B)(x)
+    assert tj.jit(outer, backend=B)(3.0) == 3.0
+    assert tj.grad(outer, backend=B)(3.0) == 1.0
+
+
+def test_transformations_inside_jit_and_cached():
+    grad_energy = tj.grad(energy, backend=B)
+
+    def twice_grad(x):
+        return grad_energy(x) * 2.0
+    compiled = tj.jit(twice_grad, backend=B)
+    np.testing.assert_allclose(compiled(X), 2 * grad_energy(X), rtol=1e-12)
+    compiled(X + 1.0)
+    assert compiled.stats()["misses"] == 1 and compiled.stats()["hits"] == 1
+
+
+# ---- options ---------------------------------------------------------------------------------------
+def test_argnums_tuple_negative_and_has_aux():
+    def f(a, b, c):
+        return np.sum(a * b ** 2) + c, {"note": np.max(a)}
+    a, b = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    (ga, gb), aux = tj.grad(f, argnums=(0, -2), has_aux=True, backend=B)(a, b, 0.5)
+    np.testing.assert_allclose(ga, b ** 2)
+    np.testing.assert_allclose(gb, 2 * a * b)
+    assert aux == {"note": 2.0}
+    (value, aux), g = tj.value_and_grad(f, argnums=2, has_aux=True, backend=B)(a, b, 0.5)
+    assert value == pytest.approx(np.sum(a * b ** 2) + 0.5) and g == 1.0
+    jac, aux = tj.jacrev(lambda x: (x ** 2, np.sum(x)), has_aux=True, backend=B)(a)
+    np.testing.assert_allclose(jac, np.diag(2 * a))
+    assert aux == pytest.approx(3.0)
+
+
+def test_jvp_and_vjp_with_aux_and_pytrees():
+    def f(p):
+        return {"y": p["w"] * p["b"]}, np.sum(p["w"])
+    p = {"w": np.array([1.0, 2.0]), "b": np.array([0.5, -1.0])}
+    t = {"w": np.array([1.0, 0.0]), "b": np.array([0.0, 1.0])}
+    out, tangent, aux = tj.jvp(f, (p,), (t,), has_aux=True, backend=B)
+    np.testing.assert_allclose(tangent["y"], [0.5, 2.0])
+    assert aux == pytest.approx(3.0)
+    out, vjp_fn, aux = tj.vjp(f, p, has_aux=True, backend=B)
+    (g,) = vjp_fn({"y": np.array([1.0, 1.0])})
+    np.testing.assert_allclose(g["w"], p["b"])
+    np.testing.assert_allclose(g["b"], p["w"])
+
+
+def test_jacobian_of_pytree_input():
+    def f(p):
+        return p["w"] * np.sum(p["b"] ** 2)
+    p = {"w": np.array([1.0, 2.0]), "b": np.array([0.5, -1.0, 2.0])}
+    jac = tj.jacfwd(f, backend=B)(p)
+    assert jac["w"].shape == (2, 2) and jac["b"].shape == (2, 3)
+    np.testing.assert_allclose(jac["b"], np.outer(p["w"], 2 * p["b"]))
+    rev = tj.jacrev(f, backend=B)(p)
+    np.testing.assert_allclose(rev["w"], jac["w"])
+    np.testing.assert_allclose(rev["b"], jac["b"])
+
+
+def test_none_and_string_leaves_are_passed_through():
+    def f(p):
+        return np.sum(p["w"] ** 2)
+    g = tj.grad(f, backend=B)({"w": np.array([1.0, 2.0]), "name": "layer", "mask": None})
+    assert g["name"] is None and g["mask"] is None
+    np.testing.assert_allclose(g["w"], [2.0, 4.0])
+
+
+def test_static_argnums_and_argnames_are_guarded_by_value():
+    def f(x, power, *, scale):
+        return scale * np.sum(x ** power)
+    x = np.array([1.0, 2.0])
+    g = tj.grad(f, static_argnums=1, static_argnames="scale", backend=B)
+    np.testing.assert_allclose(g(x, 2, scale=1.0), 2 * x)
+    np.testing.assert_allclose(g(x, 3, scale=1.0), 3 * x ** 2)
+    np.testing.assert_allclose(g(x, 3, scale=2.0), 6 * x ** 2)
+    np.testing.assert_allclose(g(x, 2, scale=1.0), 2 * x)
+    assert g.stats()["misses"] == 3 and g.stats()["hits"] == 1
+    with pytest.raises(tj.TracejitError, match="hashable"):
+        g(x, [2], scale=1.0)
+
+
+def test_complex_and_holomorphic_refused_clearly():
+    with pytest.raises(tj.TracejitError, match="holomorphic=True is not supported"):
+        tj.grad(np.sum, holomorphic=True)
+    with pytest.raises(tj.TracejitError, match="complex"):
+        tj.grad(lambda z: np.sum(np.abs(z)), backend=B)(np.array([1 + 2j]))
+    with pytest.raises(tj.TracejitError, match="complex"):
+        tj.grad(lambda z, x: np.sum(x), backend=B)(1j, np.ones(2))
+
+
+def test_integer_argument_refused():
+    with pytest.raises(tj.TracejitError, match="cannot differentiate with respect to"):
+        tj.grad(lambda n: np.sum(n * 1.0), backend=B)(np.arange(3))
+
+
+# ---- custom rules ----------------------------------------------------------------------------------
+def test_custom_vjp_wraps_scipy_and_its_rule_runs():
+    calls = []
+
+    @tj.custom_vjp
+    def solve(a, b):
+        return scipy.linalg.solve(a, b)
+
+    def solve_fwd(a, b):
+        x = scipy.linalg.solve(a, b)
+        return x, (scipy.linalg.lu_factor(a), x)       # residuals may be any Python objects
+
+    def solve_bwd(res, g):
+        lu, x = res
+        calls.append(g.copy())
+        gb = scipy.linalg.lu_solve(lu, g, trans=1)
+        return -np.outer(gb, x), gb
+    solve.defvjp(solve_fwd, solve_bwd)
+
+    b = np.array([1.0, -2.0, 0.5, 3.0])
+    custom = tj.grad(lambda a, b: np.sum(solve(a, b) ** 2), argnums=(0, 1), backend=B)(A, b)
+    builtin = tj.grad(lambda a, b: np.sum(np.linalg.solve(a, b) ** 2), argnums=(0, 1),
+                      backend=B)(A, b)
+    assert calls                                          # ran while tracing, and compiled
+    np.testing.assert_allclose(calls[-1], 2 * np.linalg.solve(A, b), rtol=1e-12)
+    compiled = tj.grad(lambda a, b: np.sum(solve(a, b) ** 2), argnums=1, backend=B)
+    compiled(A, b)
+    n = len(calls)
+    compiled(A, 2 * b)                                    # a cached trace: the rule runs once
+    assert len(calls) == n + 1
+    np.testing.assert_allclose(calls[-1], 4 * np.linalg.solve(A, b), rtol=1e-12)
+    for got, want in zip(custom, builtin):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_custom_vjp_result_is_the_rules_not_the_true_derivative():
+    @tj.custom_vjp
+    def clip_gradient(x):
+        return x
+
+    clip_gradient.defvjp(lambda x: (x, None), lambda res, g: (np.clip(g, -1.0, 1.0),))
+    x = np.array([1.0, 2.0, 3.0])
+    g = tj.grad(lambda x: np.sum(clip_gradient(x ** 2) * 5.0), backend=B)(x)
+    np.testing.assert_allclose(g, 2 * x * 1.0)        # 5 clipped to 1, then times 2x
+    assert clip_gradient(x) is x                         # outside tracing: the plain function
+    with pytest.raises(tj.TracejitError, match="forward-mode"):
+        tj.jvp(lambda x: clip_gradient(x), (x,), (x,), backend=B)
+
+
+def test_custom_jvp_rule_used_in_both_modes():
+    calls = []
+
+    @tj.custom_jvp
+    def softplus(x):
+        return np.log1p(np.exp(x))
+
+    @softplus.defjvp
+    def softplus_jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        calls.append(1)
+        return softplus(x), 3.0 * t / (1 + np.exp(-x))   # deliberately 3x the derivative
+
+    x = np.array([-1.0, 0.5])
+    sigmoid = 1 / (1 + np.exp(-x))
+    _, tangent = tj.jvp(softplus, (x,), (np.ones(2),), backend=B)
+    np.testing.assert_allclose(tangent, 3 * sigmoid, rtol=1e-12)
+    g = tj.grad(lambda x: np.sum(softplus(x) * x), backend=B)(x)
+    np.testing.assert_allclose(g, 3 * sigmoid * x + softplus(x), rtol=1e-12)
+    assert calls
+
+
+# ---- checkpoint ------------------------------------------------------------------------------------
+def block(x):
+    return np.sin(np.cos(x) * W[0, 0]) * x
+
+
+def test_checkpoint_gives_equal_derivatives():
+    def plain(x):
+        return np.sum(block(block(x)) ** 2)
+
+    def checkpointed(x):
+        return np.sum(tj.checkpoint(block)(tj.checkpoint(block)(x)) ** 2)
+    np.testing.assert_allclose(tj.grad(checkpointed, backend=B)(X),
+                               tj.grad(plain, backend=B)(X), rtol=1e-13)
+    np.testing.assert_allclose(tj.hessian(checkpointed, backend=B)(X),
+                               tj.hessian(plain, backend=B)(X), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(tj.jacfwd(tj.checkpoint(block), backend=B)(X),
+                               tj.jacfwd(block, backend=B)(X), rtol=1e-13)
+    np.testing.assert_allclose(tj.checkpoint(block)(X), block(X))
+
+
+def test_checkpoint_recomputes_in_the_backward_pass():
+    def count(prim_name, f):
+        g = tj.value_and_grad(f, backend=B)          # the value keeps the forward pass live
+        g(X)
+        return sum(op.prim.name == prim_name for op in g.traces()[0].ops)
+    plain = count("cos", lambda x: np.sum(block(x)))
+    recomputed = count("cos", lambda x: np.sum(tj.checkpoint(block)(x)))
+    assert recomputed == plain + 1                   # the forward cos, recomputed once
+
+
+# ---- the NumPy shim ----------------------------------------------------------------------------------
+_x = np.linspace(-1.0, 2.0, 12).reshape(3, 4)
+_f32 = _x.astype(np.float32)
+SHIM_CALLS = [
+    ("sum", (_x,), {"axis": 1}), ("mean", (_f32,), {}), ("std", (_x,), {"ddof": 1}),
+    ("var", (_x,), {}), ("max", (_x,), {"axis": 0}), ("min", (_x,), {}),
+    ("exp", (_f32,), {}), ("log1p", (np.abs(_x),), {}), ("sqrt", (np.abs(_x),), {}),
+    ("tanh", (_x,), {}), ("arctan2", (_x, _x[::-1]), {}),
+    ("add", (_f32, 1.5), {}), ("multiply", (_x, np.int64(3)), {}), ("power", (_x, 2), {}),
+    ("divide", (_x, 7), {}), ("maximum", (_x, 0.0), {}), ("where", (_x > 0, _x, -1.0), {}),
+    ("clip", (_x, -0.5, 0.5), {}), ("matmul", (_x, _x.T), {}), ("dot", (_x[0], _x[1]), {}),
+    ("outer", (_x[0], _x[1]), {}), ("concatenate", ([_x, _x],), {"axis": 1}),
+    ("stack", ([_x[0], _x[1]],), {}), ("reshape", (_x, (4, 3)), {}),
+    ("transpose", (_x,), {}), ("roll", (_x, 2), {}), ("linspace", (0.0, 1.0, 7), {}),
+    ("arange", (5,), {}), ("zeros", ((2, 3),), {"dtype": np.float32}), ("ones_like", (_x,), {}),
+    ("full", ((2,), 3), {}), ("eye", (3,), {}), ("array", ([1, 2, 3],), {}),
+    ("square", (_x,), {}), ("sign", (_x,), {}), ("isfinite", (_x,), {}),
+    ("cumsum", (_x,), {"axis": 0}), ("sort", (_x[::-1],), {}), ("median", (_x,), {}),
+    ("float32", (1.25,), {}), ("einsum", ("ij,kj->ik", _x, _x), {}),
+]
+
+
+@pytest.mark.parametrize("name,args,kwargs", SHIM_CALLS, ids=[c[0] for c in SHIM_CALLS])
+def test_shim_is_bit_identical_to_numpy_outside_tracing(name, args, kwargs):
+    expected = getattr(np, name)(*args, **kwargs)
+    got = getattr(tnp, name)(*args, **kwargs)
+    assert type(got) is type(expected)
+    assert np.asarray(got).dtype == np.asarray(expected).dtype
+    assert np.shape(got) == np.shape(expected)
+    assert np.asarray(got).tobytes() == np.asarray(expected).tobytes()
+
+
+def test_shim_linalg_is_bit_identical():
+    m = _x[:, :3] @ _x[:, :3].T + np.eye(3)
+    for name, args in [("solve", (m, _x[:, 0])), ("inv", (m,)), ("norm", (_x,)),
+                       ("slogdet", (m,)), ("det", (m,)), ("cholesky", (m,))]:
+        expected, got = getattr(np.linalg, name)(*args), getattr(tnp.linalg, name)(*args)
+        assert np.asarray(got).tobytes() == np.asarray(expected).tobytes(), name
+
+
+def test_shim_forwards_the_whole_numpy_namespace():
+    public = [n for n in dir(np) if not n.startswith("_")]
+    assert all(hasattr(tnp, n) for n in public)
+    assert tnp.float64 is np.float64 and tnp.pi == np.pi and tnp.random is np.random
+
+
+def test_shim_eager_mode_records_code_the_tracer_does_not_enter():
+    # `map` runs its callback natively: the tracer does not enter the lambda, but tracejit.numpy
+    # functions called on traced values record into the same trace
+    def f(x):
+        rows = list(map(lambda r: tnp.stack([tnp.sin(r), r * 2.0]), [x[0], x[1]]))
+        return tnp.sum(tnp.array(rows) ** 2)
+
+    def native_numpy(x):
+        rows = list(map(lambda r: np.array([np.sin(r), r * 2.0]), [x[0], x[1]]))
+        return np.sum(np.array(rows) ** 2)
+    x = np.array([0.3, 0.4])
+    np.testing.assert_allclose(tj.grad(f, backend=B)(x), 2 * np.sin(x) * np.cos(x) + 8 * x)
+    with pytest.raises(tj.TracejitError, match="use tracejit.numpy functions there"):
+        tj.grad(native_numpy, backend=B)(x)
+
+
+# ---- SciPy ---------------------------------------------------------------------------------------
+def rosenbrock(x):
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def test_scipy_minimize_with_jit_grad():
+    jac = tj.jit_grad(rosenbrock, backend=B)
+    g = jac(np.zeros(5))
+    assert type(g) is np.ndarray and g.dtype == np.float64
+    result = scipy.optimize.minimize(rosenbrock, np.zeros(5), jac=jac, method="BFGS")
+    assert result.success
+    np.testing.assert_allclose(result.x, np.ones(5), atol=1e-4)
+    assert jac.stats()["misses"] == 1
+
+
+def test_scipy_newton_with_hessian():
+    result = scipy.optimize.minimize(rosenbrock, np.zeros(3), method="Newton-CG",
+                                     jac=tj.grad(rosenbrock, backend=B),
+                                     hessp=tj.hvp(rosenbrock, backend=B))
+    np.testing.assert_allclose(result.x, np.ones(3), atol=1e-4)

@@ -1,0 +1,158 @@
+"""The numba backend: compile a trace to one cached `@njit` kernel, call it in microseconds.
+
+Tiering: compiling a kernel takes 0.3-5 s of numba time, so a new trace first runs on the numpy
+executor while the kernel is built on a background thread; the program switches to the kernel
+once it is ready. (Measured alternative, "compile after N calls": every N-th-call choice either
+stalls an early call for the full compile time or leaves a hot function interpreted; the
+background build costs nothing when a process makes few calls and only contends for the GIL while
+numba runs.) When numba's disk cache already holds the kernel, loading takes milliseconds, so it
+is done at once. `TRACEJIT_NUMBA_TIERING=sync` builds before the first call (tests, benchmarks).
+
+A trace with an op or dtype that has no lowering runs on the numpy executor (logged once per
+reason).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import numpy as np
+
+from ..ops.core import GuardFailure
+from . import numba_cache
+from .numba_codegen import generate
+from .numba_lower import NoLowering
+from .numba_runtime import KernelExit
+from .numpy_exec import run_trace
+
+log = logging.getLogger("tracejit")
+
+_fallback_reasons: set = set()
+_builds: set = set()
+_builds_lock = threading.Lock()
+
+
+def tiering():
+    return os.environ.get("TRACEJIT_NUMBA_TIERING", "background")
+
+
+def wait_for_builds(timeout=None):
+    """Block until every background kernel build has finished (for tests and benchmarks)."""
+    with _builds_lock:
+        threads = list(_builds)
+    for thread in threads:
+        thread.join(timeout)
+
+
+class NumbaBackend:
+    name = "numba"
+
+    def compile(self, trace):
+        try:
+            kernel = generate(trace)
+        except NoLowering as reason:
+            _note_fallback(str(reason))
+            return lambda inputs: run_trace(trace, inputs)
+        directory = numba_cache.private_dir()      # an unsafe directory is an error, at once
+        return Program(trace, kernel, directory)
+
+
+def _note_fallback(reason):
+    if reason not in _fallback_reasons:
+        _fallback_reasons.add(reason)
+        log.info("numba backend: no lowering for %s; such traces run on the numpy executor", reason)
+
+
+class Program:
+    """Runs a trace: on the numpy executor until its kernel is ready, then on the kernel."""
+
+    def __init__(self, trace, kernel, directory):
+        self.trace = trace
+        self.kernel = kernel
+        self.path = numba_cache.write_module(directory, kernel.source)
+        self.run = self.interpret
+        self.compiled = False
+        if tiering() == "sync" or numba_cache.is_warm(self.path):
+            self.build()
+        else:
+            thread = threading.Thread(target=self._build_in_background, daemon=True,
+                                      name=f"tracejit-numba-{self.path.stem}")
+            with _builds_lock:
+                _builds.add(thread)
+            thread.start()
+
+    def __call__(self, inputs):
+        return self.run(inputs)
+
+    def interpret(self, inputs):
+        return run_trace(self.trace, inputs)
+
+    def build(self):
+        module = numba_cache.load_module(self.path, self.kernel.source)
+        dispatcher = module.kernel
+        dispatcher.compile(tuple(_numba_type(v) for v in self.trace.inputs) +
+                           tuple(_numba_type(a) for a in self.kernel.lit_args))
+        self.run = make_runner(dispatcher, self.kernel, self.trace, self.on_exit)
+        self.compiled = True
+
+    def _build_in_background(self):
+        try:
+            self.build()
+        except Exception as error:       # the numpy executor keeps running this trace
+            log.warning("numba backend: building %s failed (%s: %s); using the numpy executor",
+                        self.path.name, type(error).__name__, error)
+        finally:
+            with _builds_lock:
+                _builds.discard(threading.current_thread())
+
+    def on_exit(self, code, inputs):
+        op, kind = self.kernel.exits[code]
+        if kind == "guard":
+            raise GuardFailure(op.params["reason"], op)
+        return self.interpret(inputs)      # raises NumPy's own error for the bad data
+
+
+def _numba_type(value):
+    """The numba type the kernel will see for a trace input (Var) or literal array."""
+    from numba import typeof
+    if isinstance(value, np.ndarray):
+        return typeof(value)
+    if value.ndim == 0:
+        return typeof(np.zeros((), value.dtype)[()])
+    return typeof(np.empty((0,) * value.ndim, value.dtype))
+
+
+_SCALAR_INPUT = {"f": float, "i": int, "b": bool}    # for 8-byte numbers and bools
+
+
+def make_runner(dispatcher, kernel, trace, on_exit):
+    """Straight-line Python calling the kernel: unpack inputs, convert 0-d inputs to scalars,
+    call, map outputs (0-d results become NumPy scalars, literal outputs are constants)."""
+    env = {"kernel": dispatcher, "KernelExit": KernelExit, "on_exit": on_exit}
+    params = [f"a{i}" for i in range(len(trace.inputs))]
+    body = [f"    {', '.join(params)}{',' if len(params) == 1 else ''} = inputs"] if params else []
+    for i, v in enumerate(trace.inputs):
+        if v.ndim == 0:
+            native = v.dtype.itemsize == 8 or v.dtype.kind == "b"
+            env[f"s{i}"] = _SCALAR_INPUT.get(v.dtype.kind, v.dtype.type) if native else v.dtype.type
+            body.append(f"    a{i} = s{i}(a{i})")
+    for k, array in enumerate(kernel.lit_args):
+        env[f"c{k}"] = array
+    args = params + [f"c{k}" for k in range(len(kernel.lit_args))]
+    body += ["    try:", f"        r = kernel({', '.join(args)})",
+             "    except KernelExit as e:", "        return on_exit(e.args[0], inputs)"]
+    slot = {v: k for k, v in enumerate(kernel.returned)}
+    outs = []
+    for j, atom in enumerate(trace.outputs):
+        if atom in slot and atom.ndim == 0:
+            env[f"T{j}"] = atom.dtype.type
+            outs.append(f"T{j}(r[{slot[atom]}])")
+        elif atom in slot:
+            outs.append(f"r[{slot[atom]}]")
+        else:
+            env[f"L{j}"] = atom.value
+            outs.append(f"L{j}")
+    body.append(f"    return [{', '.join(outs)}]")
+    exec("def run(inputs):\n" + "\n".join(body) + "\n", env)
+    return env["run"]

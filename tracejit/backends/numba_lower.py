@@ -1,0 +1,121 @@
+"""The vocabulary of numba lowerings: what a primitive's `numba` attribute holds.
+
+Family files (`tracejit/ops/*.py`) describe each primitive's lowering with one of three rule
+kinds; the code generator (`numba_codegen`) decides where the code goes:
+
+- `Scalar`    an elementwise primitive as a scalar expression; fused into loops with its neighbours
+- `Reduction` an accumulation, fused into the loop over its input
+- `Statement` anything else: a function that emits statements through the kernel builder
+
+Generated source may contain only identifiers chosen here and `repr` of numbers, never text taken
+from a trace; `literal` and `dtype_name` are the only ways values enter source text.
+
+This module imports neither numba nor the ops, so family files can import it cheaply.
+"""
+import math
+
+import numpy as np
+
+_DTYPES = {np.dtype(n): f"np.{n}" for n in (
+    "float64", "float32", "int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8")}
+_DTYPES[np.dtype(bool)] = "np.bool_"
+
+
+class NoLowering(Exception):
+    """The trace holds something the numba backend cannot compile; the numpy executor runs it."""
+
+
+def dtype_name(dtype):
+    """Source text naming `dtype`, for the dtypes numba handles; NoLowering otherwise."""
+    try:
+        return _DTYPES[np.dtype(dtype)]
+    except KeyError:
+        raise NoLowering(f"dtype {np.dtype(dtype).name}") from None
+
+
+def literal(value, dtype):
+    """Source text for the number `value` as a scalar of `dtype` (float32 stays float32)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return repr(bool(value))
+    if dtype.kind in "iu":
+        text = repr(int(value))
+        return text if dtype == np.int64 else f"{dtype_name(dtype)}({text})"
+    if dtype.kind != "f":
+        raise NoLowering(f"literal of dtype {dtype.name}")
+    number = float(value)
+    if math.isnan(number):
+        text = "np.nan"
+    elif math.isinf(number):
+        text = "np.inf" if number > 0 else "(-np.inf)"
+    else:
+        text = f"({number!r})" if number < 0 else repr(number)
+    return text if dtype == np.float64 else f"{dtype_name(dtype)}({text})"
+
+
+def cast(expr, from_dtype, to_dtype):
+    """`expr` (a scalar of `from_dtype`) converted to `to_dtype`, NumPy's astype semantics."""
+    from_dtype, to_dtype = np.dtype(from_dtype), np.dtype(to_dtype)
+    if from_dtype == to_dtype:
+        return expr
+    if to_dtype.kind == "b":
+        return f"({expr} != 0)"
+    return f"{dtype_name(to_dtype)}({expr})"
+
+
+class Scalar:
+    """An elementwise primitive as a scalar expression over its operands `{0}`, `{1}`, ...
+
+    `operands` says which dtype the operands are converted to before the expression sees them:
+    "out" (the result dtype: arithmetic), "common" (the promoted input dtype: comparisons),
+    "bool" (logic), None (as they are), or a tuple of these, one per operand. The code generator
+    converts the result to the output dtype.
+    """
+    kind = "scalar"
+
+    def __init__(self, template, operands="out"):
+        self.template = template
+        self.operands = operands
+
+    def expr(self, args, in_avals, out_dtype):
+        specs = self.operands if isinstance(self.operands, tuple) else (self.operands,) * len(args)
+        targets = {"out": out_dtype, "bool": np.dtype(bool), "common": promoted(in_avals), None: None}
+        args = [a if targets[s] is None else cast(a, v.dtype, targets[s])
+                for a, v, s in zip(args, in_avals, specs)]
+        return self.template.format(*args)
+
+
+_KIND_ORDER = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
+
+
+def promoted(avals):
+    """NumPy's (NEP 50) common dtype: weak (Python-scalar-like) operands only raise the kind."""
+    strong = [a.dtype for a in avals if not a.weak]
+    if not strong:
+        return np.result_type(*[a.dtype for a in avals])
+    dtype = np.result_type(*strong)
+    for a in avals:
+        if a.weak and _KIND_ORDER[a.dtype.kind] > _KIND_ORDER[dtype.kind]:
+            dtype = np.result_type(dtype, a.dtype)
+    return dtype
+
+
+class Reduction:
+    """An accumulation `acc <- update(acc, x)` starting from `init(dtype)`.
+
+    `update` is a template over `{acc}` and `{x}` giving the statement(s) of one step.
+    """
+    kind = "reduce"
+
+    def __init__(self, init, update):
+        self.init = init
+        self.update = update
+
+
+class Statement:
+    """Anything else: `emit(kb, op)` writes statements through the kernel builder `kb`
+    (see `numba_codegen.KernelBuilder`) and defines the op's outputs."""
+    kind = "statement"
+
+    def __init__(self, emit):
+        self.emit = emit

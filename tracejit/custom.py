@@ -1,0 +1,125 @@
+"""User-defined derivatives and checkpointing: `custom_vjp`, `custom_jvp`, `checkpoint`.
+
+A `custom_vjp`/`custom_jvp` function runs natively (its body is not traced: it may call SciPy, a
+C extension, anything); inside a trace it becomes one op whose derivative is the user's rule.
+`checkpoint(f)` traces `f` as usual but keeps its ops together, so that derivatives recompute
+them rather than keep every intermediate alive until the backward pass.
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from . import transformations as T
+from .errors import TracejitError
+from .ir import aval_of
+from .ops.core import Tracer
+from .ops.custom import (CallSpec, custom_jvp_call, custom_vjp_call, fill, native,
+                         record_native, split_leaves)
+from .tree import flatten, unflatten
+
+
+class _CustomDerivative:
+    prim = None
+
+    def __init__(self, fn):
+        self.fn = fn
+        for name in ("__name__", "__qualname__", "__doc__"):
+            if hasattr(fn, name):
+                setattr(self, name, getattr(fn, name))
+        self.__wrapped__ = fn
+
+    def _check_rule(self):
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        self._check_rule()
+        if kwargs:
+            args = inspect.signature(self.fn).bind(*args, **kwargs).args
+        dynamic, template, treedef = split_leaves(tuple(args))
+        if not any(isinstance(d, Tracer) for d in dynamic):
+            with native():
+                return self.fn(*args)
+        concrete = [d.val if isinstance(d, Tracer) else d for d in dynamic]
+        with native():
+            out = self.fn(*fill(template, treedef, concrete))
+        leaves, out_tree = flatten(out)
+        for leaf in leaves:
+            if not (isinstance(leaf, (np.ndarray, np.generic)) or type(leaf) is float):
+                raise TracejitError(f"{self.__name__} returned a {type(leaf).__name__}; a "
+                                    "custom-derivative function must return arrays or floats")
+        spec = CallSpec(template, treedef, out_tree, tuple(aval_of(leaf) for leaf in leaves))
+        params = dict(fn=self, spec=spec)
+        return unflatten(out_tree, record_native(self.prim, dynamic, params, leaves))
+
+
+class custom_vjp(_CustomDerivative):
+    """A function with a user-given reverse-mode rule (JAX's convention):
+
+        @tracejit.custom_vjp
+        def f(x, y): ...
+        def f_fwd(x, y): return f(x, y), residuals
+        def f_bwd(residuals, g): return (grad_x, grad_y)    # one entry per argument
+        f.defvjp(f_fwd, f_bwd)
+
+    The body, `fwd` and `bwd` run natively. `fwd` runs again in the backward pass to produce the
+    residuals (so they may be any Python objects, e.g. a factorization). Gradients of second
+    order and forward mode through `f` are refused.
+    """
+    prim = custom_vjp_call
+    fwd = bwd = None
+
+    def defvjp(self, fwd, bwd):
+        self.fwd, self.bwd = fwd, bwd
+        return self
+
+    def _check_rule(self):
+        if self.bwd is None:
+            raise TracejitError(f"custom_vjp function {self.__name__} has no rule: call "
+                                f"{self.__name__}.defvjp(fwd, bwd) first")
+
+
+class custom_jvp(_CustomDerivative):
+    """A function with a user-given forward-mode rule (JAX's convention):
+
+        @tracejit.custom_jvp
+        def f(x): ...
+        @f.defjvp
+        def f_jvp(primals, tangents): return f(*primals), tangent_out   # linear in tangents
+
+    The body and the rule run natively. Reverse mode through `f` applies the rule to one unit
+    tangent per input element (it builds the Jacobian), so it suits small inputs.
+    """
+    prim = custom_jvp_call
+    rule = None
+
+    def defjvp(self, rule):
+        self.rule = rule
+        return rule
+
+    def _check_rule(self):
+        if self.rule is None:
+            raise TracejitError(f"custom_jvp function {self.__name__} has no rule: call "
+                                f"{self.__name__}.defjvp(rule) first")
+
+
+class checkpoint:
+    """`checkpoint(f)`: derivatives of `f`'s result recompute `f`'s intermediates in the
+    backward pass instead of keeping them from the forward pass (memory for time)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        for name in ("__name__", "__qualname__", "__doc__"):
+            if hasattr(fn, name):
+                setattr(self, name, getattr(fn, name))
+        self.__wrapped__ = fn
+
+    def __call__(self, *args, **kwargs):
+        ctx = T.tracing_context()
+        if ctx is None:
+            return self.fn(*args, **kwargs)
+        return T.checkpoint_apply(ctx, T.read_fn(ctx, self, self.fn), args, kwargs)
+
+
+remat = checkpoint

@@ -1,0 +1,41 @@
+"""Opcodes the tracer deliberately has no handler for, each with the reason.
+
+`REFUSED` names the user construct behind each opcode, so that reaching one fails with a message
+a user can act on. `NOT_EMITTED` lists opcodes that `dis.opmap` knows but that never appear in a
+function's decoded instructions. Together with the handlers and the decode-time rewrites they
+cover every opcode of each supported CPython (checked by tests/test_opcodes.py).
+"""
+
+_EXCEPTIONS = "try/except, try/finally and with blocks"
+_ASYNC = "async functions, await, async for and async with"
+_CLASS_BODY = ("code outside a function body (class bodies, module level); a class statement "
+               "inside a traced function is refused at LOAD_BUILD_CLASS")
+
+REFUSED = {
+    **dict.fromkeys(("PUSH_EXC_INFO", "POP_EXCEPT", "CHECK_EXC_MATCH", "RERAISE",
+                     "WITH_EXCEPT_START", "BEFORE_WITH"), _EXCEPTIONS),
+    **dict.fromkeys(("CHECK_EG_MATCH", "PREP_RERAISE_STAR", "CALL_INTRINSIC_2"),
+                    "except* and generic type parameters (PEP 654, PEP 695)"),
+    **dict.fromkeys(("GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "END_ASYNC_FOR",
+                     "BEFORE_ASYNC_WITH", "ASYNC_GEN_WRAP", "CLEANUP_THROW"), _ASYNC),
+    **dict.fromkeys(("GET_YIELD_FROM_ITER", "SEND", "END_SEND"), "yield from and await"),
+    **dict.fromkeys(("MATCH_CLASS", "MATCH_KEYS", "MATCH_MAPPING", "MATCH_SEQUENCE", "GET_LEN"),
+                    "match statements"),
+    "LOAD_BUILD_CLASS": "a class statement inside a traced function",
+    **dict.fromkeys(("LOAD_NAME", "STORE_NAME", "DELETE_NAME", "LOAD_LOCALS",
+                     "LOAD_FROM_DICT_OR_DEREF", "LOAD_FROM_DICT_OR_GLOBALS", "LOAD_CLASSDEREF",
+                     "SETUP_ANNOTATIONS", "IMPORT_STAR", "PRINT_EXPR"), _CLASS_BODY),
+}
+
+_PSEUDO = "a compiler pseudo-opcode, replaced before the bytecode is written"
+NOT_EMITTED = {
+    "CACHE": "inline cache entries, skipped by the decoder",
+    "EXTENDED_ARG": "argument prefix, merged into the argument by the decoder",
+    "RESERVED": "reserved number, never emitted",
+    "INTERPRETER_EXIT": "only in the interpreter's own entry trampoline",
+    "ENTER_EXECUTOR": "placed by the JIT optimiser at run time; co_code shows the original",
+    "EXIT_INIT_CHECK": "only in the interpreter's shim frame for specialised class calls",
+    **dict.fromkeys(("JUMP", "JUMP_NO_INTERRUPT", "POP_BLOCK", "SETUP_CLEANUP", "SETUP_FINALLY",
+                     "SETUP_WITH", "STORE_FAST_MAYBE_NULL"), _PSEUDO),
+}
+INSTRUMENTED_PREFIX = "INSTRUMENTED_"   # sys.monitoring variants; co_code shows the base opcode

@@ -1,0 +1,168 @@
+"""NumPy's elementwise functions beyond the one-primitive ones of `_funcs.py`, as compositions.
+
+Each keeps NumPy's value exactly where a primitive exists (remainders, rounding, complex parts)
+and otherwise composes primitives in the numerically usual way (logaddexp by its max, sinc with its
+removable singularity filled in).
+"""
+import math
+
+import numpy as np
+
+from ..ops import elementwise as ew
+from . import _funcs as F
+from ._funcs import asarray, refuse
+from ._registry import implements
+
+
+def _unary(*np_fns):
+    """Register `fn(x)` for `np_fns`, refusing out=/where= as NumPy's ufuncs accept them."""
+    def register(fn):
+        def wrapper(x, out=None, where=None, **kwargs):
+            refuse(np_fns[0].__name__, out=out, where=where)
+            return fn(asarray(x), **kwargs)
+        wrapper.__name__ = np_fns[0].__name__
+        return implements(*np_fns)(wrapper)
+    return register
+
+
+def _binary(*np_fns):
+    def register(fn):
+        def wrapper(x, y, out=None, where=None, **kwargs):
+            refuse(np_fns[0].__name__, out=out, where=where)
+            return fn(asarray(x), asarray(y), **kwargs)
+        wrapper.__name__ = np_fns[0].__name__
+        return implements(*np_fns)(wrapper)
+    return register
+
+
+_LN2, _LN10 = math.log(2.0), math.log(10.0)
+_SCALED = {   # name: (numpy function, composition)
+    "exp2": (np.exp2, lambda x: ew.exp(ew.mul(x, _LN2))),
+    "log2": (np.log2, lambda x: ew.div(ew.log(x), _LN2)),
+    "log10": (np.log10, lambda x: ew.div(ew.log(x), _LN10)),
+    "reciprocal": (np.reciprocal, lambda x: ew.div(1, x)),
+    "fabs": (np.fabs, ew.abs),
+    "rad2deg": (np.rad2deg, lambda x: ew.mul(x, 180.0 / math.pi)),
+    "degrees": (np.degrees, lambda x: ew.mul(x, 180.0 / math.pi)),
+    "deg2rad": (np.deg2rad, lambda x: ew.mul(x, math.pi / 180.0)),
+    "radians": (np.radians, lambda x: ew.mul(x, math.pi / 180.0)),
+    "trunc": (np.trunc, ew.trunc), "fix": (np.fix, ew.trunc), "rint": (np.rint, ew.rint),
+    "positive": (np.positive, lambda x: x),
+    "conjugate": (np.conjugate, lambda x: ew.conj(x) if x.dtype.kind == "c" else x),
+    "isinf": (np.isinf, lambda x: ew.logical_not(ew.logical_or(ew.isfinite(x), ew.isnan(x)))),
+    "signbit": (np.signbit, lambda x: ew.lt(ew.div(1, x), 0)),
+}
+for _name, (_np_fn, _compose) in _SCALED.items():
+    globals()[_name] = _unary(_np_fn)(_compose)
+
+
+@_unary(np.cbrt)
+def cbrt(x):
+    return ew.mul(ew.sign(x), ew.pow(ew.abs(x), 1.0 / 3.0))
+
+
+@_unary(np.sinc)
+def sinc(x):
+    zero = ew.eq(x, 0)
+    px = ew.mul(ew.select(zero, 1.0, x), math.pi)
+    return ew.select(zero, 1.0, ew.div(ew.sin(px), px))
+
+
+_BINARY = {
+    "floor_divide": (np.floor_divide, ew.floor_divide), "remainder": (np.remainder, ew.mod),
+    "fmod": (np.fmod, ew.fmod),
+    "hypot": (np.hypot, lambda x, y: ew.sqrt(ew.add(ew.mul(x, x), ew.mul(y, y)))),
+    "float_power": (np.float_power, lambda x, y: ew.pow(_as_float64(x), _as_float64(y))),
+    "fmax": (np.fmax, lambda x, y: _nan_ignoring(ew.maximum, x, y)),
+    "fmin": (np.fmin, lambda x, y: _nan_ignoring(ew.minimum, x, y)),
+    "logaddexp": (np.logaddexp, lambda x, y: _logaddexp(x, y)),
+    "logaddexp2": (np.logaddexp2,
+                   lambda x, y: ew.div(_logaddexp(ew.mul(x, _LN2), ew.mul(y, _LN2)), _LN2)),
+}
+
+
+def _as_float64(x):
+    return float(x) if isinstance(x, (int, float)) else F.astype(x, np.float64)
+
+
+def _nan_ignoring(extreme, x, y):
+    return ew.select(ew.isnan(y), x, ew.select(ew.isnan(x), y, extreme(x, y)))
+
+
+def _logaddexp(x, y):
+    big = ew.maximum(x, y)
+    return ew.add(big, ew.log1p(ew.exp(ew.neg(ew.abs(ew.sub(x, y))))))
+
+
+for _name, (_np_fn, _compose) in _BINARY.items():
+    globals()[_name] = _binary(_np_fn)(_compose)
+
+
+@implements(np.divmod)
+def divmod_(x, y, out=None):
+    refuse("divmod", out=out)
+    return floor_divide(x, y), remainder(x, y)
+
+
+@implements(np.round, np.around)
+def round_(a, decimals=0, out=None):
+    refuse("round", out=out)
+    a = asarray(a)
+    if a.dtype.kind in "iub" and decimals >= 0:
+        return a
+    scale = 10.0 ** decimals
+    return ew.rint(a) if decimals == 0 else ew.div(ew.rint(ew.mul(a, scale)), scale)
+
+
+# ---- complex parts --------------------------------------------------------------------------
+@implements(np.real)
+def real(val):
+    val = asarray(val)
+    return ew.real(val) if val.dtype.kind == "c" else val
+
+
+@implements(np.imag)
+def imag(val):
+    val = asarray(val)
+    return ew.imag(val) if val.dtype.kind == "c" else F.zeros_like(val)
+
+
+@implements(np.angle)
+def angle(z, deg=False):
+    z = asarray(z)
+    out = ew.arctan2(imag(z), real(z)) if z.dtype.kind == "c" else ew.arctan2(0.0, z)
+    return ew.mul(out, 180.0 / math.pi) if deg else out
+
+
+@implements(np.real_if_close)
+def real_if_close(a, tol=100):
+    """The real part when every imaginary part is within `tol` machine epsilons of zero: a
+    data-dependent choice of result type, so it is guarded like any branch on data."""
+    a = asarray(a)
+    if a.dtype.kind != "c":
+        return a
+    eps = np.finfo(a.dtype).eps * tol if tol > 1 else tol
+    if bool(F.max(ew.abs(ew.imag(a))) < eps):
+        return ew.real(a)
+    return a
+
+
+@implements(np.nan_to_num)
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    x = asarray(x)
+    if x.dtype.kind not in "fc":
+        return x
+    info = np.finfo(x.dtype)
+    posinf = info.max if posinf is None else posinf
+    neginf = info.min if neginf is None else neginf
+    out = ew.select(ew.isnan(x), nan, x)
+    out = ew.select(ew.eq(x, np.inf), posinf, out)
+    return ew.select(ew.eq(x, -np.inf), neginf, out)
+
+
+@implements(np.heaviside)
+def heaviside(x1, x2, out=None):
+    refuse("heaviside", out=out)
+    x1 = asarray(x1)
+    return ew.select(ew.isnan(x1), x1, ew.select(ew.lt(x1, 0), 0.0,
+                                                  ew.select(ew.gt(x1, 0), 1.0, x2)))

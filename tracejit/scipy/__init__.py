@@ -1,0 +1,2 @@
+"""SciPy functions tracejit differentiates (registered against SciPy's own callables)."""
+from . import special  # noqa: F401
