@@ -93,11 +93,13 @@ class Comparison:
 
 
 # ---- measuring ---------------------------------------------------------------------------------
-def measure(call, budget=0.25, repeat=7, max_time=20.0):
-    """(first call seconds, median steady-state seconds per call, samples, first result)."""
+def measure(call, budget=0.25, repeat=7, max_time=20.0, settle=None):
+    """(first call seconds, median steady-state seconds per call, samples, first result,
+    seconds `settle` waited after the first call for background compilation)."""
     started = perf_counter()
     result = call()
     first = perf_counter() - started
+    waited = settle(call) if settle else 0.0
     started = perf_counter()
     call()                                        # warm-up, and an estimate of one call's cost
     one = max(perf_counter() - started, 1e-7)
@@ -115,7 +117,7 @@ def measure(call, budget=0.25, repeat=7, max_time=20.0):
     finally:
         if gc_was_on:
             gc.enable()
-    return first, statistics.median(samples), len(samples), result
+    return first, statistics.median(samples), len(samples), result, waited
 
 
 def _why(exc):
@@ -135,13 +137,16 @@ def _run_peer(peer, fn, args, argnum, options):
         row.note = f"failed: {_why(exc)}"
         return row
     try:
-        row.first_call, row.per_call, row.samples, row.result = measure(
-            call, options.get("budget", 0.25), options.get("repeat", 7))
+        row.first_call, row.per_call, row.samples, row.result, waited = measure(
+            call, options.get("budget", 0.25), options.get("repeat", 7), settle=peer.settle)
     except Exception as exc:
         row.note = f"failed: {_why(exc)}"
         return row
     row.counts = peer.counts(call)
-    row.note = peer.note(call)
+    notes = [peer.note(call)]
+    if waited > 0.01:
+        notes.append(f"compiled code ready {fmt_time(row.first_call + waited)} after the start")
+    row.note = "; ".join(n for n in notes if n)
     return row
 
 
