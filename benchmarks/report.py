@@ -178,3 +178,14 @@ def write_all(data, out):
         f.write(markdown(data))
     import plots
     plots.sweep_plot(data, os.path.join(out, "sweep.png"))
+
+
+if __name__ == "__main__":
+    # re-render README.md and the plots from a saved results.json
+    import json
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "results", "results.json")
+    with open(path) as f:
+        saved = json.load(f)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    write_all(saved, os.path.dirname(os.path.abspath(path)))
