@@ -144,7 +144,10 @@ def markdown(data):
         f"{data['repeat']} timed runs after a separate first call and a warm-up call; in "
         "parentheses the ratio to plain NumPy running the *forward* pass alone (the floor). "
         "Gradients are checked against tracejit's numpy executor; a peer that disagrees is "
-        "marked. Regenerate with `python benchmarks/run.py`.",
+        "marked. " + (f"Math libraries limited to {data['threads']} thread(s) in every peer "
+        "(`--threads`). " if data.get("threads") else "") + "Each peer runs in a fresh process; "
+        "the machine is shared, so expect noise of tens of percent. Regenerate with "
+        "`python benchmarks/run.py`.",
         "" if not skipped else f"Not installed here (skipped): {', '.join(skipped)}.",
         "",
         "![size sweep](sweep.png)",

@@ -91,6 +91,20 @@ def _worker(kind, name, size, peer, out, repeat, budget):
         pickle.dump(row, f)
 
 
+def _thread_env(threads):
+    """Environment giving every peer's math libraries the same number of threads. On a small
+    shared machine multi-threaded BLAS stalls on descheduled threads (30 ms for a 0.1 ms matmul
+    observed), so the default is 1."""
+    env = dict(os.environ)
+    if threads:
+        n = str(threads)
+        env.update(OMP_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n, MKL_NUM_THREADS=n,
+                   NUMBA_NUM_THREADS=n, XLA_FLAGS=(env.get("XLA_FLAGS", "") +
+                   " --xla_cpu_multi_thread_eigen=" + ("false" if threads == 1 else "true")
+                   ).strip())
+    return env
+
+
 def _run_peer_isolated(kind, name, n, peer, opts):
     """Each peer runs in a fresh process: a stuck compile is stopped at the timeout, and no
     peer's warm caches or threads disturb another's timing."""
@@ -99,7 +113,8 @@ def _run_peer_isolated(kind, name, n, peer, opts):
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, name,
                str(n) if n else "-", peer, out, str(opts.repeat), str(opts.budget)]
         try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=opts.timeout)
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=opts.timeout,
+                                  env=_thread_env(opts.threads))
         except subprocess.TimeoutExpired:
             return Row(peer, "forward" if peer == "numpy" else "gradient",
                        note=f"failed: Timeout: no result within {opts.timeout:.0f} s "
@@ -135,6 +150,8 @@ def parse(argv=None):
     p.add_argument("--budget", type=float, default=0.2, help="seconds of timing per peer")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds one peer may take on one workload, first call included")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads for BLAS/OpenMP/XLA in every peer (0: libraries' defaults)")
     p.add_argument("--quick", action="store_true", help="sizes 10,1000; repeat 3; short budget")
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     opts = p.parse_args(argv)
@@ -159,7 +176,7 @@ def main(argv=None):
     results = [_run_job(kind, name, n, opts, progress) for kind, name, n in jobs]
     progress.close()
     data = {"machine": report.machine_info(), "backends": opts.backends or sorted(BACKENDS),
-            "repeat": opts.repeat, "budget": opts.budget,
+            "repeat": opts.repeat, "budget": opts.budget, "threads": opts.threads,
             "overhead": overhead.measure_all(opts.backends or sorted(BACKENDS)),
             "results": results}
     with open(os.path.join(opts.out, "results.json"), "w") as f:

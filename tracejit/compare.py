@@ -10,8 +10,8 @@ rebound to `autograd.numpy` / `jax.numpy` in a copy of its globals; JAX runs
 NumPy-compatible layer over tensors). A peer that is not installed is skipped with a note; one
 that cannot run the function says why.
 
-Timing: the first call is timed alone ("first call": tracing and compiling included), one more
-call warms up, then the median over `repeat` runs of a loop sized to fill `budget` seconds gives
+Timing: the first call is timed alone ("first call": tracing and compiling included), calls
+for 0.2 s warm up, then the median over `repeat` runs of a loop sized to fill `budget` seconds gives
 the steady-state time per call. The garbage collector is off during the loops, as in `timeit`.
 "Per op" divides the time per call by the number of primitive ops in tracejit's trace of the
 same computation (forward trace for the NumPy row, forward+adjoint for gradients): on small
@@ -93,16 +93,22 @@ class Comparison:
 
 
 # ---- measuring ---------------------------------------------------------------------------------
-def measure(call, budget=0.25, repeat=7, max_time=20.0, settle=None):
+def measure(call, budget=0.25, repeat=7, max_time=20.0, settle=None, warmup=0.2):
     """(first call seconds, median steady-state seconds per call, samples, first result,
     seconds `settle` waited after the first call for background compilation)."""
     started = perf_counter()
     result = call()
     first = perf_counter() - started
     waited = settle(call) if settle else 0.0
-    started = perf_counter()
-    call()                                        # warm-up, and an estimate of one call's cost
-    one = max(perf_counter() - started, 1e-7)
+    # Warm up for `warmup` seconds, not a fixed count: in a fresh process BLAS threads, caches
+    # and lazily built code make the first tenths of a second several times slower.
+    warm_until = perf_counter() + warmup
+    while True:
+        started = perf_counter()
+        call()
+        one = max(perf_counter() - started, 1e-7)      # the last warm call sizes the loops
+        if started + one >= warm_until:
+            break
     number = max(1, int(budget / repeat / one))
     repeat = max(1, min(repeat, int(max_time / one)))   # very slow peers: fewer samples
     samples = []
