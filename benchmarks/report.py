@@ -141,7 +141,7 @@ def markdown(data):
         f"run {m['date']}" + (f", load average {load[0]:.1f} at start" if load else "") + ".",
         "",
         "Time per gradient call: median of "
-        f"{data['repeat']} timed runs after a separate first call and a warm-up call; in "
+        f"{data['repeat']} timed runs after a separate first call and 0.2 s of warm-up calls; in "
         "parentheses the ratio to plain NumPy running the *forward* pass alone (the floor). "
         "Gradients are checked against tracejit's numpy executor; a peer that disagrees is "
         "marked. " + (f"Math libraries limited to {data['threads']} thread(s) in every peer "
