@@ -183,3 +183,14 @@ def test_compare_command_line_prints_table_and_plot(tmp_path):
         assert plot.read_bytes()[:4] == b"\x89PNG"
     else:
         assert "plot: skipped" in out.stdout
+
+
+def test_executed_ops_count_rolled_loop_bodies_per_iteration():
+    from tracejit.peers import executed_ops
+
+    def loop(x):
+        for _ in range(30):
+            x = np.sin(x) * 0.5
+        return np.sum(x)
+    trace = tracejit.make_trace(loop)(np.ones(3))
+    assert executed_ops(trace) >= 60 and executed_ops(trace) >= len(trace.ops)

@@ -10,8 +10,8 @@ rebound to `autograd.numpy` / `jax.numpy` in a copy of its globals; JAX runs
 NumPy-compatible layer over tensors). A peer that is not installed is skipped with a note; one
 that cannot run the function says why.
 
-Timing: the first call is timed alone ("first call": tracing and compiling included), one more
-call warms up, then the median over `repeat` runs of a loop sized to fill `budget` seconds gives
+Timing: the first call is timed alone ("first call": tracing and compiling included), calls
+for 0.2 s warm up, then the median over `repeat` runs of a loop sized to fill `budget` seconds gives
 the steady-state time per call. The garbage collector is off during the loops, as in `timeit`.
 "Per op" divides the time per call by the number of primitive ops in tracejit's trace of the
 same computation (forward trace for the NumPy row, forward+adjoint for gradients): on small
@@ -93,14 +93,22 @@ class Comparison:
 
 
 # ---- measuring ---------------------------------------------------------------------------------
-def measure(call, budget=0.25, repeat=7, max_time=20.0):
-    """(first call seconds, median steady-state seconds per call, samples, first result)."""
+def measure(call, budget=0.25, repeat=7, max_time=20.0, settle=None, warmup=0.2):
+    """(first call seconds, median steady-state seconds per call, samples, first result,
+    seconds `settle` waited after the first call for background compilation)."""
     started = perf_counter()
     result = call()
     first = perf_counter() - started
-    started = perf_counter()
-    call()                                        # warm-up, and an estimate of one call's cost
-    one = max(perf_counter() - started, 1e-7)
+    waited = settle(call) if settle else 0.0
+    # Warm up for `warmup` seconds, not a fixed count: in a fresh process BLAS threads, caches
+    # and lazily built code make the first tenths of a second several times slower.
+    warm_until = perf_counter() + warmup
+    while True:
+        started = perf_counter()
+        call()
+        one = max(perf_counter() - started, 1e-7)      # the last warm call sizes the loops
+        if started + one >= warm_until:
+            break
     number = max(1, int(budget / repeat / one))
     repeat = max(1, min(repeat, int(max_time / one)))   # very slow peers: fewer samples
     samples = []
@@ -115,7 +123,7 @@ def measure(call, budget=0.25, repeat=7, max_time=20.0):
     finally:
         if gc_was_on:
             gc.enable()
-    return first, statistics.median(samples), len(samples), result
+    return first, statistics.median(samples), len(samples), result, waited
 
 
 def _why(exc):
@@ -135,13 +143,16 @@ def _run_peer(peer, fn, args, argnum, options):
         row.note = f"failed: {_why(exc)}"
         return row
     try:
-        row.first_call, row.per_call, row.samples, row.result = measure(
-            call, options.get("budget", 0.25), options.get("repeat", 7))
+        row.first_call, row.per_call, row.samples, row.result, waited = measure(
+            call, options.get("budget", 0.25), options.get("repeat", 7), settle=peer.settle)
     except Exception as exc:
         row.note = f"failed: {_why(exc)}"
         return row
     row.counts = peer.counts(call)
-    row.note = peer.note(call)
+    notes = [peer.note(call)]
+    if waited > 0.01:
+        notes.append(f"compiled code ready {fmt_time(row.first_call + waited)} after the start")
+    row.note = "; ".join(n for n in notes if n)
     return row
 
 
@@ -183,24 +194,35 @@ def signature_of(args):
     return ", ".join(one(a) for a in args)
 
 
+def run_peers(fn, args, argnum=0, peers=None, backends=None, repeat=7, budget=0.25):
+    """One measured `Row` per selected peer (no agreement check yet: see `summarize`)."""
+    options = {"repeat": repeat, "budget": budget, "backends": backends}
+    return [_run_peer(p, fn, args, argnum, options) for p in _peers.select(peers, backends)]
+
+
+def summarize(fn, args, argnum, rows):
+    """The `Comparison` of measured rows: op counts shared, gradients checked against the
+    reference. Rows may come from separate processes (benchmarks/ isolates each peer)."""
+    _peers.share_op_counts(rows)
+    _check_agreement(rows)
+    return Comparison(getattr(fn, "__qualname__", repr(fn)), signature_of(args), argnum, rows)
+
+
 def compare(fn, *args, argnum=0, peers=None, backends=None, repeat=7, budget=0.25,
             plot=None, file=None):
     """Time `fn`'s gradient (w.r.t. positional argument `argnum`) under tracejit and each
     installed peer, check the gradients agree, print the table to `file` (default stdout; pass
     False for silence) and return the `Comparison`. `peers` picks peers by name."""
-    options = {"repeat": repeat, "budget": budget, "backends": backends}
-    chosen = _peers.select(peers, backends)
-    rows = [_run_peer(p, fn, args, argnum, options) for p in chosen]
-    _peers.share_op_counts(rows)
-    _check_agreement(rows)
-    result = Comparison(getattr(fn, "__qualname__", repr(fn)), signature_of(args), argnum, rows)
-    if file is not False:
-        print(result.table(), file=file or sys.stdout)
+    rows = run_peers(fn, args, argnum, peers, backends, repeat, budget)
+    result = summarize(fn, args, argnum, rows)
+    out = sys.stdout if file is None else file
+    if out is not False:
+        print(result.table(), file=out)
     if plot:
         drawn = result.plot(plot)
-        if file is not False:
+        if out is not False:
             print(f"plot: {plot}" if drawn else "plot: skipped (matplotlib is not installed)",
-                  file=file or sys.stdout)
+                  file=out)
     return result
 
 

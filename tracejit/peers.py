@@ -75,9 +75,22 @@ def _is_array(a):
 
 
 # ---- the peers ---------------------------------------------------------------------------------
+def executed_ops(trace):
+    """Primitive ops a trace runs: a rolled loop counts its body once per iteration."""
+    total = 0
+    for op in trace.ops:
+        bodies = [v for v in op.params.values() if hasattr(v, "ops") and hasattr(v, "inputs")]
+        total += 1 + sum(executed_ops(b) for b in bodies) * int(op.params.get("trip", 1))
+    return total
+
+
 class Peer:
     name = ""
     what = "gradient"
+
+    def settle(self, call):
+        """Called after the first call; returns seconds spent waiting for background work."""
+        return 0.0
 
     def counts(self, call):
         """(forward ops, forward+adjoint ops) if this peer can tell, else None."""
@@ -103,15 +116,30 @@ class Tracejit(Peer):
         from .api import jit_grad
         handle = jit_grad(fn, argnums=argnum, backend=self.backend)
         call = lambda: handle(*args)
-        call.handle = handle
+        call.handle, call.fn, call.args = handle, fn, args
         return call
 
     def counts(self, call):
         entries = call.handle.entries()
         if not entries:
             return None
+        from .api import make_trace
         entry = max(entries, key=lambda e: e.hits)
-        return len(entry.result.trace.ops), len(entry.joint.ops)
+        forward = make_trace(call.fn)(*call.args)
+        return executed_ops(forward), executed_ops(entry.joint)
+
+    def settle(self, call):
+        """Wait for a backend's background compile (numba tiering) so that the steady state is
+        timed on the compiled code; returns the seconds waited."""
+        import sys
+        from time import perf_counter
+        from .api import BACKENDS
+        module = sys.modules.get(BACKENDS[self.backend].__module__)
+        wait = getattr(module, "wait_for_builds", None)
+        started = perf_counter()
+        if wait is not None:
+            wait()
+        return perf_counter() - started
 
     def note(self, call):
         s = call.handle.stats()

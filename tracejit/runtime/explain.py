@@ -94,8 +94,8 @@ def code_location(program, backend):
     """Where the backend's generated code is, if it reports it."""
     for attr in ("source_path", "path", "filename"):
         where = getattr(program, attr, None)
-        if isinstance(where, str):
-            return where
+        if isinstance(where, (str, os.PathLike)):
+            return os.fspath(where)
     source = getattr(program, "source", None)
     if isinstance(source, str):
         return f"in memory ({source.count(chr(10)) + 1} lines; `program.source`)"
