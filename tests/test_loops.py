@@ -128,3 +128,37 @@ def test_values_of_middle_iterations_used_later_keep_the_loop_unrolled():
     trace = tracejit.make_trace(f)(x)
     assert not loop_ops(trace)
     np.testing.assert_allclose(tracejit.jit_grad(f, backend="numpy")(x), 8 * x)
+
+
+def test_forward_mode_and_hessian_through_a_rolled_loop():
+    x, v = R.standard_normal(7), R.standard_normal(7)
+    assert len(loop_ops(tracejit.make_trace(rosenbrock)(x))) == 1
+    _, tangent = tracejit.jvp(rosenbrock, (x,), (v,), backend="numpy")
+    np.testing.assert_allclose(tangent, numerical_grad(rosenbrock, x) @ v, rtol=1e-7)
+    g = tracejit.jit_grad(rosenbrock, backend="numpy")
+    numeric = np.array([numerical_grad(lambda y: g(y)[i], x) for i in range(len(x))])
+    hessian = tracejit.hessian(rosenbrock, backend="numpy")(x)
+    np.testing.assert_allclose(hessian, numeric, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(tracejit.hvp(rosenbrock, backend="numpy")(x, v), hessian @ v,
+                               rtol=1e-10)
+
+
+def test_long_loop_is_rolled_while_tracing_and_pieces_merge():
+    trace = tracejit.make_trace(rosenbrock)(np.ones(5000))
+    (loop,) = loop_ops(trace)
+    assert loop.params["trip"] == 4998 and loop.params["start"] == 1
+    assert len(trace.ops) < 20
+
+
+@pytest.mark.numba
+def test_numba_runs_rolled_loops_and_agrees(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "sync")
+    for fn, args in [(rosenbrock, (R.standard_normal(40),)),
+                     (euler, (np.array([2.0, 0.3]), np.array([1.0, 0.0]))),
+                     (vector_state, (R.standard_normal((3, 3)) * 0.5,))]:
+        compiled = tracejit.value_and_grad(fn, backend="numba")
+        value, grad = compiled(*args)
+        ref_value, ref_grad = tracejit.value_and_grad(fn, backend="numpy")(*args)
+        assert compiled.entries()[0].program.compiled     # really ran the kernel
+        np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+        np.testing.assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-13)

@@ -98,7 +98,47 @@ def _reverse_body(body, pullback, trip, start, n_inv, n_carry, tape_avals):
     return accumulate_scatters(reverse)
 
 
-loop = Primitive("loop", _loop_impl, _loop_aval, vjp=_loop_vjp, multiple_results=True)
+def _loop_jvp(ts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0):
+    """The tangent loop runs alongside the primal: carries and invariants gain tangents, and the
+    body becomes the body's forward-mode trace."""
+    floats = [i for i, x in enumerate(ins) if x.dtype.kind == "f"]
+    float_inv = [i for i in floats if i < n_inv]
+    float_carry = [i - n_inv for i in floats if i >= n_inv]
+    tangent_body = _tangent_body(body, n_inv, n_carry, float_inv, float_carry)
+    tangent = [ts[i] if ts[i] is not None else zeros_like(ins[i]) for i in floats]
+    result = loop(*ins[:n_inv], *tangent[:len(float_inv)], *ins[n_inv:], *tangent[len(float_inv):],
+                  body=tangent_body, trip=trip, n_inv=n_inv + len(float_inv),
+                  n_carry=n_carry + len(float_carry), tape=False, start=start)
+    n_out, n_fc = len(body.outputs), len(float_carry)
+    carry_tangents = dict(zip(float_carry, result[n_carry:n_carry + n_fc]))
+    extra_tangents = result[n_carry + n_fc + (n_out - n_carry):]
+    out = [carry_tangents.get(j) for j in range(n_carry)] + list(extra_tangents)
+    return out + [None] * (len(outs) - n_out)          # no tangents for a tape
+
+
+def _tangent_body(body, n_inv, n_carry, float_inv, float_carry):
+    """body(k, inv, t_inv, carry, t_carry) -> (carry', t_carry', extras, t_extras)."""
+    from ..transforms.inline import inline_trace
+    from ..transforms.jvp import jvp_trace
+    wrt = [1 + i for i in float_inv] + [1 + n_inv + j for j in float_carry]
+    forward = jvp_trace(body, wrt)
+    b = Builder(concrete=False)
+    k = b.new_input(INDEX)
+    invariants = [b.new_input(v.aval) for v in body.inputs[1:1 + n_inv]]
+    t_invariants = [b.new_input(body.inputs[1 + i].aval) for i in float_inv]
+    carries = [b.new_input(v.aval) for v in body.inputs[1 + n_inv:]]
+    t_carries = [b.new_input(body.inputs[1 + n_inv + j].aval) for j in float_carry]
+    with b:
+        res = inline_trace(forward, [k, *invariants, *carries, *t_invariants, *t_carries])
+    n_out = len(body.outputs)
+    primal, tangent = res[:n_out], res[n_out:]
+    outputs = [*primal[:n_carry], *[tangent[j] for j in float_carry], *primal[n_carry:],
+               *tangent[n_carry:]]
+    return b.build(outputs, name=f"{body.name}_jvp")
+
+
+loop = Primitive("loop", _loop_impl, _loop_aval, vjp=_loop_vjp, jvp=_loop_jvp,
+                 multiple_results=True)
 
 
 def _lower_loop(kb, op):
