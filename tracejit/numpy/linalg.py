@@ -57,13 +57,18 @@ EigResult = _named("EigResult", ("eigenvalues", "eigenvectors"))
 
 @implements(np.linalg.eig)
 def eig(a):
-    """Complex eigenpairs, or real ones when every eigenvalue is real, as NumPy decides; that
-    decision depends on the data, so it is guarded like a branch."""
+    """Complex eigenpairs, or (NumPy < 2.5) real ones when every eigenvalue is real, as the
+    installed NumPy decides; that decision depends on the data, so it is guarded like a branch."""
     a = F.asarray(a)
     w, v = la.eig(a)
-    if a.dtype.kind != "c" and bool(F.max(F.absolute(ew.imag(w))) == 0):
+    if _EIG_MAY_BE_REAL and a.dtype.kind != "c" and \
+            bool(F.max(F.absolute(ew.imag(w))) == 0):
         return EigResult(ew.real(w), ew.real(v))
     return EigResult(w, v)
+
+
+# NumPy 2.5 made eig always complex; earlier versions return real results when they can
+_EIG_MAY_BE_REAL = np.linalg.eig(np.eye(1)).eigenvalues.dtype.kind != "c"
 
 
 @implements(np.linalg.eigvals)
