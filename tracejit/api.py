@@ -57,10 +57,8 @@ class Transformed:
         self.backend = backend
         self._compiled = {}                                 # static values -> CompiledFunction
         self._lock = threading.Lock()
-        for name in ("__name__", "__qualname__", "__doc__"):
-            if hasattr(fn, name):
-                setattr(self, name, getattr(fn, name))
-        self.__wrapped__ = fn
+        functools.update_wrapper(self, fn, assigned=("__name__", "__qualname__", "__doc__"),
+                                 updated=())
 
     def __call__(self, *args, **kwargs):
         ctx = T.tracing_context()

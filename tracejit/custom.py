@@ -7,6 +7,8 @@ them rather than keep every intermediate alive until the backward pass.
 """
 from __future__ import annotations
 
+import functools
+
 import inspect
 
 import numpy as np
@@ -26,10 +28,8 @@ class _CustomDerivative:
     def __init__(self, fn, nondiff_argnums=()):
         self.fn = fn
         self.nondiff_argnums = tuple(nondiff_argnums)
-        for name in ("__name__", "__qualname__", "__doc__"):
-            if hasattr(fn, name):
-                setattr(self, name, getattr(fn, name))
-        self.__wrapped__ = fn
+        functools.update_wrapper(self, fn, assigned=("__name__", "__qualname__", "__doc__"),
+                                 updated=())
 
     def _check_rule(self):
         raise NotImplementedError
@@ -119,10 +119,8 @@ class checkpoint:
 
     def __init__(self, fn):
         self.fn = fn
-        for name in ("__name__", "__qualname__", "__doc__"):
-            if hasattr(fn, name):
-                setattr(self, name, getattr(fn, name))
-        self.__wrapped__ = fn
+        functools.update_wrapper(self, fn, assigned=("__name__", "__qualname__", "__doc__"),
+                                 updated=())
 
     def __call__(self, *args, **kwargs):
         ctx = T.tracing_context()

@@ -11,6 +11,7 @@ import hashlib
 import os
 import stat
 import sys
+import threading
 import tempfile
 import types
 from pathlib import Path
@@ -92,19 +93,24 @@ def is_warm(path: Path) -> bool:
     return any((path.parent / "__pycache__").glob(f"{path.stem}.*.nbi"))
 
 
+_load_lock = threading.Lock()
+
+
 def load_module(path: Path, source: str) -> types.ModuleType:
-    """Import the kernel module at `path` (whose text is `source`) under its content name."""
+    """Import the kernel module at `path` (whose text is `source`) under its content name.
+    Serialised: two background builds of one kernel must not see a half-executed module."""
     name = path.stem
-    module = sys.modules.get(name)
-    if module is not None:
+    with _load_lock:
+        module = sys.modules.get(name)
+        if module is not None:
+            return module
+        module = types.ModuleType(name)
+        module.__file__ = str(path)
+        sys.modules[name] = module
+        try:
+            # compiled from the text we know is in the file: no .pyc of our own to go stale
+            exec(compile(_file_text(source), str(path), "exec"), module.__dict__)
+        except BaseException:
+            del sys.modules[name]
+            raise
         return module
-    module = types.ModuleType(name)
-    module.__file__ = str(path)
-    sys.modules[name] = module
-    try:
-        # compiled from the text we know is in the file: no .pyc of our own to go stale
-        exec(compile(_file_text(source), str(path), "exec"), module.__dict__)
-    except BaseException:
-        del sys.modules[name]
-        raise
-    return module

@@ -48,14 +48,20 @@ def _argextreme_weights(ans, x, axes, keepdims):
     return div(hits, count)
 
 
-def _extreme_vjp(cts, outs, ins, *, axes, keepdims):
-    w = _argextreme_weights(outs[0], ins[0], axes, keepdims)
-    return [mul(expand_to(cts[0], ins[0].shape, axes, keepdims), w)]
+def weighted_rules(weights):
+    """(vjp, jvp) of a reduction whose derivative is d out = sum(weights(ans, x) * dx) over the
+    reduced axes: max/min (ties share), prod (the product of the other entries)."""
+    def vjp(cts, outs, ins, *, axes, keepdims):
+        w = weights(outs[0], ins[0], axes, keepdims)
+        return [mul(expand_to(cts[0], ins[0].shape, axes, keepdims), w)]
+
+    def jvp(ts, outs, ins, *, axes, keepdims):
+        w = weights(outs[0], ins[0], axes, keepdims)
+        return [reduce_sum(mul(ts[0], w), axes=axes, keepdims=keepdims)]
+    return vjp, jvp
 
 
-def _extreme_jvp(ts, outs, ins, *, axes, keepdims):
-    w = _argextreme_weights(outs[0], ins[0], axes, keepdims)
-    return [reduce_sum(mul(ts[0], w), axes=axes, keepdims=keepdims)]
+_extreme_vjp, _extreme_jvp = weighted_rules(_argextreme_weights)
 
 
 reduce_max = Primitive(
@@ -98,14 +104,7 @@ def _prod_others(ans, x, axes, keepdims):
     return select(eq(n_zero, 0), div(full, safe), select(eq(n_zero, 1), one_zero, 0))
 
 
-def _prod_vjp(cts, outs, ins, *, axes, keepdims):
-    others = _prod_others(outs[0], ins[0], axes, keepdims)
-    return [mul(expand_to(cts[0], ins[0].shape, axes, keepdims), others)]
-
-
-def _prod_jvp(ts, outs, ins, *, axes, keepdims):
-    others = _prod_others(outs[0], ins[0], axes, keepdims)
-    return [reduce_sum(mul(ts[0], others), axes=axes, keepdims=keepdims)]
+_prod_vjp, _prod_jvp = weighted_rules(_prod_others)
 
 
 reduce_prod = Primitive(
