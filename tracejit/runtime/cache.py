@@ -83,9 +83,7 @@ class Entry:
         return None, result
 
     def run(self, fn, leaves, sourced=None):
-        values = [leaves[i] for i in self.arg_leaves]
-        values += sourced if sourced is not None else [s.get(fn, leaves) for s in self.sourced]
-        outputs = self.program(values)
+        outputs = self.program(self.inputs(fn, leaves, sourced))
         # an output that is a constant of the trace is one shared, read-only array: hand each
         # caller its own writable copy, as a plain call would
         return [o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable
@@ -95,9 +93,11 @@ class Entry:
     def constants(self):
         return [a.value for a in getattr(self.joint, "outputs", ()) if isinstance(a, Lit)]
 
-    def inputs(self, fn, leaves):
+    def inputs(self, fn, leaves, sourced=None):
+        """The trace's input values: argument leaves, then the outside arrays it reads (as
+        `check` already fetched them, or read again through their sources)."""
         values = [leaves[i] for i in self.arg_leaves]
-        values += [s.get(fn, leaves) for s in self.sourced]
+        values += sourced if sourced is not None else [s.get(fn, leaves) for s in self.sourced]
         return values
 
 

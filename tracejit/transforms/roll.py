@@ -14,6 +14,7 @@ non-integer literals that change) leaves the iterations unrolled: correct, just 
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -248,13 +249,13 @@ def merge_loops(first, second, alive_atoms):
     return Op(loop, first.inputs, second.outputs, {**p, "trip": p["trip"] + q["trip"]}, first.loc)
 
 
-_keys = {}
+_keys = weakref.WeakKeyDictionary()      # trace -> its fingerprint; dies with the trace
 
 
 def trace_key(trace):
     """A structural fingerprint of a trace: equal for traces that compute the same thing."""
-    key = _keys.get(id(trace))
-    if key is None or key[0] is not trace:
+    key = _keys.get(trace)
+    if key is None:
         names = {v: i for i, v in enumerate(trace.inputs)}
         parts = [tuple(v.aval for v in trace.inputs)]
         for op in trace.ops:
@@ -265,9 +266,10 @@ def trace_key(trace):
                           tuple((n, trace_key(v) if isinstance(v, Trace) else repr(v))
                                 for n, v in op.params.items()),
                           tuple(v.aval for v in op.outputs)))
-        parts.append(tuple(names.get(a, -1) if isinstance(a, Var) else _lit_key(a) for a in trace.outputs))
-        key = _keys[id(trace)] = (trace, hash(tuple(parts)), tuple(parts))
-    return key[2]
+        parts.append(tuple(names.get(a, -1) if isinstance(a, Var) else _lit_key(a)
+                           for a in trace.outputs))
+        key = _keys[trace] = tuple(parts)
+    return key
 
 
 def _lit_key(lit):
