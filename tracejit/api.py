@@ -22,7 +22,7 @@ from .frontend import trace_function
 from .ir import verify
 from .runtime import CompiledFunction
 from .transforms import cse, dce, inline_calls
-from .tree import flatten, unflatten
+from .tree import flatten, unflatten_source
 
 BACKENDS = {"numpy": NumpyBackend, "numba": NumbaBackend}
 DEFAULT_BACKEND = "numba"
@@ -64,11 +64,16 @@ class Transformed:
         ctx = T.tracing_context()
         if ctx is not None:
             return self.apply(ctx, T.read_fn(ctx, self, self.fn), args, kwargs, fresh=False)
-        key, statics, args, kwargs = self._split_static(args, kwargs)
+        if self.static_argnums or self.static_argnames:
+            key, statics, args, kwargs = self._split_static(args, kwargs)
+        else:
+            key, statics = (), ((), ())
         compiled = self._compiled.get(key)
         if compiled is None:
             with self._lock:
-                compiled = self._compiled.setdefault(key, self._compile(statics))
+                compiled = self._compiled.get(key)
+                if compiled is None:
+                    compiled = self._compiled[key] = self._compile(statics)
         try:
             return compiled(*args, **kwargs)
         except TracejitError:
@@ -88,8 +93,6 @@ class Transformed:
     def _split_static(self, args, kwargs):
         """Static arguments leave the traced call: they select a compiled function by value
         (their hash and equality) and are passed to the function as they are."""
-        if not self.static_argnums and not self.static_argnames:
-            return (), ((), ()), args, kwargs
         args, kwargs = list(args), dict(kwargs)
         by_position = tuple((i % len(args), args[i]) for i in self.static_argnums
                             if -len(args) <= i < len(args))
@@ -110,6 +113,7 @@ class Transformed:
         def call(*args, **kwargs):
             return entry(*args, **kwargs)
         call.__name__ = getattr(self.fn, "__name__", "f")
+        call.__qualname__ = getattr(self.fn, "__qualname__", call.__name__)
         call.__wrapped__ = self.fn          # argument names in messages come from fn's signature
         return CompiledFunction(call, entry.compile_transform, _backend(self.backend))
 
@@ -177,20 +181,37 @@ class _Entry:
     def compile_transform(self, result, args, kwargs):
         tree, template = self.layout          # set by the trace just made (under the cache lock)
         trace = verify(dce(inline_calls(cse(dce(result.trace)))))
+        return trace, _compile_finish(tree, template, result.out_weak)
 
-        def finish(outputs, leaves):
-            values = iter(_python_value(v, w) for v, w in zip(outputs, result.out_weak))
-            return unflatten(tree, [next(values) if t is _OUT else t for t in template])
-        return trace, finish
+
+def _compile_finish(tree, template, out_weak):
+    """`finish(outputs, leaves)`, generated: the user-visible result from the flat list of
+    traced outputs, the layout's other leaves put back as they were."""
+    env = {"python_value": _python_value}
+
+    def constant(value):
+        env[f"K{len(env)}"] = value
+        return f"K{len(env) - 1}"
+    slots = iter(range(len(out_weak)))
+    exprs = []
+    for leaf in template:
+        if leaf is _OUT:
+            k = next(slots)
+            exprs.append(f"python_value(o[{k}])" if out_weak[k] else f"o[{k}]")
+        else:
+            exprs.append(constant(leaf))
+    source = f"def finish(o, leaves):\n    return {unflatten_source(tree, exprs, constant)}\n"
+    exec(source, env)
+    return env["finish"]
 
 
 def _is_output(leaf):
     return not (leaf is None or isinstance(leaf, str))
 
 
-def _python_value(value, weak):
-    """Weak outputs stand for Python scalars (e.g. the gradient of a Python float)."""
-    return np.asarray(value).item() if weak else value
+def _python_value(value):
+    """A weak output stands for a Python scalar (e.g. the gradient of a Python float)."""
+    return np.asarray(value).item()
 
 
 def _decorator(make):

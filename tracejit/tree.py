@@ -62,3 +62,21 @@ def _build(treedef, it):
     if treedef.kind == "dict":
         return dict(zip(treedef.keys, children))
     return tuple(children) if treedef.kind == "tuple" else children
+
+
+def unflatten_source(treedef, leaf_exprs, constant):
+    """Python source of an expression that builds `treedef` from the expressions `leaf_exprs`
+    (one per leaf, in order): `unflatten` written out, for generated hot paths. `constant(x)`
+    returns the name under which the generated code can read the value x (dict keys)."""
+    return _source(treedef, iter(leaf_exprs), constant)
+
+
+def _source(treedef, exprs, constant):
+    if treedef.kind == "leaf":
+        return next(exprs)
+    children = [_source(c, exprs, constant) for c in treedef.children]
+    if treedef.kind == "dict":
+        return "{" + ", ".join(f"{constant(k)}: {c}" for k, c in zip(treedef.keys, children)) + "}"
+    if treedef.kind == "tuple":
+        return "(" + "".join(c + ", " for c in children) + ")"
+    return "[" + ", ".join(children) + "]"

@@ -25,6 +25,7 @@ from . import numba_cache
 from .numba_codegen import generate
 from .numba_lower import NoLowering
 from .numba_runtime import KernelExit
+from . import numpy_exec
 from .numpy_exec import run_trace
 
 log = logging.getLogger("tracejit")
@@ -54,7 +55,7 @@ class NumbaBackend:
             kernel = generate(trace)
         except NoLowering as reason:
             _note_fallback(str(reason))
-            return lambda inputs: run_trace(trace, inputs)
+            return numpy_exec.Program(trace)
         directory = numba_cache.private_dir()      # an unsafe directory is an error, at once
         return Program(trace, kernel, directory)
 

@@ -21,8 +21,20 @@ def run_trace(trace, inputs):
 
 
 class NumpyBackend:
-    """Backend interface: `compile(trace)` returns a callable taking the list of input values."""
+    """Backend interface: `compile(trace)` returns a program, whose `run(inputs)` takes the list
+    of input values and returns the list of outputs. (`run` is looked up on every call: a
+    program may replace it, as the numba backend's does when its kernel is ready.)"""
     name = "numpy"
 
     def compile(self, trace):
-        return lambda inputs: run_trace(trace, inputs)
+        return Program(trace)
+
+
+class Program:
+    def __init__(self, trace):
+        self.trace = trace
+
+    def run(self, inputs):
+        return run_trace(self.trace, inputs)
+
+    __call__ = run

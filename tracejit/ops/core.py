@@ -128,17 +128,20 @@ class Builder:
         _stack().pop()
 
 
-_local = threading.local()
+class _Local(threading.local):
+    def __init__(self):
+        self.stack = []          # this thread's open builders, innermost last
+
+
+_local = _Local()
 
 
 def _stack():
-    if not hasattr(_local, "stack"):
-        _local.stack = []
     return _local.stack
 
 
 def current_builder() -> Builder | None:
-    stack = _stack()
+    stack = _local.stack
     return stack[-1] if stack else None
 
 

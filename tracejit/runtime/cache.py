@@ -8,6 +8,7 @@ outside state, then runs; a data guard failing inside the run is a side exit and
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from time import perf_counter
 import warnings
@@ -20,27 +21,11 @@ from ..ir import Lit
 from ..ops.core import GuardFailure
 from ..tree import LEAF, TreeDef, flatten
 from . import explain, logs
-from .guard_code import compile_prepare
-from .stats import Retrace, Stats
+from .guard_code import compile_fast_call, compile_prepare, leaf_key
+from .stats import HotPathCounts, Retrace, Stats
 
 DEFAULT_CACHE_LIMIT = 8
 _MISS = object()                          # no cached entry could run the call
-
-
-def leaf_key(leaf):
-    """What a trace may assume about one argument leaf without looking at array contents."""
-    t = type(leaf)
-    if isinstance(leaf, np.ndarray):             # subclasses too (memmap): a trace fixes shapes
-        return (t, leaf.shape, leaf.dtype.str)
-    if t is float:
-        return t
-    if isinstance(leaf, np.generic):
-        return (t,)
-    if t in (int, bool, str, type(None), complex, bytes):
-        return (t, leaf)
-    if callable(leaf):
-        return ("object", leaf)          # functions and classes: by identity
-    return ("type", t)
 
 
 _CONTAINERS = (dict, list, tuple)
@@ -59,14 +44,21 @@ class Entry:
     arg_leaves: tuple
     sourced: tuple
     guards: tuple
-    hits: int = 0
+    slow_hits: int = 0                    # calls served by the general path
     trace_time: float = 0.0
     compile_time: float = 0.0
     joint: object = None
     finish: object = None                 # (outputs, leaves) -> the user-visible result
     why: Retrace = None                   # why this entry was traced, for .explain()
     labels: list = None                   # readable names of the argument leaves
+    key: tuple = None                     # the cache key (argument structure and leaf keys)
     _prepare: object = None               # generated guard check + outside reads (guard_code)
+    fast: object = None                   # generated hot path (guard_code.compile_fast_call)
+    hot: HotPathCounts = None             # its counters
+
+    @property
+    def hits(self):
+        return self.slow_hits + (self.hot.count if self.hot is not None else 0)
 
     def guards_hold(self, fn, leaves):
         """The first guard that fails on these arguments, or None."""
@@ -83,15 +75,17 @@ class Entry:
         return None, result
 
     def run(self, fn, leaves, sourced=None):
-        outputs = self.program(self.inputs(fn, leaves, sourced))
-        # an output that is a constant of the trace is one shared, read-only array: hand each
-        # caller its own writable copy, as a plain call would
-        return [o.copy() if isinstance(o, np.ndarray) and not o.flags.writeable
-                and any(o is c for c in self.constants) else o for o in outputs]
+        outputs = self.program.run(self.inputs(fn, leaves, sourced))
+        for j in self.constant_slots:
+            outputs[j] = outputs[j].copy()
+        return outputs
 
-    @property
-    def constants(self):
-        return [a.value for a in getattr(self.joint, "outputs", ()) if isinstance(a, Lit)]
+    @functools.cached_property
+    def constant_slots(self):
+        """Outputs that are array constants of the trace: one shared, read-only array, so each
+        caller gets its own writable copy, as a plain call would give."""
+        return tuple(j for j, a in enumerate(getattr(self.joint, "outputs", ()))
+                     if isinstance(a, Lit) and isinstance(a.value, np.ndarray))
 
     def inputs(self, fn, leaves, sourced=None):
         """The trace's input values: argument leaves, then the outside arrays it reads (as
@@ -99,6 +93,16 @@ class Entry:
         values = [leaves[i] for i in self.arg_leaves]
         values += sourced if sourced is not None else [s.get(fn, leaves) for s in self.sourced]
         return values
+
+
+def _user_stacklevel():
+    """The `stacklevel` that makes a warning point at the first frame outside tracejit (the
+    user's call), however many of tracejit's own frames lie between."""
+    package = __name__.split(".")[0]
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == package:
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 # an outside array the trace reads has disappeared (an attribute deleted, a key removed)
@@ -118,6 +122,7 @@ class CompiledFunction:
     _lock: threading.RLock = field(default_factory=threading.RLock)        # tracing, the cache
     _stats_lock: threading.Lock = field(default_factory=threading.Lock)   # counters on hot paths
     _warned: bool = False
+    _hot: object = None                   # the entry that ran last: its fast path is tried first
 
     def __post_init__(self):
         # trace and guard against the same Python function (a trampoline for non-Python callables)
@@ -125,6 +130,19 @@ class CompiledFunction:
         self.stats.backend = getattr(self.backend, "name", type(self.backend).__name__)
 
     def __call__(self, *args, **kwargs):
+        hot = self._hot
+        if hot is not None and not kwargs:
+            try:
+                result = hot.fast(self.fn, args)
+            except GuardFailure as failure:   # a side exit: the general path takes over
+                return self._call(args, kwargs, [hot], self._side_exit(failure))
+            if result is not _MISS:
+                return result
+        return self._call(args, kwargs)
+
+    def _call(self, args, kwargs, tried=None, failed=None):
+        """The general path: find the entries for these arguments' key, run the first whose
+        guards hold, else trace anew."""
         if kwargs or any(type(a) in _CONTAINERS for a in args):
             leaves, treedef = flatten((args, kwargs))
         else:                             # the common case, without the general walk
@@ -132,11 +150,11 @@ class CompiledFunction:
         key = (treedef, tuple(leaf_key(leaf) for leaf in leaves))
         with self._stats_lock:
             self.stats.calls += 1
-        tried = []                        # entries already run on these arguments
-        result, failed = self._run_cached(key, leaves, tried)
+        tried = [] if tried is None else tried          # entries already run on these arguments
+        result, failed_here = self._run_cached(key, leaves, tried)
         if result is not _MISS:
             return result
-        return self._retrace(key, args, kwargs, leaves, failed, tried)
+        return self._retrace(key, args, kwargs, leaves, failed_here or failed, tried)
 
     def _run_cached(self, key, leaves, tried):
         """Run the first entry of `key` (not in `tried`) whose guards hold: (result, None), or
@@ -162,9 +180,10 @@ class CompiledFunction:
                 with self._stats_lock:
                     stats.guard_time += checked - started
                     stats.run_time += perf_counter() - checked
-            entry.hits += 1
             with self._stats_lock:
+                entry.slow_hits += 1
                 stats.hits += 1
+            self._make_hot(entry)
             return entry.finish(outputs, leaves), None
         return _MISS, failed
 
@@ -202,12 +221,27 @@ class CompiledFunction:
             self.stats.trace_time += entry.trace_time
             self.stats.compile_time += entry.compile_time
             self.stats.traces.append(why)
+            entry.key = key
             bucket = self.entries.setdefault(key, [])
             bucket.insert(0, entry)
             explain.log_new_entry(self, entry, why)
             self._enforce_limit()
         outputs = entry.run(self.fn, leaves)
+        self._make_hot(entry)
         return entry.finish(outputs, leaves)
+
+    def _make_hot(self, entry):
+        """Let `entry` serve the next call through its generated fast path."""
+        if entry is self._hot:
+            return
+        with self._stats_lock:
+            if entry.hot is None:            # first time: generate its fast path
+                entry.hot = HotPathCounts()
+                self.stats.hot_paths.append(entry.hot)
+                entry.fast = compile_fast_call(entry.key, entry, entry.program, entry.finish,
+                                               entry.hot, self._stats_lock, _MISS)
+        if entry.fast is not None:
+            self._hot = entry
 
     def _make_entry(self, result, args, kwargs):
         joint, finish = self.transform(result, args, kwargs)
@@ -224,9 +258,11 @@ class CompiledFunction:
             warnings.warn(f"tracejit: {getattr(self.fn, '__qualname__', self.fn)} was traced "
                           f"{self.stats.misses} times (cache limit {self.cache_limit}); the guard "
                           f"that keeps failing: {reason}. The oldest traces are being dropped.",
-                          RuntimeWarning, stacklevel=4)
+                          RuntimeWarning, stacklevel=_user_stacklevel())
         oldest_key = min(self.entries, key=lambda k: min(e.hits for e in self.entries[k]))
-        self.entries[oldest_key].pop()
+        dropped = self.entries[oldest_key].pop()
+        if dropped is self._hot:
+            self._hot = None
         if not self.entries[oldest_key]:
             del self.entries[oldest_key]
 

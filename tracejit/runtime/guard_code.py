@@ -21,6 +21,7 @@ value (objects compared by identity, constants, dict keys, attribute names that 
 identifiers) is passed in through the function's globals.
 """
 import keyword
+from time import perf_counter
 
 import numpy as np
 
@@ -28,11 +29,30 @@ from ..frontend.sources import (ArgLeaf, ArrayOf, Attr, Equals, Is, Item, Length
                                 NotIn, RootFn, TypeIs)
 
 
+def leaf_key(leaf):
+    """What a trace may assume about one argument leaf without looking at array contents.
+    `_leaf_mismatch` below is the same test written out as source: change them together."""
+    t = type(leaf)
+    if isinstance(leaf, np.ndarray):             # subclasses too (memmap): a trace fixes shapes
+        return (t, leaf.shape, leaf.dtype.str)
+    if t is float:
+        return t
+    if isinstance(leaf, np.generic):
+        return (t,)
+    if t in (int, bool, str, type(None), complex, bytes):
+        return (t, leaf)
+    if callable(leaf):
+        return ("object", leaf)          # functions and classes: by identity
+    return ("type", t)
+
+
 class _Generator:
-    def __init__(self):
+    def __init__(self, leaf_names=None):
         self.lines = []
         self.env = {"ndarray": np.ndarray, "sys": __import__("sys")}
         self.names = {}
+        self.leaf_names = leaf_names      # locals holding the argument leaves, else `leaves[i]`
+        self.reads_leaves = False         # some source needs the list of leaves itself
 
     def constant(self, value):
         name = f"K{len(self.env)}"
@@ -52,6 +72,8 @@ class _Generator:
         if isinstance(source, RootFn):
             return "fn"
         if isinstance(source, ArgLeaf):
+            if self.leaf_names is not None:
+                return self.leaf_names[int(source.index)]
             return f"leaves[{int(source.index)}]"
         if isinstance(source, Attr):
             base = self.value(source.base)
@@ -65,7 +87,12 @@ class _Generator:
             return f"len({self.value(source.base)})"
         if isinstance(source, ModuleGlobals):
             return f"sys.modules[{self.constant(source.module)}].__dict__"
+        self.reads_leaves = True
         return f"{self.constant(source)}.get(fn, leaves)"     # any other kind of source
+
+    def check(self, guard, on_failure):
+        v = self.value(guard.source)
+        self.lines.append(f"if {self.condition(guard.check, v)}: {on_failure}")
 
     def condition(self, check, v):
         """Python source that is true when `check` fails on the value named `v`."""
@@ -89,8 +116,7 @@ def compile_prepare(guards, sourced):
     gen = _Generator()
     for k, guard in enumerate(guards):
         gen.lines.append(f"g = {k}")
-        v = gen.value(guard.source)
-        gen.lines.append(f"if {gen.condition(guard.check, v)}: return {k}")
+        gen.check(guard, f"return {k}")
     gen.lines.append(f"g = {len(guards)}")
     inputs = [gen.value(s) for s in sourced]
     body = "\n".join("        " + line for line in gen.lines) or "        pass"
@@ -101,3 +127,93 @@ def compile_prepare(guards, sourced):
     prepare = gen.env["prepare"]
     prepare.source = source
     return prepare
+
+
+def _leaf_mismatch(gen, key, v):
+    """Python source that is true when `leaf_key(v) != key` (for the value named `v`)."""
+    if key is float:
+        return f"type({v}) is not float"
+    if key[0] == "object":
+        return f"not ({v} is {gen.constant(key[1])} or {v} == {gen.constant(key[1])})"
+    if key[0] == "type" or len(key) == 1:
+        return f"type({v}) is not {gen.constant(key[-1])}"
+    if len(key) == 2:
+        return f"type({v}) is not {gen.constant(key[0])} or not ({v} == {gen.constant(key[1])})"
+    t, shape, dtype_str = key
+    # a dtype compares by identity first: the builtin dtypes are singletons, so `.str` (slow:
+    # it builds a string) is only consulted for an unusual dtype object
+    return (f"type({v}) is not {gen.constant(t)} or {v}.shape != {gen.constant(shape)} or "
+            f"({v}.dtype is not {gen.constant(np.dtype(dtype_str))} and "
+            f"{v}.dtype.str != {gen.constant(dtype_str)})")
+
+
+def _unpack(gen, treedef, v, leaf_names):
+    """Lines checking that the value named `v` has the structure `treedef`, naming its leaves
+    (in `flatten`'s order) l0, l1, ..."""
+    if treedef.kind == "leaf":
+        name = f"l{len(leaf_names)}"
+        leaf_names.append(name)
+        gen.lines.append(f"{name} = {v}")
+        return
+    kind = {"dict": "dict", "list": "list", "tuple": "tuple"}[treedef.kind]
+    gen.lines.append(f"if type({v}) is not {kind} or len({v}) != {len(treedef.children)}: "
+                     "return MISS")
+    for i, child in enumerate(treedef.children):
+        item = gen.constant(treedef.keys[i]) if kind == "dict" else str(i)
+        name = f"t{len(gen.lines)}"
+        gen.lines.append(f"{name} = {v}[{item}]")
+        _unpack(gen, child, name, leaf_names)
+
+
+def compile_fast_call(key, entry, program, finish, counts, lock, miss):
+    """`fast(fn, args)`: the whole hot path of one cache entry for a call without keyword
+    arguments — the cache key's structure and leaf checks, the entry's guards, the run, the
+    counters (`counts`, a stats.HotPathCounts), the result — or `miss` when anything differs, for the general path to sort out.
+    A data guard failing inside the run raises `GuardFailure` to the caller. None for an entry
+    traced with keyword arguments."""
+    treedef, leaf_keys = key
+    args_tree, kwargs_tree = treedef.children
+    if kwargs_tree.children:
+        return None                       # keyword arguments take the general path
+    gen = _Generator(leaf_names=[])
+    gen.env.update(MISS=miss, program=program, finish=finish, lock=lock, counts=counts,
+                   hits=counts.hits, attempts=counts.attempts, SAMPLE_EVERY=counts.SAMPLE_EVERY,
+                   perf_counter=perf_counter)
+    gen.lines.append(f"if len(args) != {len(args_tree.children)}: return MISS")
+    for i, child in enumerate(args_tree.children):
+        _unpack(gen, child, f"args[{i}]", gen.leaf_names)
+    for name, leaf in zip(gen.leaf_names, leaf_keys):
+        gen.lines.append(f"if {_leaf_mismatch(gen, leaf, name)}: return MISS")
+    unpacked = len(gen.lines)
+    for guard in entry.guards:
+        gen.check(guard, "return MISS")
+    inputs = [gen.leaf_names[i] for i in entry.arg_leaves] + [gen.value(s) for s in entry.sourced]
+    if gen.reads_leaves:
+        gen.lines.insert(unpacked, f"leaves = [{', '.join(gen.leaf_names)}]")
+    body = "\n".join("        " + line for line in gen.lines)
+    copies = "".join(f"    outputs[{j}] = outputs[{j}].copy()\n" for j in entry.constant_slots)
+    call = f"program.run([{', '.join(inputs)}])"
+    source = ("def fast(fn, args):\n"
+              "    if next(attempts) % SAMPLE_EVERY:\n"
+              "        timed = False\n"
+              "    else:\n"
+              "        timed = True\n        started = perf_counter()\n"
+              "    try:\n" + body + "\n"
+              "    except (AttributeError, KeyError, IndexError, TypeError):\n"
+              "        return MISS\n"
+              "    if timed:\n"
+              "        checked = perf_counter()\n"
+              f"        outputs = {call}\n"
+              "        ran = perf_counter()\n"
+              "        with lock:\n"
+              "            counts.timed += 1\n"
+              "            counts.guard_time += checked - started\n"
+              "            counts.run_time += ran - checked\n"
+              "    else:\n"
+              f"        outputs = {call}\n" + copies +
+              "    next(hits)\n"
+              "    return finish(outputs, None)\n")
+    exec(source, gen.env)
+    fast = gen.env["fast"]
+    fast.source = source
+    return fast
