@@ -267,3 +267,37 @@ def test_cache_reused_across_processes(private_cache):
     # loads the kernel at once from numba's cache and compiles nothing
     assert runs[1][0] == "True 1 0"
     assert runs[0][1] == runs[1][1]
+
+
+# ---- crosscheck mode: the suite's way of running every compiled call against the reference ----
+def test_disagreement_tolerances():
+    disagreement = numba_backend.disagreement
+    a = np.array([1.0, -2.0, 3.0])
+    assert disagreement(a, a * (1 + 1e-14)) == ""
+    assert "differs" in disagreement(a, a * (1 + 1e-9))
+    assert "different places" in disagreement(np.array([np.nan, 1.0]), np.array([1.0, 1.0]))
+    assert disagreement(np.array([np.nan, np.inf]), np.array([np.nan, np.inf])) == ""
+    assert "-inf" not in disagreement(np.array([-np.inf]), np.array([-np.inf]))
+    assert disagreement(np.array([np.inf]), np.array([-np.inf])) != ""
+    assert disagreement(np.float64(2.0), np.float32(2.0)) != ""          # dtype
+    assert disagreement(np.ones(3), np.ones((3, 1))) != ""               # shape
+    assert disagreement(np.array([1, 2]), np.array([1, 3])) != ""        # integers: exact
+    assert disagreement(np.float32(1.0), np.float32(1.0 + 1e-7)) == ""   # float32 tolerance
+
+
+def test_crosscheck_catches_a_wrong_lowering(monkeypatch):
+    from tracejit.backends.numba_lower import Scalar
+    from tracejit.ops import elementwise
+    monkeypatch.setenv("TRACEJIT_NUMBA_CROSSCHECK", "1")
+    # a deliberately wrong rule, in a function no other test compiles (fresh kernel source)
+    monkeypatch.setattr(elementwise.sinh, "numba", Scalar("math.cosh({0})"))
+    grad = tracejit.jit(lambda x: np.sum(np.sinh(x) * 0.8125), backend="numba")   # the value
+    with pytest.raises(numba_backend.BackendMismatch, match="differs"):
+        grad(X)
+
+
+def test_crosscheck_passes_a_right_kernel(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_NUMBA_CROSSCHECK", "1")
+    grad = tracejit.jit_grad(lambda x: np.sum(np.sinh(x) * 0.6875), backend="numba")
+    np.testing.assert_allclose(grad(X), np.cosh(X) * 0.6875, rtol=1e-13)
+    assert only_entry(grad).program.compiled

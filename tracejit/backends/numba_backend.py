@@ -39,6 +39,17 @@ def tiering():
     return os.environ.get("TRACEJIT_NUMBA_TIERING", "background")
 
 
+def crosscheck():
+    """`TRACEJIT_NUMBA_CROSSCHECK=1`: every kernel call also runs the numpy executor on the same
+    inputs and the two must agree (1e-12 relative in float64, the same guard decisions) — how
+    the test suite checks this backend against the reference on every call it makes."""
+    return os.environ.get("TRACEJIT_NUMBA_CROSSCHECK") == "1"
+
+
+class BackendMismatch(AssertionError):
+    """A compiled kernel disagreed with the numpy executor (crosscheck mode)."""
+
+
 def wait_for_builds(timeout=None):
     """Block until every background kernel build has finished (for tests and benchmarks)."""
     with _builds_lock:
@@ -95,8 +106,32 @@ class Program:
         self.dispatcher = dispatcher = module.kernel
         dispatcher.compile(tuple(_numba_type(v) for v in self.trace.inputs) +
                            tuple(_numba_type(a) for a in self.kernel.lit_args))
-        self.run = make_runner(dispatcher, self.kernel, self.trace, self.on_exit)
+        runner = make_runner(dispatcher, self.kernel, self.trace, self.on_exit)
+        self.run = self._crosschecked(runner) if crosscheck() else runner
         self.compiled = True
+
+    def _crosschecked(self, runner):
+        def run(inputs):
+            try:
+                got = runner(inputs)
+            except GuardFailure as failure:
+                try:
+                    self.interpret(inputs)
+                except GuardFailure:
+                    raise failure from None
+                raise BackendMismatch(f"{self.path.name}: the kernel failed the guard on "
+                                      f"{failure.reason} that the numpy executor passed") from None
+            try:
+                expected = self.interpret(inputs)
+            except GuardFailure as failure:
+                raise BackendMismatch(f"{self.path.name}: the numpy executor failed the guard on "
+                                      f"{failure.reason} that the kernel passed") from None
+            for k, (a, b) in enumerate(zip(got, expected)):
+                problem = disagreement(a, b)
+                if problem:
+                    raise BackendMismatch(f"{self.path.name}, output {k}: {problem}")
+            return got
+        return run
 
     def _build_or_interpret(self):
         try:
@@ -117,6 +152,29 @@ class Program:
         if kind == "guard":
             raise GuardFailure(op.params["reason"], op)
         return self.interpret(inputs)      # raises NumPy's own error for the bad data
+
+
+def disagreement(got, expected, rtol=None):
+    """Why the kernel's output `got` differs from the numpy executor's `expected`, or "".
+    Floats agree to `rtol` relative to the output's largest magnitude (summation order differs
+    between fused loops and NumPy), with NaNs and infinities in the same places."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    if got.shape != expected.shape or got.dtype != expected.dtype:
+        return f"{got.dtype}{list(got.shape)} != {expected.dtype}{list(expected.shape)}"
+    if got.dtype.kind != "f":
+        return "" if np.array_equal(got, expected) else f"{got} != {expected}"
+    rtol = rtol if rtol is not None else (1e-12 if got.dtype.itemsize >= 8 else 2e-6)
+    finite = np.isfinite(expected)
+    if not np.array_equal(np.isfinite(got), finite) or not np.array_equal(
+            got[~finite], expected[~finite], equal_nan=True):
+        return "NaN or infinity in different places"
+    if not finite.any():
+        return ""
+    error = np.max(np.abs(got[finite] - expected[finite]))
+    scale = max(np.max(np.abs(got[finite])), np.max(np.abs(expected[finite])))
+    if error > rtol * scale:
+        return f"differs by {error:.3g} (scale {scale:.3g}, relative tolerance {rtol:g})"
+    return ""
 
 
 def _numba_type(value):
