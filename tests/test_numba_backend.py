@@ -123,7 +123,19 @@ def indexed_loop(x):
     return s
 
 
+def one_trip_axes(t, x):
+    # axes of length 1 have no loop in the kernel: their index must be 0, not a loop variable
+    # (found by the differential fuzzer: a leaked i0 read out of bounds)
+    rows = t[:, np.array([[1], [0]])]                     # gather with a one-long index axis
+    one = x[:1]
+    return (np.sum(np.sum(t, axis=1) ** 2) + np.sum(np.max(t, axis=2, keepdims=True) * t)
+            + np.sum(rows * 1.5) + np.sum(one[one > 0] ** 2) + np.sum(np.sum(t, axis=0) * 0.5))
+
+
+T = R.standard_normal((1, 2, 2))
+
 CASES = [
+    (one_trip_axes, (T, np.abs(X) + 0.1), (0, 1)),
     (arithmetic, (X, Y), (0, 1)),
     (transcendental, (X,), 0),
     (piecewise, (X, Y), (0, 1)),

@@ -118,8 +118,13 @@ class KernelBuilder:
             if n != 1:                      # a one-trip loop only costs compile time
                 self.line(f"for i{d} in range({int(n)}):")
                 self.depth += 1
-        yield ["0" if n == 1 else f"i{d}" for d, n in enumerate(shape)]
+        yield self.loop_index(shape)
         self.depth = depth
+
+    @staticmethod
+    def loop_index(shape):
+        """The index names inside `loops(shape)`: a one-trip axis has no loop, so its index is 0."""
+        return ["0" if n == 1 else f"i{d}" for d, n in enumerate(shape)]
 
     @staticmethod
     def index(shape, loop_shape):
@@ -503,9 +508,10 @@ class KernelBuilder:
     def _reduced_index(op, loop_shape):
         axes, keepdims = op.params["axes"], op.params["keepdims"]
         axes = {a % len(loop_shape) for a in axes}
+        index = KernelBuilder.loop_index(loop_shape)
         if keepdims:
-            return ["0" if d in axes else f"i{d}" for d in range(len(loop_shape))]
-        return [f"i{d}" for d in range(len(loop_shape)) if d not in axes]
+            return ["0" if d in axes else i for d, i in enumerate(index)]
+        return [i for d, i in enumerate(index) if d not in axes]
 
 
 def generate(trace) -> Kernel:

@@ -6,7 +6,7 @@ masks (via their integer positions) and multi-array indices (via a linearised in
 import numpy as np
 
 from ..ir import Aval
-from ..backends.numba_lower import NoLowering, Statement
+from ..backends.numba_lower import Statement
 from .core import Primitive
 from .shape import zeros_like
 
@@ -67,10 +67,11 @@ nonzero_flat = Primitive(
 
 # numba lowerings: explicit loops; an index out of range leaves the kernel, and the numpy
 # executor then reruns the trace to raise NumPy's own IndexError
-def _checked_index(kb, op, idx, index_dims, n):
-    """Emit `j = idx[...]` wrapped like NumPy (negative counts from the end) and bounds-checked."""
+def _checked_index(kb, op, idx, where, n):
+    """Emit `j = idx[where]` wrapped like NumPy (negative counts from the end) and
+    bounds-checked; `where` are the loop's index names over idx's axes."""
     j = kb.fresh("j")
-    where = ", ".join(f"i{d}" for d in index_dims)
+    where = ", ".join(where)
     kb.line(f"{j} = {kb.scalar(idx) if kb.is_scalar(idx) else f'{kb.array(idx)}[{where}]'}")
     kb.line(f"if {j} < 0:")
     kb.line(f"    {j} += {int(n)}")
@@ -88,23 +89,23 @@ def _lower_take(kb, op):
         return
     target, source = kb.alloc(out), kb.array(x)
     with kb.loops(out.shape) as i:
-        j = _checked_index(kb, op, idx, range(axis, axis + idx.ndim), x.shape[axis])
+        j = _checked_index(kb, op, idx, i[axis:axis + idx.ndim], x.shape[axis])
         read = i[:axis] + [j] + i[axis + idx.ndim:]
         kb.line(f"{target}[{', '.join(i) or '0'}] = {source}[{', '.join(read)}]")
 
 
 def _lower_scatter_add(kb, op):
     (base, idx, update), out, axis = op.inputs, op.outputs[0], op.params["axis"]
-    if kb.is_scalar(out):
-        raise NoLowering("scatter_add into a single element")
     loop_shape = out.shape[:axis] + idx.shape + out.shape[axis + 1:]
-    target = kb.writable_copy(base, out)
+    # one element: a scalar accumulator (every index must still be in range)
+    target = kb.define_scalar(out, kb.scalar(base)) if kb.is_scalar(out) else \
+        kb.writable_copy(base, out)
     with kb.loops(loop_shape) as i:
-        j = _checked_index(kb, op, idx, range(axis, axis + idx.ndim), out.shape[axis])
+        j = _checked_index(kb, op, idx, i[axis:axis + idx.ndim], out.shape[axis])
         value = kb.scalar(update) if kb.is_scalar(update) else \
             f"{kb.array(update)}[{', '.join(kb.index(update.shape, loop_shape))}]"
-        write = i[:axis] + [j] + i[axis + idx.ndim:]
-        kb.line(f"{target}[{', '.join(write)}] += {value}")
+        write = "" if kb.is_scalar(out) else f"[{', '.join(i[:axis] + [j] + i[axis + idx.ndim:])}]"
+        kb.line(f"{target}{write} += {value}")
 
 
 def _lower_nonzero_flat(kb, op):
@@ -112,10 +113,10 @@ def _lower_nonzero_flat(kb, op):
     target, count = kb.alloc(out), kb.fresh("n")
     flat = f"{kb.contiguous(mask)}.reshape({int(mask.aval.size)})"
     kb.line(f"{count} = 0")
-    with kb.loops((mask.aval.size,)):
-        with kb.block(f"if {flat}[i0]:"):
+    with kb.loops((mask.aval.size,)) as (i,):
+        with kb.block(f"if {flat}[{i}]:"):
             kb.line(f"if {count} < {size}:")
-            kb.line(f"    {target}[{count}] = i0")
+            kb.line(f"    {target}[{count}] = {i}")
             kb.line(f"{count} += 1")
     kb.line(f"if {count} != {size}:")
     kb.line("    " + kb.exit(op))
