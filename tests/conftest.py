@@ -30,16 +30,50 @@ def rng():
 
 
 # ---- backends and fuzzing budget -----------------------------------------------------------------
+# SUITE_BACKEND serves the tests written for "any backend" (`pytest --backend numba` runs them on
+# numba, each kernel call cross-checked); BACKENDS-parametrised tests run on every backend always
+SUITE_BACKEND = "numpy"
+
+
+def pytest_configure(config):
+    global SUITE_BACKEND
+    SUITE_BACKEND = config.getoption("--backend")
+    if SUITE_BACKEND == "numba":
+        os.environ["TRACEJIT_NUMBA_TIERING"] = "sync"
+        os.environ["TRACEJIT_NUMBA_CROSSCHECK"] = "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    """`--backend numba` runs the tests written for any backend; the BACKENDS-parametrised ones
+    already run on numba in every run, so they are deselected rather than run twice."""
+    if SUITE_BACKEND == "numpy":
+        return
+    chosen = [item for item in items if "backend" not in getattr(item, "fixturenames", ())]
+    if len(chosen) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
+        items[:] = chosen
+
+
 # every backend-parametrised test runs once per entry; adding a backend is one line here
-BACKENDS = ["numpy"]
+BACKENDS = ["numpy", "numba"]
 
 
 @pytest.fixture(params=BACKENDS)
-def backend(request):
+def backend(request, monkeypatch):
+    if request.param == "numba":
+        # kernels are built before the first call (deterministic: the kernel, not the numpy
+        # executor it tiers up from, serves the test), and every kernel call is checked against
+        # the numpy executor: same guard decisions, values within 1e-12 relative
+        monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "sync")
+        monkeypatch.setenv("TRACEJIT_NUMBA_CROSSCHECK", "1")
     return request.param
 
 
 def pytest_addoption(parser):
+    parser.addoption("--backend", default="numpy", choices=["numpy", "numba"],
+                     help="backend for the tests that do not test one backend in particular "
+                          "(numba: kernels built before the first call, and every kernel call "
+                          "checked against the numpy executor)")
     parser.addoption("--fuzz-examples", type=int, default=None,
                      help="programs per differential fuzzing test (long mode: "
                           "pytest -m fuzz --fuzz-examples 10000)")

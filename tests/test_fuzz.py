@@ -23,7 +23,10 @@ from conftest import numerical_grad
 
 pytestmark = pytest.mark.fuzz
 
-CI_EXAMPLES = {"straight": 120, "branching": 180}
+# programs per CI run; the numba backend builds a few kernels per program (~3 s), so it gets fewer
+# — each of its calls is also checked against the numpy executor (see conftest's `backend`)
+CI_EXAMPLES = {("straight", "numpy"): 120, ("branching", "numpy"): 180,
+               ("straight", "numba"): 25, ("branching", "numba"): 35}
 
 # ---- the program generator ----------------------------------------------------------------------
 # elementwise templates that keep values bounded and smooth almost everywhere
@@ -262,7 +265,8 @@ def check_program(source, shapes, seed, backend, global_shape=None):
 
 def _run(kind, fuzz_examples, backend):
     n, long_mode = fuzz_examples
-    budget = settings(max_examples=n or CI_EXAMPLES[kind], deadline=None, derandomize=not long_mode,
+    budget = settings(max_examples=n or CI_EXAMPLES[kind, backend], deadline=None,
+                      derandomize=not long_mode,
                       suppress_health_check=list(HealthCheck), database=None)
     seen = []
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import tracejit
-from conftest import numerical_grad
+from conftest import SUITE_BACKEND, numerical_grad
 import construct_cases
 from construct_cases import CASES, REFUSALS
 from tracejit.frontend.decode import REWRITES, decode
@@ -149,14 +149,14 @@ def test_construct_opcodes_occur(fn, opcodes):
 
 @pytest.mark.parametrize("fn, opcodes", CASES)
 def test_construct_value_matches_python(fn, opcodes):
-    compiled = tracejit.jit(fn, backend="numpy")
+    compiled = tracejit.jit(fn, backend=SUITE_BACKEND)
     for x in INPUTS:
         np.testing.assert_allclose(compiled(x.copy()), fn(x.copy()), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("fn, opcodes", CASES)
 def test_construct_gradient_matches_finite_differences(fn, opcodes):
-    grad = tracejit.jit_grad(fn, backend="numpy")
+    grad = tracejit.jit_grad(fn, backend=SUITE_BACKEND)
     for x in INPUTS:
         np.testing.assert_allclose(grad(x.copy()), numerical_grad(fn, x), rtol=1e-5, atol=1e-7)
 
@@ -175,7 +175,7 @@ def test_decoded_instructions_all_have_handlers_or_refusals():
 def test_refused_construct_names_itself_and_the_users_line(fn, construct, opcodes):
     assert sorted(_expected(opcodes) - emitted_opcodes(fn)) == []
     with pytest.raises(tracejit.UnsupportedError) as info:
-        tracejit.jit(fn, backend="numpy")(np.array([0.5, 1.5, 2.5]))
+        tracejit.jit(fn, backend=SUITE_BACKEND)(np.array([0.5, 1.5, 2.5]))
     assert construct in str(info.value)
     assert f"construct_cases.py:{_refused_line(fn)}:" in str(info.value)
 
@@ -203,7 +203,7 @@ def test_comprehension_leaves_an_unbound_outer_variable_unbound():
     with pytest.raises(UnboundLocalError):
         _leaves_outer_unbound(x)
     with pytest.raises(UnboundLocalError):
-        tracejit.jit(_leaves_outer_unbound, backend="numpy")(x)
+        tracejit.jit(_leaves_outer_unbound, backend=SUITE_BACKEND)(x)
 
 
 def test_decoder_drops_compiler_cleanup_regions_and_keeps_user_ones():
@@ -229,4 +229,4 @@ def test_stop_iteration_inside_a_generator_becomes_runtime_error():
     with pytest.raises(RuntimeError, match="generator raised StopIteration"):
         _leaks_stop_iteration(x)
     with pytest.raises(RuntimeError, match="generator raised StopIteration"):
-        tracejit.jit(_leaks_stop_iteration, backend="numpy")(x)
+        tracejit.jit(_leaks_stop_iteration, backend=SUITE_BACKEND)(x)

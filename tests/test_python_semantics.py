@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tracejit
-from conftest import numerical_grad
+from conftest import SUITE_BACKEND, numerical_grad
 
 
 def _float_item_int(x):
@@ -107,7 +107,7 @@ CASES = [_float_item_int, _math_module, _builtins, _inplace, _views, _add_at, _i
 @pytest.mark.parametrize("fn", CASES, ids=lambda f: f.__name__.strip("_"))
 @pytest.mark.parametrize("x", [np.array([0.3, 1.23, 0.77]), np.array([0.9, 0.47, 1.63])])
 def test_value_and_gradient(fn, x):
-    value, grad = tracejit.value_and_grad(fn, backend="numpy")(x.copy())
+    value, grad = tracejit.value_and_grad(fn, backend=SUITE_BACKEND)(x.copy())
     assert np.isclose(value, fn(x.copy()), rtol=1e-12)
     np.testing.assert_allclose(grad, numerical_grad(fn, x.copy()), rtol=1e-5, atol=1e-6)
 

@@ -5,18 +5,18 @@ import numpy as np
 import pytest
 
 import tracejit
-from conftest import numerical_grad
+from conftest import SUITE_BACKEND, numerical_grad
 from tracejit.ir import verify
 
 R = np.random.default_rng(7)
 
 
-def grad_np(f, **kw):
-    return tracejit.jit_grad(f, backend="numpy", **kw)
+def suite_grad(f, **kw):
+    return tracejit.jit_grad(f, backend=SUITE_BACKEND, **kw)
 
 
 def assert_grad(f, x, **kw):
-    np.testing.assert_allclose(grad_np(f, **kw)(x), numerical_grad(f, x), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(suite_grad(f, **kw)(x), numerical_grad(f, x), rtol=1e-6, atol=1e-8)
 
 
 # ---- user-style functions ----------------------------------------------------------------------
@@ -32,7 +32,7 @@ def test_mlp_with_dict_of_params():
     params = {"W1": R.standard_normal((4, 5)) * 0.3, "b1": np.zeros(5),
               "W2": R.standard_normal((5, 3)) * 0.3, "b2": np.zeros(3)}
     X, Y = R.standard_normal((6, 4)), np.eye(3)[[0, 1, 2, 0, 1, 2]]
-    g = grad_np(mlp_loss)(params, X, Y)
+    g = suite_grad(mlp_loss)(params, X, Y)
     assert set(g) == set(params)
     for name in params:
         def along(p, name=name):
@@ -48,7 +48,7 @@ def logistic_regression(w, X, y):
 def test_logistic_regression():
     X, y = R.standard_normal((20, 3)), np.sign(R.standard_normal(20))
     w = R.standard_normal(3)
-    np.testing.assert_allclose(grad_np(logistic_regression)(w, X, y),
+    np.testing.assert_allclose(suite_grad(logistic_regression)(w, X, y),
                                numerical_grad(lambda w: logistic_regression(w, X, y), w), rtol=1e-6)
 
 
@@ -109,7 +109,7 @@ def test_methods_on_user_objects_created_inside():
 
 
 def test_python_float_argument_gets_float_gradient():
-    g = grad_np(lambda t, x: t * np.sum(x) + math.sin(t))(0.3, np.ones(2))
+    g = suite_grad(lambda t, x: t * np.sum(x) + math.sin(t))(0.3, np.ones(2))
     assert isinstance(g, float)
     assert g == pytest.approx(2 + math.cos(0.3))
 
@@ -117,7 +117,7 @@ def test_python_float_argument_gets_float_gradient():
 def test_argnums_tuple_and_value_and_grad():
     f = lambda a, b: np.sum(a * b ** 2)  # noqa: E731
     a, b = R.standard_normal(3), R.standard_normal(3)
-    value, (ga, gb) = tracejit.value_and_grad(f, argnums=(0, 1), backend="numpy")(a, b)
+    value, (ga, gb) = tracejit.value_and_grad(f, argnums=(0, 1), backend=SUITE_BACKEND)(a, b)
     assert value == pytest.approx(f(a, b))
     np.testing.assert_allclose(ga, b ** 2)
     np.testing.assert_allclose(gb, 2 * a * b)
@@ -126,7 +126,7 @@ def test_argnums_tuple_and_value_and_grad():
 def test_has_aux():
     def f(x):
         return np.sum(x ** 2), {"mean": np.mean(x)}
-    g, aux = grad_np(f, has_aux=True)(np.array([1.0, 2.0]))
+    g, aux = suite_grad(f, has_aux=True)(np.array([1.0, 2.0]))
     np.testing.assert_allclose(g, [2.0, 4.0])
     assert aux["mean"] == pytest.approx(1.5)
 
@@ -134,7 +134,7 @@ def test_has_aux():
 def test_integer_data_is_an_input_not_a_constant():
     def f(x, idx):
         return np.sum(x[idx] ** 2)
-    g = grad_np(f)
+    g = suite_grad(f)
     x = np.arange(4.0)
     np.testing.assert_allclose(g(x, np.array([0, 3])), [0, 0, 0, 6])
     np.testing.assert_allclose(g(x, np.array([1, 2])), [0, 2, 4, 0])
@@ -142,7 +142,7 @@ def test_integer_data_is_an_input_not_a_constant():
 
 
 def test_jit_primal():
-    f = tracejit.jit(lambda x: {"y": np.cos(x), "n": np.sum(x)}, backend="numpy")
+    f = tracejit.jit(lambda x: {"y": np.cos(x), "n": np.sum(x)}, backend=SUITE_BACKEND)
     out = f(np.array([0.0, 1.0]))
     np.testing.assert_allclose(out["y"], np.cos([0.0, 1.0]))
 
@@ -155,7 +155,7 @@ def branchy(x):
 
 
 def test_branch_flip_retraces_and_stays_correct():
-    g = grad_np(branchy)
+    g = suite_grad(branchy)
     x = np.array([0.5, 1.0, -0.2])
     for sample in (x, -x, x * 2, -x * 3, x):
         np.testing.assert_allclose(g(sample), numerical_grad(branchy, sample), rtol=1e-6)
@@ -172,14 +172,14 @@ def newton_sqrt(a):
 
 
 def test_while_loop_with_data_dependent_trip_count():
-    g = grad_np(newton_sqrt)
+    g = suite_grad(newton_sqrt)
     for a in (np.array([2.0, 5.0]), np.array([100.0, 3.0]), np.array([2.0, 5.0])):
         np.testing.assert_allclose(g(a), 0.5 / np.sqrt(a), rtol=1e-8)
     assert g.stats()["misses"] == 2     # two trip counts, the first one reused
 
 
 def test_new_shape_and_dtype_retrace():
-    g = grad_np(lambda x: np.sum(x ** 3))
+    g = suite_grad(lambda x: np.sum(x ** 3))
     g(np.ones(3))
     g(np.ones(4))
     g(np.ones(4, dtype=np.float32))
@@ -188,7 +188,7 @@ def test_new_shape_and_dtype_retrace():
 
 
 def test_static_int_argument_is_guarded_by_value():
-    g = grad_np(lambda x, n: np.sum(x ** n))
+    g = suite_grad(lambda x, n: np.sum(x ** n))
     np.testing.assert_allclose(g(np.array([2.0]), 2), [4.0])
     np.testing.assert_allclose(g(np.array([2.0]), 3), [12.0])
 
@@ -202,7 +202,7 @@ def uses_global(x):
 
 def test_global_array_is_read_at_call_time():
     global SCALE
-    g = grad_np(uses_global)
+    g = suite_grad(uses_global)
     x = np.array([1.0, 1.0])
     np.testing.assert_allclose(g(x), [2.0, 4.0])
     SCALE[0] = 10.0                      # mutated in place
@@ -215,14 +215,14 @@ def test_global_array_is_read_at_call_time():
 def test_global_constant_change_retraces():
     namespace = {"np": np, "K": 2.0}
     exec("def f(x):\n    return np.sum(x * K)", namespace)
-    g = grad_np(namespace["f"])
+    g = suite_grad(namespace["f"])
     np.testing.assert_allclose(g(np.ones(2)), [2.0, 2.0])
     namespace["K"] = 5.0
     np.testing.assert_allclose(g(np.ones(2)), [5.0, 5.0])
 
 
 def test_cache_limit_warns_and_names_the_guard():
-    g = tracejit.jit_grad(lambda x, n: np.sum(x * n), backend="numpy")
+    g = tracejit.jit_grad(lambda x, n: np.sum(x * n), backend=SUITE_BACKEND)
     g(np.ones(2), 0)
     (compiled,) = g._compiled.values()
     compiled.cache_limit = 3
@@ -241,7 +241,7 @@ def test_make_trace_prints_a_readable_program():
 
 
 def test_joint_trace_verifies_and_keeps_guards():
-    g = grad_np(branchy)
+    g = suite_grad(branchy)
     g(np.array([1.0, 2.0]))
     joint = g.traces()[0]
     verify(joint)
@@ -259,21 +259,21 @@ def uses_try(x):
 
 def test_unsupported_construct_names_file_and_line():
     with pytest.raises(tracejit.UnsupportedError, match=r"test_tracing.py:\d+.*try/except"):
-        grad_np(uses_try)(np.ones(2))
+        suite_grad(uses_try)(np.ones(2))
 
 
 def test_non_float_differentiable_argument():
     with pytest.raises(tracejit.TracejitError, match="cannot differentiate.*int64"):
-        grad_np(lambda x: np.sum(x * 1.0))(np.arange(3))
+        suite_grad(lambda x: np.sum(x * 1.0))(np.arange(3))
     with pytest.raises(tracejit.TracejitError, match="cannot differentiate"):
-        grad_np(lambda x: 1.0)([1, 2])
+        suite_grad(lambda x: 1.0)([1, 2])
 
 
 def test_complex_and_object_arrays_are_refused():
     with pytest.raises(tracejit.TracejitError, match="complex"):
-        grad_np(lambda x: np.sum(x))(np.ones(2, dtype=complex))
+        suite_grad(lambda x: np.sum(x))(np.ones(2, dtype=complex))
     with pytest.raises(tracejit.TracejitError, match="object"):
-        grad_np(lambda x: np.sum(x))(np.array([1.0, None]))
+        suite_grad(lambda x: np.sum(x))(np.array([1.0, None]))
 
 
 def no_return(x):
@@ -282,7 +282,7 @@ def no_return(x):
 
 def test_function_without_return_value():
     with pytest.raises(tracejit.TracejitError, match="forget a `return`"):
-        grad_np(no_return)(np.ones(2))
+        suite_grad(no_return)(np.ones(2))
 
 
 def test_traced_value_into_unknown_c_function():
@@ -291,23 +291,23 @@ def test_traced_value_into_unknown_c_function():
     def f(x):
         return zlib.crc32(x) + np.sum(x)
     with pytest.raises(tracejit.UnsupportedError, match=r"crc32.*\n.*|test_tracing.py:\d+.*crc32"):
-        grad_np(f)(np.ones(2))
+        suite_grad(f)(np.ones(2))
 
 
 def test_unsupported_numpy_function_suggests_custom_vjp():
     def f(x):
         return np.sum(np.frompyfunc(lambda v: v, 1, 1)(x))
     with pytest.raises(tracejit.UnsupportedError, match="custom_vjp"):
-        grad_np(f)(np.ones(2))
+        suite_grad(f)(np.ones(2))
 
 
 def test_random_draw_inside_is_refused():
     def f(x):
         return np.sum(x * np.random.rand(2))
     with pytest.raises(tracejit.UnsupportedError, match="random"):
-        grad_np(f)(np.ones(2))
+        suite_grad(f)(np.ones(2))
 
 
 def test_non_scalar_output():
     with pytest.raises(tracejit.TracejitError, match="scalar"):
-        grad_np(lambda x: x * 2)(np.ones(2))
+        suite_grad(lambda x: x * 2)(np.ones(2))

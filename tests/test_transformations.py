@@ -1,6 +1,6 @@
 """Transformations (jvp, vjp, jacobians, Hessians, nesting, custom rules, checkpoint), the NumPy
 shim and SciPy interoperability. Derivatives are checked against central finite differences and
-against each other; every call names the numpy backend."""
+against each other; every call names the suite's backend (`pytest --backend numba`)."""
 import numpy as np
 import pytest
 import scipy.linalg
@@ -12,8 +12,9 @@ from tracejit.backends import run_trace
 from tracejit.frontend import trace_function
 from tracejit.ir import verify
 from tracejit.transforms import jvp_trace, vjp_trace
+from conftest import SUITE_BACKEND
 
-B = "numpy"
+B = SUITE_BACKEND
 H = 1e-6
 RTOL, ATOL = 1e-6, 1e-8
 
