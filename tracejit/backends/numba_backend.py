@@ -6,8 +6,9 @@ while the kernel is built on a background thread; the program switches once it i
 alternative, "compile at the N-th call", would stall that call for the whole compile (no N makes
 a 5 s stall cheap for a microsecond function) or leave a hot function interpreted; the background
 build only contends for the GIL while numba runs. When numba's disk cache already holds the
-kernel, loading takes milliseconds, so it is done at once. `TRACEJIT_NUMBA_TIERING=sync` builds
-before the first call (tests, benchmarks).
+kernel, loading takes milliseconds, so it is done at once — except for the first kernel of a
+process, which also pays numba's own one-time set-up (0.5-1 s) and so loads in the background.
+`TRACEJIT_NUMBA_TIERING=sync` builds before the first call (tests, benchmarks).
 
 A trace with an op or dtype that has no lowering runs on the numpy executor (logged once per
 reason).
@@ -33,6 +34,7 @@ log = logging.getLogger("tracejit")
 _fallback_reasons: set = set()
 _builds: set = set()
 _builds_lock = threading.Lock()
+_numba_ready = threading.Event()      # a kernel was loaded: numba's one-time set-up is done
 
 
 def tiering():
@@ -86,7 +88,10 @@ class Program:
         self.path = numba_cache.write_module(directory, kernel.source)
         self.run = self.interpret
         self.compiled = False
-        if tiering() == "sync" or numba_cache.is_warm(self.path):
+        # a kernel in numba's disk cache loads in milliseconds, so it is loaded at once — once
+        # numba itself is initialised: its one-time set-up in a process (0.5-1 s) is done in the
+        # background like a build, with the numpy executor serving the first calls meanwhile
+        if tiering() == "sync" or (numba_cache.is_warm(self.path) and _numba_ready.is_set()):
             self._build_or_interpret()
         else:
             thread = threading.Thread(target=self._build_in_background, daemon=True,
@@ -109,6 +114,7 @@ class Program:
         runner = make_runner(dispatcher, self.kernel, self.trace, self.on_exit)
         self.run = self._crosschecked(runner) if crosscheck() else runner
         self.compiled = True
+        _numba_ready.set()
 
     def _crosschecked(self, runner):
         def run(inputs):

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..numpy import _funcs as F
 from ..numpy._registry import IMPLEMENTATIONS, has_tracer
+from ..scipy import is_scipy_callable, load as load_scipy_shims
 from ..numpy._ufunc_methods import lookup as ufunc_method
 from ..ops import shape as sh
 from ..ops import special
@@ -128,6 +129,8 @@ _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "
 def call(frame: Frame, fn, args, kwargs):
     ctx = frame.ctx
     impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
+    if impl is None and is_scipy_callable(fn) and load_scipy_shims():
+        impl = IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
     if fn is super and not args:
