@@ -17,19 +17,34 @@ returns the values of the trace outputs that ops compute. Layout of the generate
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from dataclasses import dataclass, field
+
+from pathlib import Path
 
 import numpy as np
 
 from ..ir import Lit, Var
 from .numba_lower import NoLowering, cast, dtype_name, literal, slice_positions
 
-HEADER = """import math
+def _math_version():
+    """A digest of numba_math's source. numba's cache of a kernel holds the math functions
+    inlined, but checks only the kernel file's timestamp; the digest is part of the kernel's
+    source, hence of its content-hashed file name, so editing numba_math makes new kernel files."""
+    return hashlib.sha256(Path(__file__).with_name("numba_math.py").read_bytes()).hexdigest()[:16]
+
+
+HEADER = f"""import math
 import numpy as np
 from numba import njit
 from tracejit.backends.numba_runtime import KernelExit
+from tracejit.backends import numba_math as vm   # numba_math {_math_version()}
 
 """
+
+# Fused loops with at least this many elements use numba_math's vector functions instead of the
+# C library's; smaller ones keep the calls.
+VECTOR_MIN_SIZE = 0
 
 
 @dataclass
@@ -383,9 +398,11 @@ class KernelBuilder:
             for v in op.outputs:
                 self.seal(v)
 
-    def scalar_expr(self, op, operand):
+    def scalar_expr(self, op, operand, vector=False):
         rule, out = op.prim.numba, op.outputs[0]
-        expr = rule.expr([operand(a) for a in op.inputs], [a.aval for a in op.inputs], out.dtype)
+        args, avals = [operand(a) for a in op.inputs], [a.aval for a in op.inputs]
+        expr = rule.expr(args, avals, out.dtype, vector=True) if vector else \
+            rule.expr(args, avals, out.dtype)
         # numba may compute in a wider type (float32 math, int64 floor): keep the trace's dtype
         return expr if out.dtype in (np.float64, np.bool_) else f"{self.dtype(out.dtype)}({expr})"
 
@@ -451,10 +468,33 @@ class KernelBuilder:
                 self._init_accumulator(op)
             elif out in stored:
                 self.alloc(out)
+        rules = [op.prim.numba for op in group.ops if op.outputs[0] in group.members]
+        vector = int(np.prod(group.shape)) >= VECTOR_MIN_SIZE and any(
+            rule.has_vector(op.outputs[0].dtype) for rule, op in zip(rules, group.ops))
+        checked = vector and any(rule.outside is not None for rule in rules)
+        if not checked:
+            self._emit_loop(group, stored, vector)
+            return
+        # the vector loop counts the elements where a vector function cannot be trusted (sin or
+        # cos of a huge argument); if there were any, the whole loop runs again with the C
+        # library. The loop is pure but for its stores and accumulators, so running it again is
+        # safe once the accumulators are reset; rare inputs pay twice, common ones stay SIMD.
+        count = self.fresh("n")
+        self.line(f"{count} = 0")
+        self._emit_loop(group, stored, True, count)
+        with self.block(f"if {count}:"):
+            for op in group.ops:
+                if op.outputs[0] in group.reduced:
+                    self._reset_accumulator(op)
+            self._emit_loop(group, stored, False)
+
+    def _emit_loop(self, group, stored, vector, count=None):
+        """One loop nest computing the group, with numba_math's vector functions if `vector`,
+        adding their `outside` predicates to the integer `count` if given."""
         local = {}
         with self.loops(group.shape):
             for op in group.ops:
-                self._emit_member(op, group, local, stored)
+                self._emit_member(op, group, local, stored, vector, count)
 
     def _read_outside(self, var, group):
         readers = self.consumers.get(var, ())
@@ -467,12 +507,23 @@ class KernelBuilder:
         else:
             self.alloc(out, fill=init)
 
-    def _emit_member(self, op, group, local, stored):
+    def _reset_accumulator(self, op):
+        out, init = op.outputs[0], op.prim.numba.init(op.outputs[0].dtype)
+        if is_scalar(out):
+            self.line(f"{self.names[out]} = {init}")
+        else:
+            self.line(f"{self.names[out]}.fill({init})")
+
+    def _emit_member(self, op, group, local, stored, vector=False, count=None):
         out = op.outputs[0]
         operand = lambda a: self.loop_operand(a, group.shape, local)  # noqa: E731
         if out in group.members:
             name = local[out] = self.fresh("e")
-            self.line(f"{name} = {self.scalar_expr(op, operand)}")
+            self.line(f"{name} = {self.scalar_expr(op, operand, vector)}")
+            outside = count and op.prim.numba.outside_expr(
+                [operand(a) for a in op.inputs], [a.aval for a in op.inputs], out.dtype)
+            if outside:
+                self.line(f"{count} += {outside}")
             if out in stored:
                 where = ", ".join(self.index(out.shape, group.shape))
                 self.line(f"{self.names[out]}[{where}] = {name}")
