@@ -42,9 +42,12 @@ from tracejit.backends import numba_math as vm   # numba_math {_math_version()}
 
 """
 
-# Fused loops with at least this many elements use numba_math's vector functions instead of the
-# C library's; smaller ones keep the calls.
-VECTOR_MIN_SIZE = 0
+# Fused loops whose innermost trip count is at least this use numba_math's vector functions
+# instead of the C library's. LLVM does not vectorize loops known to run fewer than 16 times, and
+# run one element at a time the branch-free functions (which compute sin and cos both, and every
+# special case) are slower than the C library: measured 28 vs 18 ns for a sin and a cos at n=10,
+# 9 vs 23 ns at n=16, 6 vs 22 ns at n=64.
+VECTOR_MIN_TRIP = 16
 
 
 @dataclass
@@ -469,7 +472,8 @@ class KernelBuilder:
             elif out in stored:
                 self.alloc(out)
         rules = [op.prim.numba for op in group.ops if op.outputs[0] in group.members]
-        vector = int(np.prod(group.shape)) >= VECTOR_MIN_SIZE and any(
+        inner = [n for n in group.shape if n != 1]     # the loops `loops()` writes
+        vector = bool(inner) and inner[-1] >= VECTOR_MIN_TRIP and any(
             rule.has_vector(op.outputs[0].dtype) for rule, op in zip(rules, group.ops))
         checked = vector and any(rule.outside is not None for rule in rules)
         if not checked:
