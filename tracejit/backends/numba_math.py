@@ -173,7 +173,7 @@ def _quadrant(x, r, rr, k):
 @njit(**_JIT)
 def sin(x):
     r, rr, k = _reduce(x)
-    return _quadrant(x, r, rr, k)
+    return _quadrant(x, r, rr, k) if x != 0.0 else x   # the reduction's sums turn -0 into +0
 
 
 @njit(**_JIT)
@@ -204,6 +204,7 @@ def tanh(x):
         (((z + TANH_Q0) * z + TANH_Q1) * z + TANH_Q2)
     big = 1.0 - 2.0 / (exp(2.0 * a) + 1.0)           # exp overflows to inf: 1 exactly
     big = -big if x < 0.0 else big
+    small = small if x != 0.0 else x               # -0 + (-0 * negative) would be +0
     return small if a < 0.625 else (big if a == a else x)
 
 
