@@ -267,3 +267,18 @@ def test_vector_kernel_cache_reused_across_processes(private_cache):
             for _ in range(2)]
     assert runs[1][0] == "True True 1 0"                 # loaded from numba's cache
     assert runs[0][1] == runs[1][1]
+
+
+def test_fused_loop_vectorizes():
+    """The point of numba_math: no call left in the loop and SIMD arithmetic on doubles. (A
+    function numba loaded from its cache, or one LLVM's inliner declined, would leave a call.)"""
+    x = np.random.default_rng(4).uniform(-2, 2, 256)
+    vg = tracejit.jit_grad(chain, backend="numba")
+    vg(x)
+    (entry,) = vg.entries()
+    kernel = entry.program.dispatcher
+    if kernel.stats.cache_hits and sum(kernel.stats.cache_hits.values()):
+        pytest.skip("kernel loaded from numba's cache: its LLVM IR cannot be inspected")
+    llvm = "\n".join(kernel.inspect_llvm().values())
+    assert "numba_math" not in llvm                       # every math function inlined
+    assert "x double>" in llvm                            # vector types: the loop vectorized
