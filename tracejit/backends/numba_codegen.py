@@ -465,39 +465,51 @@ class KernelBuilder:
         for v in group.members | group.reduced:
             del self.pending[v]
         stored = {v for v in group.members if self._read_outside(v, group)}
+        vector = self._vectorizable(group)
+        reductions = [op for op in group.ops if op.outputs[0] in group.reduced]
+        if vector and reductions:
+            # a float accumulation in the loop would keep LLVM from vectorizing it (that needs
+            # reassociation, which changes results); so the vector loop stores what is reduced
+            # and a second loop accumulates it in the same order, giving the same sums
+            stored |= {op.inputs[0] for op in reductions if op.inputs[0] in group.members}
         for op in group.ops:
             out = op.outputs[0]
             if out in group.reduced:
                 self._init_accumulator(op)
             elif out in stored:
                 self.alloc(out)
-        rules = [op.prim.numba for op in group.ops if op.outputs[0] in group.members]
-        inner = [n for n in group.shape if n != 1]     # the loops `loops()` writes
-        vector = bool(inner) and inner[-1] >= VECTOR_MIN_TRIP and any(
-            rule.has_vector(op.outputs[0].dtype) for rule, op in zip(rules, group.ops))
-        checked = vector and any(rule.outside is not None for rule in rules)
-        if not checked:
-            self._emit_loop(group, stored, vector)
+        if not vector:
+            self._emit_loop(group, group.ops, stored, vector=False)
             return
+        members = [op for op in group.ops if op.outputs[0] in group.members]
         # the vector loop counts the elements where a vector function cannot be trusted (sin or
-        # cos of a huge argument); if there were any, the whole loop runs again with the C
-        # library. The loop is pure but for its stores and accumulators, so running it again is
-        # safe once the accumulators are reset; rare inputs pay twice, common ones stay SIMD.
-        count = self.fresh("n")
-        self.line(f"{count} = 0")
-        self._emit_loop(group, stored, True, count)
-        with self.block(f"if {count}:"):
-            for op in group.ops:
-                if op.outputs[0] in group.reduced:
-                    self._reset_accumulator(op)
-            self._emit_loop(group, stored, False)
+        # cos of a huge argument); if there were any, the loop runs again with the C library.
+        # It only stores, so running it again is safe; rare inputs pay twice, common ones stay SIMD
+        if any(op.prim.numba.outside is not None for op in members):
+            count = self.fresh("n")
+            self.line(f"{count} = 0")
+            self._emit_loop(group, members, stored, vector=True, count=count)
+            with self.block(f"if {count}:"):
+                self._emit_loop(group, members, stored, vector=False)
+        else:
+            self._emit_loop(group, members, stored, vector=True)
+        if reductions:
+            self._emit_loop(group, reductions, stored, vector=False)
 
-    def _emit_loop(self, group, stored, vector, count=None):
-        """One loop nest computing the group, with numba_math's vector functions if `vector`,
-        adding their `outside` predicates to the integer `count` if given."""
+    def _vectorizable(self, group):
+        """Whether the group's loop is to use numba_math's vector functions: it has some, and
+        an innermost trip count LLVM vectorizes."""
+        inner = [n for n in group.shape if n != 1]     # the loops `loops()` writes
+        return bool(inner) and inner[-1] >= VECTOR_MIN_TRIP and any(
+            op.outputs[0] in group.members and op.prim.numba.has_vector(op.outputs[0].dtype)
+            for op in group.ops)
+
+    def _emit_loop(self, group, ops, stored, vector, count=None):
+        """One loop nest computing `ops` of the group, with numba_math's vector functions if
+        `vector`, adding their `outside` predicates to the integer `count` if given."""
         local = {}
         with self.loops(group.shape):
-            for op in group.ops:
+            for op in ops:
                 self._emit_member(op, group, local, stored, vector, count)
 
     def _read_outside(self, var, group):
@@ -510,13 +522,6 @@ class KernelBuilder:
             self.define_scalar(out, init)
         else:
             self.alloc(out, fill=init)
-
-    def _reset_accumulator(self, op):
-        out, init = op.outputs[0], op.prim.numba.init(op.outputs[0].dtype)
-        if is_scalar(out):
-            self.line(f"{self.names[out]} = {init}")
-        else:
-            self.line(f"{self.names[out]}.fill({init})")
 
     def _emit_member(self, op, group, local, stored, vector=False, count=None):
         out = op.outputs[0]
