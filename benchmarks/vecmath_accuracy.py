@@ -1,4 +1,4 @@
-"""Maximum error in ulps of numba_math's exp/sin/cos/tanh (float64 and float32) over random
+"""Maximum error in ulps of numba_math's exp/log/sin/cos/tanh (float64 and float32) over random
 inputs, against the x87 long double C library (64-bit mantissa: its own error is far below a
 double's ulp). The figures in benchmarks/RESULTS.md come from this script.
 
@@ -13,6 +13,7 @@ from tracejit.backends import numba_math as vm
 
 RANGES = {
     "exp": [(-745.2, 709.8), (-1.0, 1.0)],
+    "log": [(0.0, 1e3), (0.5, 2.0)],
     "sin": [(-2 * np.pi, 2 * np.pi), (-vm.TRIG_MAX, vm.TRIG_MAX)],
     "cos": [(-2 * np.pi, 2 * np.pi), (-vm.TRIG_MAX, vm.TRIG_MAX)],
     "tanh": [(-1.0, 1.0), (-20.0, 20.0)],

@@ -21,9 +21,9 @@ codegen = pytest.importorskip("tracejit.backends.numba_codegen")
 EXTENDED = np.finfo(np.longdouble).nmant >= 63
 needs_extended = pytest.mark.skipif(not EXTENDED, reason="long double is not x87 extended here")
 
-FUNCTIONS = {"exp": np.exp, "sin": np.sin, "cos": np.cos, "tanh": np.tanh}
-# what the module promises (docstring): below 1 ulp for exp/sin/cos, below 2 for tanh
-BOUND = {"exp": 1.0, "sin": 1.0, "cos": 1.0, "tanh": 2.0}
+FUNCTIONS = {"exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh}
+# what the module promises (docstring): below 1 ulp for exp/log/sin/cos, below 2 for tanh
+BOUND = {"exp": 1.0, "log": 1.0, "sin": 1.0, "cos": 1.0, "tanh": 2.0}
 _loops = {}
 
 
@@ -62,6 +62,7 @@ def max_ulps(name, x):
 
 RANGES = {
     "exp": [(-745.2, 709.8), (-2.0, 2.0), (-1e-8, 1e-8)],
+    "log": [(0.0, 10.0), (0.5, 2.0), (1.0 - 1e-6, 1.0 + 1e-6)],
     "sin": [(-7.0, 7.0), (-1e3, 1e3), (-vm.TRIG_MAX, vm.TRIG_MAX)],
     "cos": [(-7.0, 7.0), (-1e3, 1e3), (-vm.TRIG_MAX, vm.TRIG_MAX)],
     "tanh": [(-0.7, 0.7), (-25.0, 25.0), (-1e-6, 1e-6)],
@@ -77,6 +78,8 @@ def test_accuracy_random(name):
         assert max_ulps(name, x) < BOUND[name], (name, lo, hi)
     # log-uniform magnitudes of both signs, down to the subnormals
     x = np.exp2(rng.uniform(-1074, 10, 200_000)) * rng.choice([-1.0, 1.0], 200_000)
+    if name == "log":                                     # all of its domain instead
+        x = np.exp2(rng.uniform(-1074, 1024, 200_000))
     assert max_ulps(name, x) < BOUND[name]
 
 
@@ -104,6 +107,15 @@ def test_exp_special_values():
     assert got[9] == 5e-324                               # the smallest subnormal, not 0
     finite = np.isfinite(want) & (want > 0)
     assert np.all(ulps(got[finite], np.exp(x[finite].astype(np.longdouble))) < 1.0)
+
+
+def test_log_special_values():
+    x = np.array([0.0, -0.0, -1.0, -5e-324, np.inf, -np.inf, np.nan, 1.0, 5e-324, 1e-310,
+                  np.finfo(np.float64).max, np.nextafter(1.0, 0), np.nextafter(1.0, 2)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        want = np.log(x)
+    got = apply("log", x)
+    assert np.array_equal(got, want, equal_nan=True)      # these are all correctly rounded
 
 
 @pytest.mark.parametrize("name", ["sin", "tanh"])
@@ -222,17 +234,18 @@ def test_huge_trig_argument_reruns_the_loop_with_the_c_library():
 
 def test_nonfinite_inputs_agree_with_numpy():
     def f(x):
-        return np.exp(x) + np.sin(x) * np.cos(x) + np.tanh(x)
+        return np.exp(x) + np.sin(x) * np.cos(x) + np.tanh(x) + np.log(x)
     x = np.linspace(-5, 5, 40)
-    x[[1, 7, 20]] = [np.nan, np.inf, -np.inf]
+    x[[1, 7, 20, 30]] = [np.nan, np.inf, -np.inf, 0.0]
     compiled = tracejit.jit(f, backend="numba")
     got = compiled(x)
-    assert "vm.tanh(" in kernel_source(compiled)
+    assert "vm.tanh(" in kernel_source(compiled) and "vm.log(" in kernel_source(compiled)
     with np.errstate(all="ignore"):
         want = f(x)
     assert np.array_equal(np.isnan(want), np.isnan(got))
     ok = ~np.isnan(want)
     assert np.allclose(want[ok], got[ok], rtol=1e-15, atol=0)
+    assert got[30] == -np.inf
 
 
 def test_float32_traces_stay_float32():
@@ -288,9 +301,10 @@ def test_fused_loop_vectorizes():
 def test_value_does_not_depend_on_position_in_the_loop(name):
     """No fastmath: the vector body and the scalar remainder compute each element alike."""
     values = np.random.default_rng(5).uniform(-4, 4, 7)
+    values = np.abs(values) if name == "log" else values
     x = np.repeat(values, 37)                              # 259 = 32*8 + 3: body and tail
     got = apply(name, x).reshape(7, 37)
-    assert np.array_equal(got, np.repeat(got[:, :1], 37, axis=1))
+    assert np.array_equal(got, np.repeat(got[:, :1], 37, axis=1), equal_nan=True)
 
 
 @pytest.mark.parametrize("shape", [(5, 40), (40, 5)])
