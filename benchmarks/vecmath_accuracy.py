@@ -59,8 +59,8 @@ def main(n):
             x = rng.uniform(lo, hi, n)
             for dtype in (np.float64, np.float32):
                 worst, where = report(name, dtype, x)
-                print(f"{name:5s} {np.dtype(dtype).name:8s} [{lo:.4g}, {hi:.4g}]: max {worst:.3f} ulp"
-                      f" at {where!r}", flush=True)
+                print(f"{name:5s} {np.dtype(dtype).name:8s} [{lo:.4g}, {hi:.4g}]: "
+                      f"max {worst:.3f} ulp at {where!r}", flush=True)
 
 
 if __name__ == "__main__":

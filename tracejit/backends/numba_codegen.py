@@ -23,13 +23,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
-
 from pathlib import Path
 
 import numpy as np
 
 from ..ir import Lit, Var
 from .numba_lower import NoLowering, cast, dtype_name, literal, slice_positions
+
 
 def _math_version():
     """A digest of numba_math's source. numba's cache of a kernel holds the math functions
@@ -408,8 +408,9 @@ class KernelBuilder:
     def scalar_expr(self, op, operand, vector=False):
         rule, out = op.prim.numba, op.outputs[0]
         args, avals = [operand(a) for a in op.inputs], [a.aval for a in op.inputs]
-        expr = rule.expr(args, avals, out.dtype, vector=True) if vector else \
-            rule.expr(args, avals, out.dtype)
+        # only rules with a vector version take `vector` (Scalar subclasses need not know of it)
+        expr = rule.expr(args, avals, out.dtype, vector=True) if vector and \
+            rule.has_vector(out.dtype) else rule.expr(args, avals, out.dtype)
         # numba may compute in a wider type (float32 math, int64 floor): keep the trace's dtype
         return expr if out.dtype in (np.float64, np.bool_) else f"{self.dtype(out.dtype)}({expr})"
 
