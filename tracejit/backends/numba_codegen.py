@@ -8,7 +8,7 @@ returns the values of the trace outputs that ops compute. Layout of the generate
   pending group and are emitted together as one loop nest computing scalars, storing only the
   results something outside the loop reads. numba compiles scalar loops ~50x faster than array
   expressions, and fusion removes the temporaries.
-- In loops long enough for LLVM to vectorize, exp/sin/cos/tanh are numba_math's branch-free
+- In loops long enough for LLVM to vectorize, exp/log/sin/cos/tanh are numba_math's branch-free
   versions rather than C library calls (which stop vectorization); such a loop accumulates its
   reductions in a second loop, and reruns with the C library if a sin/cos argument was too large
   for the vector reduction (see `flush`).
