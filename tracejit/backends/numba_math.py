@@ -89,12 +89,6 @@ E13, E12, E11, E10, E9, E8, E7, E6, E5, E4, E3, E2 = _EXP_TAYLOR
 
 
 @njit(**_JIT)
-def _pow2(k):
-    """2^k as a float64 for -1022 <= k <= 1023."""
-    return _from_bits((k + 1023) << 52)
-
-
-@njit(**_JIT)
 def exp(x):
     xc = x if x > EXP_LOW else EXP_LOW             # also maps NaN to EXP_LOW: fixed at the end
     xc = xc if xc < EXP_HIGH else EXP_HIGH
@@ -108,7 +102,7 @@ def exp(x):
     # k is in [-1076, 1024]; 2^k as two factors keeps both normal, so y * 2^k1 is exact and the
     # second product rounds once, also into the subnormal range, and overflows to inf correctly
     k1 = k >> 1
-    res = (y * _pow2(k1)) * _pow2(k - k1)
+    res = (y * _from_bits((k1 + 1023) << 52)) * _from_bits((k - k1 + 1023) << 52)
     return res if x == x else x
 
 
@@ -132,69 +126,52 @@ C1, C2, C3, C4, C5, C6 = (4.16666666666666019037e-02, -1.38888888888741095749e-0
 
 
 @njit(**_JIT)
-def _two_sum(a, b):
-    """(s, e): s = fl(a + b) and the exact error e = a + b - s (Knuth's TwoSum, branch-free)."""
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
+def _sin_quarters(x, q):
+    """sin(x + q*pi/2) for |x| <= TRIG_MAX (cos is q = 1); NaN for NaN and +-inf.
 
-
-@njit(**_JIT)
-def _reduce(x):
-    """(r, rr, k): x = (r + rr) + k*pi/2 with |r| <= pi/4 and rr a correction below ulp(r),
-    for |x| <= TRIG_MAX; a harmless stand-in elsewhere.
-
-    The pieces are subtracted one at a time, each error kept exactly (TwoSum), so neither the
-    rounding of a step nor a cancellation when x lies close to a multiple of pi/2 loses bits."""
+    Reduction: x = (r + rr) + k*pi/2 with |r| <= pi/4, rr a correction below ulp(r). The pieces
+    of pi/2 are subtracted one at a time and each subtraction's error is kept exactly (Knuth's
+    TwoSum), so neither a rounding nor the cancellation when x lies close to a multiple of pi/2
+    loses bits. Then fdlibm's __kernel_sin and __kernel_cos evaluations on (r, rr), both
+    computed and one selected by the quadrant k + q. One function rather than several small
+    ones: each function numba inlines costs compile time (measured ~0.1 s)."""
     xr = x if abs(x) <= TRIG_MAX else 0.0          # NaN, inf, huge: a harmless stand-in
     t = xr * TWO_OVER_PI + SHIFTER
     kf = t - SHIFTER
     r1 = xr - kf * PIO2_1                          # exact (Sterbenz)
-    y1, e1 = _two_sum(r1, -(kf * PIO2_2))
-    y2, e2 = _two_sum(y1, -(kf * PIO2_3))
+    b1 = -(kf * PIO2_2)
+    y1 = r1 + b1
+    bb1 = y1 - r1
+    e1 = (r1 - (y1 - bb1)) + (b1 - bb1)            # TwoSum: y1 + e1 == r1 + b1 exactly
+    b2 = -(kf * PIO2_3)
+    y2 = y1 + b2
+    bb2 = y2 - y1
+    e2 = (y1 - (y2 - bb2)) + (b2 - bb2)
     tail = (e1 + e2) - kf * PIO2_3T
     r = y2 + tail
-    return r, tail - (r - y2), _bits(t) - _bits(SHIFTER)
-
-
-@njit(**_JIT)
-def _sin_poly(x, y):
-    """sin(x + y) for |x| <= pi/4, |y| <= ulp(x) (fdlibm __kernel_sin's evaluation)."""
-    z = x * x
-    v = z * x
-    p = S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))
-    return x - ((z * (0.5 * y - v * p) - y) - v * S1)
-
-
-@njit(**_JIT)
-def _cos_poly(x, y):
-    """cos(x + y) likewise; 1 - z/2 is summed with its rounding error added back (FreeBSD k_cos)."""
-    z = x * x
-    p = z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))))
+    rr = tail - (r - y2)
+    z = r * r
+    v = z * r
+    ps = S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))
+    sin_r = r - ((z * (0.5 * rr - v * ps) - rr) - v * S1)
+    pc = z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))))
     hz = 0.5 * z
-    w = 1.0 - hz
-    return w + (((1.0 - w) - hz) + (z * p - x * y))
-
-
-@njit(**_JIT)
-def _quadrant(x, r, rr, k):
-    """sin(x) from the reduction (r, rr, k) of x; cos(x) is the same with k + 1."""
-    s, c = _sin_poly(r, rr), _cos_poly(r, rr)
-    v = c if k & 1 else s
-    v = -v if k & 2 else v
-    return v if abs(x) <= TRIG_MAX else x - x      # inf - inf and NaN - NaN are NaN
+    w = 1.0 - hz                                   # its rounding error added back (FreeBSD k_cos)
+    cos_r = w + (((1.0 - w) - hz) + (z * pc - r * rr))
+    k = _bits(t) - _bits(SHIFTER) + q
+    res = cos_r if k & 1 else sin_r
+    res = -res if k & 2 else res
+    return res if abs(x) <= TRIG_MAX else x - x    # inf - inf and NaN - NaN are NaN
 
 
 @njit(**_JIT)
 def sin(x):
-    r, rr, k = _reduce(x)
-    return _quadrant(x, r, rr, k) if x != 0.0 else x   # the reduction's sums turn -0 into +0
+    return _sin_quarters(x, 0) if x != 0.0 else x  # the reduction's sums turn -0 into +0
 
 
 @njit(**_JIT)
 def cos(x):
-    r, rr, k = _reduce(x)
-    return _quadrant(x, r, rr, k + 1)
+    return _sin_quarters(x, 1)
 
 
 @njit(**_JIT)
