@@ -69,6 +69,9 @@ def slice_positions(spec, loop_index):
     return [f"{int(start)} + {int(step)} * {k}" for (start, _, step), k in zip(spec, loop_index)]
 
 
+_VECTOR_SUFFIX = {np.dtype(np.float64): "", np.dtype(np.float32): "32"}
+
+
 class Scalar:
     """An elementwise primitive as a scalar expression over its operands `{0}`, `{1}`, ...
 
@@ -76,20 +79,40 @@ class Scalar:
     "out" (the result dtype: arithmetic), "common" (the promoted input dtype: comparisons),
     "bool" (logic), None (as they are), or a tuple of these, one per operand. The code generator
     converts the result to the output dtype.
+
+    `vector` names a function of `numba_math` (imported as `vm` by kernels) computing the same
+    unary function without calls or branches, so that a loop using it vectorizes; `vm.<vector>`
+    serves float64 results, `vm.<vector>32` float32 ones. `outside` names a `numba_math`
+    predicate (1 or 0) on the operand saying the vector function's result is not to be trusted
+    there, so the loop must be run again with `template`.
     """
     kind = "scalar"
 
-    def __init__(self, template, operands="out"):
+    def __init__(self, template, operands="out", vector=None, outside=None):
         self.template = template
         self.operands = operands
+        self.vector = vector
+        self.outside = outside
 
-    def expr(self, args, in_avals, out_dtype):
+    def has_vector(self, out_dtype):
+        return self.vector is not None and np.dtype(out_dtype) in _VECTOR_SUFFIX
+
+    def expr(self, args, in_avals, out_dtype, vector=False):
         specs = self.operands if isinstance(self.operands, tuple) else (self.operands,) * len(args)
         targets = {"out": out_dtype, "bool": np.dtype(bool), "common": promoted(in_avals),
                    None: None}
         args = [a if targets[s] is None else cast(a, v.dtype, targets[s])
                 for a, v, s in zip(args, in_avals, specs)]
+        if vector and self.has_vector(out_dtype):
+            return f"vm.{self.vector}{_VECTOR_SUFFIX[np.dtype(out_dtype)]}({args[0]})"
         return self.template.format(*args)
+
+    def outside_expr(self, args, in_avals, out_dtype):
+        """The predicate's call on the (converted) operand, or None when there is none."""
+        if self.outside is None or not self.has_vector(out_dtype):
+            return None
+        operand = Scalar("{0}", self.operands).expr(args, in_avals, out_dtype)
+        return f"vm.{self.outside}({operand})"
 
 
 _KIND_ORDER = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}

@@ -218,6 +218,13 @@ _NUMBA = {
 }
 for _prim, _template in _NUMBA.items():
     _prim.numba = Scalar(_template)
+# in loops, calls to the C library (no SVML here) keep LLVM from vectorizing: branch-free
+# versions from backends/numba_math; sin and cos fall back to the C library for huge arguments
+exp.numba = Scalar(_NUMBA[exp], vector="exp")
+log.numba = Scalar(_NUMBA[log], vector="log")
+tanh.numba = Scalar(_NUMBA[tanh], vector="tanh")
+sin.numba = Scalar(_NUMBA[sin], vector="sin", outside="trig_outside")
+cos.numba = Scalar(_NUMBA[cos], vector="cos", outside="trig_outside")
 
 
 class _Power(Scalar):
