@@ -56,12 +56,19 @@ def _loop_vjp(cts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0):
     recorded = loop(*invariants, *init, body=body, trip=trip, n_inv=n_inv, n_carry=n_carry,
                     tape=True, start=start)
     tapes = recorded[n_out:]
+    # a tape that is itself an output (the loop op of a joint trace, differentiated again) has
+    # cotangents too: row r adds to the cotangent of the carries entering iteration r
+    tape_cts = [ct if ct is not None else zeros_like(t) for ct, t in zip(cts[n_out:], outs[n_out:])]
+    if not any(ct is not None for ct in cts[n_out:]):
+        tape_cts = []
     pullback = vjp_body(body, range(1, 1 + n_inv + n_carry))
-    reverse = _reverse_body(body, pullback, trip, start, n_inv, n_carry, [t.aval for t in tapes])
+    reverse = _reverse_body(body, pullback, trip, start, n_inv, n_carry, [t.aval for t in tapes],
+                            [t.aval for t in tape_cts])
     out_cts = [ct if ct is not None else zeros_like(o) for ct, o in zip(cts[:n_out], outs)]
     acc_init = [_zero_float(x) for x in invariants]
-    result = loop(*invariants, *tapes, *out_cts[n_carry:], *out_cts[:n_carry], *acc_init,
-                  body=reverse, trip=trip, n_inv=n_inv + n_carry + (n_out - n_carry),
+    result = loop(*invariants, *tapes, *out_cts[n_carry:], *tape_cts, *out_cts[:n_carry],
+                  *acc_init, body=reverse, trip=trip,
+                  n_inv=n_inv + n_carry + (n_out - n_carry) + len(tape_cts),
                   n_carry=n_carry + n_inv, tape=False)
     ct_init, ct_inv = result[:n_carry], result[n_carry:]
     return [g if x.dtype.kind == "f" else None for g, x in zip(ct_inv, invariants)] + \
@@ -75,7 +82,7 @@ def _zero_float(x):
     return broadcast_to(zero, shape=x.shape) if x.shape else zero
 
 
-def _reverse_body(body, pullback, trip, start, n_inv, n_carry, tape_avals):
+def _reverse_body(body, pullback, trip, start, n_inv, n_carry, tape_avals, tape_ct_avals=()):
     """The body of the reverse loop: iteration j undoes forward iteration start+trip-1-j."""
     from ..transforms.inline import inline_trace
     from ..transforms.simplify import accumulate_scatters
@@ -84,6 +91,7 @@ def _reverse_body(body, pullback, trip, start, n_inv, n_carry, tape_avals):
     invariants = [b.new_input(v.aval) for v in body.inputs[1:1 + n_inv]]
     tapes = [b.new_input(a) for a in tape_avals]
     extra_cts = [b.new_input(_float_aval(o.aval)) for o in body.outputs[n_carry:]]
+    tape_cts = [b.new_input(a) for a in tape_ct_avals]
     carry_cts = [b.new_input(_float_aval(o.aval)) for o in body.outputs[:n_carry]]
     acc = [b.new_input(_float_aval(v.aval)) for v in body.inputs[1:1 + n_inv]]
     with b:
@@ -94,7 +102,10 @@ def _reverse_body(body, pullback, trip, start, n_inv, n_carry, tape_avals):
         extras_now = [select(first, ct, 0) for ct in extra_cts]
         grads = inline_trace(pullback, [k, *invariants, *carries, *carry_cts, *extras_now])
         new_acc = [add(a, g) for a, g in zip(acc, grads[:n_inv])]
-        reverse = b.build([*grads[n_inv:], *new_acc], name=f"{body.name}_reverse")
+        carry_grads = grads[n_inv:]
+        if tape_cts:
+            carry_grads = [add(g, take(t, row, axis=0)) for g, t in zip(carry_grads, tape_cts)]
+        reverse = b.build([*carry_grads, *new_acc], name=f"{body.name}_reverse")
     return accumulate_scatters(reverse)
 
 
@@ -108,12 +119,17 @@ def _loop_jvp(ts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0):
     tangent = [ts[i] if ts[i] is not None else zeros_like(ins[i]) for i in floats]
     result = loop(*ins[:n_inv], *tangent[:len(float_inv)], *ins[n_inv:], *tangent[len(float_inv):],
                   body=tangent_body, trip=trip, n_inv=n_inv + len(float_inv),
-                  n_carry=n_carry + len(float_carry), tape=False, start=start)
+                  n_carry=n_carry + len(float_carry), tape=tape, start=start)
     n_out, n_fc = len(body.outputs), len(float_carry)
+    n_body = len(tangent_body.outputs)
     carry_tangents = dict(zip(float_carry, result[n_carry:n_carry + n_fc]))
-    extra_tangents = result[n_carry + n_fc + (n_out - n_carry):]
+    extra_tangents = result[n_carry + n_fc + (n_out - n_carry):n_body]
     out = [carry_tangents.get(j) for j in range(n_carry)] + list(extra_tangents)
-    return out + [None] * (len(outs) - n_out)          # no tangents for a tape
+    if not tape:
+        return out
+    # the tape of a tangent loop holds the carries' tangents after the carries themselves
+    tape_tangents = dict(zip(float_carry, result[n_body + n_carry:]))
+    return out + [tape_tangents.get(j) for j in range(n_carry)]
 
 
 def _tangent_body(body, n_inv, n_carry, float_inv, float_carry):
