@@ -10,21 +10,26 @@ start of every iteration: what the reverse loop reads.
 Reverse mode recomputes the forward loop with a tape (checkpoint style: the primal loop stays as
 it was) and runs the body's pullback in a second loop from the last iteration to the first.
 """
+import math
+
 import numpy as np
 
-from ..ir import Aval
+from ..ir import Aval, Trace
 from ..backends.numba_lower import Statement
-from .core import Builder, Primitive
+from .core import Builder, GuardFailure, Primitive
 from .elementwise import add, eq, select, sub
 from .index import take
 from .shape import zeros_like
 
 INDEX = Aval((), np.dtype(np.int64))
+CHECKPOINT_BYTES = 64 << 20    # a reverse pass keeping more carries than this checkpoints them
 
 
-def _loop_impl(*values, body, trip, n_inv, n_carry, tape, start=0):
+def _loop_impl(*values, body, trip, n_inv, n_carry, tape, start=0, cond=None, bound=None):
     from ..backends.numpy_exec import run_trace   # the reference semantics of a body is a trace run
     invariants, carry = list(values[:n_inv]), list(values[n_inv:])
+    if cond is not None:
+        return _while_impl(invariants, carry, body, n_carry, start, cond, bound)
     history = [[] for _ in range(n_carry)]
     outs = carry
     for k in range(start, start + trip):
@@ -38,7 +43,24 @@ def _loop_impl(*values, body, trip, n_inv, n_carry, tape, start=0):
     return result
 
 
-def _loop_aval(*avals, body, trip, n_inv, n_carry, tape, start=0):
+def _while_impl(invariants, carry, body, n_carry, start, cond, bound):
+    """Run the body until its last output (the exit guard's predicate) differs from `cond`; at
+    least once (the trace guarded the first test before the loop). A `for` loop whose iterator
+    runs out first side-exits: the trace recorded the exit through the condition."""
+    from ..backends.numpy_exec import run_trace
+    k = start
+    while True:
+        if bound is not None and k >= bound:
+            raise GuardFailure("the exit condition of a loop (its iterator ran out first)")
+        outs = run_trace(body, [np.int64(k), *invariants, *carry])
+        carry, k = outs[:n_carry], k + 1
+        if bool(outs[-1]) != cond:
+            return list(outs[:-1]) + [np.int64(k - start)]
+
+
+def _loop_aval(*avals, body, trip, n_inv, n_carry, tape, start=0, cond=None, bound=None):
+    if cond is not None:
+        return [a.aval for a in body.outputs[:-1]] + [INDEX]
     outs = [a.aval for a in body.outputs]
     if tape:
         outs += [Aval((trip,) + a.shape, a.dtype) for a in avals[n_inv:]]
@@ -49,9 +71,12 @@ def _float_aval(aval):
     return aval if aval.dtype.kind == "f" else Aval(aval.shape, np.dtype(np.float64))
 
 
-def _loop_vjp(cts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0):
+def _loop_vjp(cts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0, cond=None,
+              bound=None):
     from ..transforms.vjp import vjp_body
     invariants, init = ins[:n_inv], ins[n_inv:]
+    if cond is not None or (not tape and trip * state_bytes(init) > CHECKPOINT_BYTES):
+        return _sweep_vjp(cts, outs, ins, body, trip, n_inv, n_carry, start, cond)
     n_out = len(body.outputs)
     recorded = loop(*invariants, *init, body=body, trip=trip, n_inv=n_inv, n_carry=n_carry,
                     tape=True, start=start)
@@ -109,22 +134,26 @@ def _reverse_body(body, pullback, trip, start, n_inv, n_carry, tape_avals, tape_
     return accumulate_scatters(reverse)
 
 
-def _loop_jvp(ts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0):
+def _loop_jvp(ts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0, cond=None,
+              bound=None):
     """The tangent loop runs alongside the primal: carries and invariants gain tangents, and the
-    body becomes the body's forward-mode trace."""
+    body becomes the body's forward-mode trace (a while loop's keeps its exit test last)."""
     floats = [i for i, x in enumerate(ins) if x.dtype.kind == "f"]
     float_inv = [i for i in floats if i < n_inv]
     float_carry = [i - n_inv for i in floats if i >= n_inv]
-    tangent_body = _tangent_body(body, n_inv, n_carry, float_inv, float_carry)
+    tangent_body = _tangent_body(body, n_inv, n_carry, float_inv, float_carry, cond is not None)
     tangent = [ts[i] if ts[i] is not None else zeros_like(ins[i]) for i in floats]
     result = loop(*ins[:n_inv], *tangent[:len(float_inv)], *ins[n_inv:], *tangent[len(float_inv):],
                   body=tangent_body, trip=trip, n_inv=n_inv + len(float_inv),
-                  n_carry=n_carry + len(float_carry), tape=tape, start=start)
-    n_out, n_fc = len(body.outputs), len(float_carry)
-    n_body = len(tangent_body.outputs)
+                  n_carry=n_carry + len(float_carry), tape=tape, start=start,
+                  **({} if cond is None else {"cond": cond, "bound": bound}))
+    n_out, n_fc = len(body.outputs) - (cond is not None), len(float_carry)
+    n_body = len(tangent_body.outputs) - (cond is not None)
     carry_tangents = dict(zip(float_carry, result[n_carry:n_carry + n_fc]))
     extra_tangents = result[n_carry + n_fc + (n_out - n_carry):n_body]
     out = [carry_tangents.get(j) for j in range(n_carry)] + list(extra_tangents)
+    if cond is not None:
+        return out + [None]                            # the trip count has no tangent
     if not tape:
         return out
     # the tape of a tangent loop holds the carries' tangents after the carries themselves
@@ -132,8 +161,8 @@ def _loop_jvp(ts, outs, ins, *, body, trip, n_inv, n_carry, tape, start=0):
     return out + [tape_tangents.get(j) for j in range(n_carry)]
 
 
-def _tangent_body(body, n_inv, n_carry, float_inv, float_carry):
-    """body(k, inv, t_inv, carry, t_carry) -> (carry', t_carry', extras, t_extras)."""
+def _tangent_body(body, n_inv, n_carry, float_inv, float_carry, cond=False):
+    """body(k, inv, t_inv, carry, t_carry) -> (carry', t_carry', extras, t_extras[, test])."""
     from ..transforms.inline import inline_trace
     from ..transforms.jvp import jvp_trace
     wrt = [1 + i for i in float_inv] + [1 + n_inv + j for j in float_carry]
@@ -148,13 +177,122 @@ def _tangent_body(body, n_inv, n_carry, float_inv, float_carry):
         res = inline_trace(forward, [k, *invariants, *carries, *t_invariants, *t_carries])
     n_out = len(body.outputs)
     primal, tangent = res[:n_out], res[n_out:]
-    outputs = [*primal[:n_carry], *[tangent[j] for j in float_carry], *primal[n_carry:],
-               *tangent[n_carry:]]
-    return b.build(outputs, name=f"{body.name}_jvp")
+    n_extra = n_out - cond                   # a while loop's exit test stays the last output
+    outputs = [*primal[:n_carry], *[tangent[j] for j in float_carry], *primal[n_carry:n_extra],
+               *tangent[n_carry:n_extra], *primal[n_extra:]]
+    from ..transforms.dce import dce
+    return dce(b.build(outputs, name=f"{body.name}_jvp"))
+
+
+def without_test(body):
+    """A while loop's body without its last output, the exit test."""
+    from ..transforms.dce import dce
+    return dce(Trace(body.inputs, body.outputs[:-1], body.ops, body.name))
 
 
 loop = Primitive("loop", _loop_impl, _loop_aval, vjp=_loop_vjp, jvp=_loop_jvp,
                  multiple_results=True)
+
+
+# ---- sweep: the reverse pass of a loop whose tape is kept inside one op --------------------------
+def state_bytes(carries):
+    return sum(int(np.prod(c.shape, dtype=np.int64)) * c.dtype.itemsize for c in carries)
+
+
+def checkpoint_stride(trip, nbytes):
+    """Every how many iterations a sweep keeps the carries: 1 (a full tape) while the tape fits
+    CHECKPOINT_BYTES, else about sqrt(trip), which holds ~2*sqrt(trip) states at most and runs
+    the forward body about once more."""
+    if trip * nbytes <= CHECKPOINT_BYTES:
+        return 1
+    return max(1, math.isqrt(trip - 1) + 1)
+
+
+def _sweep_vjp(cts, outs, ins, body, trip, n_inv, n_carry, start, cond):
+    """The reverse pass of a while loop (or of a counted loop whose tape would pass
+    CHECKPOINT_BYTES) as one `sweep` op: it reruns the loop for the trip count the primal
+    loop returned, keeping checkpoints, and runs the pullback backwards."""
+    from ..transforms.vjp import vjp_body
+    forward = without_test(body) if cond is not None else body
+    n_out = len(forward.outputs)
+    invariants, init = ins[:n_inv], ins[n_inv:]
+    pullback = vjp_body(forward, range(1, 1 + n_inv + n_carry))
+    reverse = _sweep_reverse_body(forward, pullback, n_inv, n_carry)
+    out_cts = [ct if ct is not None else zeros_like(o) for ct, o in zip(cts[:n_out], outs)]
+    count = outs[-1] if cond is not None else trip
+    result = sweep(*invariants, *init, *out_cts[n_carry:], *out_cts[:n_carry], count,
+                   body=forward, reverse=reverse, n_inv=n_inv, n_carry=n_carry, start=start)
+    ct_init, ct_inv = result[:n_carry], result[n_carry:]
+    return [g if x.dtype.kind == "f" else None for g, x in zip(ct_inv, invariants)] + \
+        [g if x.dtype.kind == "f" else None for g, x in zip(ct_init, init)]
+
+
+def _sweep_reverse_body(body, pullback, n_inv, n_carry):
+    """reverse(k, last, *inv, *carries entering iteration k, *extra_cts, *carry_cts, *acc):
+    undoes forward iteration k; `last` marks the loop's last iteration, whose values the code
+    after the loop read."""
+    from ..transforms.inline import inline_trace
+    from ..transforms.simplify import accumulate_scatters
+    b = Builder(concrete=False)
+    k = b.new_input(INDEX)
+    last = b.new_input(Aval((), np.dtype(bool)))
+    invariants = [b.new_input(v.aval) for v in body.inputs[1:1 + n_inv]]
+    carries = [b.new_input(v.aval) for v in body.inputs[1 + n_inv:]]
+    extra_cts = [b.new_input(_float_aval(o.aval)) for o in body.outputs[n_carry:]]
+    carry_cts = [b.new_input(_float_aval(o.aval)) for o in body.outputs[:n_carry]]
+    acc = [b.new_input(_float_aval(v.aval)) for v in body.inputs[1:1 + n_inv]]
+    with b:
+        extras_now = [select(last, ct, 0) for ct in extra_cts]
+        grads = inline_trace(pullback, [k, *invariants, *carries, *carry_cts, *extras_now])
+        new_acc = [add(a, g) for a, g in zip(acc, grads[:n_inv])]
+        reverse = b.build([*grads[n_inv:], *new_acc], name=f"{body.name}_reverse")
+    return accumulate_scatters(reverse)
+
+
+SWEEP_STATS = {"states": 0, "stride": 1}   # the numpy sweep's last run: most states held, stride
+
+
+def _sweep_impl(*values, body, reverse, n_inv, n_carry, start):
+    from ..backends.numpy_exec import run_trace
+    n_extra = len(body.outputs) - n_carry
+    invariants = list(values[:n_inv])
+    state = list(values[n_inv:n_inv + n_carry])
+    extra_cts = list(values[n_inv + n_carry:n_inv + n_carry + n_extra])
+    cts = list(values[n_inv + n_carry + n_extra:-1])
+    trip = int(values[-1])
+    acc = [np.zeros(np.shape(x), _float_aval(Aval((), np.asarray(x).dtype)).dtype)
+           for x in invariants]
+    stride = checkpoint_stride(trip, sum(np.asarray(c).nbytes for c in state))
+
+    def step(r, carries):
+        return run_trace(body, [np.int64(start + r), *invariants, *carries])[:n_carry]
+    checkpoints = []
+    for r in range(trip):
+        if r % stride == 0:
+            checkpoints.append(state)
+        state = step(r, state)
+    held = len(checkpoints)
+    for segment in reversed(range(len(checkpoints))):
+        lo = segment * stride
+        hi = min(trip, lo + stride)
+        states = [checkpoints.pop()]
+        for r in range(lo, hi - 1):                      # recompute the segment's carries
+            states.append(step(r, states[-1]))
+        held = max(held, len(checkpoints) + 1 + len(states))
+        for r in reversed(range(lo, hi)):
+            outs = run_trace(reverse, [np.int64(start + r), np.bool_(r == trip - 1), *invariants,
+                                       *states.pop(), *extra_cts, *cts, *acc])
+            cts, acc = outs[:n_carry], outs[n_carry:]
+    SWEEP_STATS.update(states=held, stride=stride)
+    return list(cts) + list(acc)
+
+
+def _sweep_aval(*avals, body, reverse, n_inv, n_carry, start):
+    return [_float_aval(a) for a in avals[n_inv:n_inv + n_carry]] + \
+        [_float_aval(a) for a in avals[:n_inv]]
+
+
+sweep = Primitive("sweep", _sweep_impl, _sweep_aval, multiple_results=True)
 
 
 def _lower_loop(kb, op):
