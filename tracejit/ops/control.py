@@ -295,18 +295,96 @@ def _sweep_aval(*avals, body, reverse, n_inv, n_carry, start):
 sweep = Primitive("sweep", _sweep_impl, _sweep_aval, multiple_results=True)
 
 
+def _lower_sweep(kb, op):
+    """The forward loop keeps the carries every `stride` iterations (`stride` as
+    checkpoint_stride, computed at run time from the trip count); the reverse loop walks the
+    segments backwards, recomputing each one's carries into a buffer of `stride` rows."""
+    p = op.params
+    body, n_inv, n_carry, start = p["body"], p["n_inv"], p["n_carry"], int(p["start"])
+    n_extra = len(body.outputs) - n_carry
+    fwd, fwd_lits = kb.subkernel(body, carried={1 + n_inv + j: j for j in range(n_carry)})
+    first_ct = 2 + n_inv + n_carry + n_extra
+    rev, rev_lits = kb.subkernel(p["reverse"], carried={first_ct + j: j
+                                                        for j in range(n_carry + n_inv)})
+    fwd_lits = [kb.lit_array(a) for a in fwd_lits]
+    rev_lits = [kb.lit_array(a) for a in rev_lits]
+    ins = op.inputs
+    inv = [kb.operand(a) for a in ins[:n_inv]]
+    state = _carry_copies(kb, ins[n_inv:n_inv + n_carry])
+    extra = [kb.operand(a) for a in ins[n_inv + n_carry:n_inv + n_carry + n_extra]]
+    cts = _carry_copies(kb, ins[n_inv + n_carry + n_extra:-1])
+    acc = []
+    for v in op.outputs[n_carry:]:
+        acc.append(kb.fresh("acc"))
+        kb.line(f"{acc[-1]} = " + (f"np.zeros({tuple(v.shape)!r}, {kb.dtype(v.dtype)})"
+                                   if v.ndim else "0.0"))
+    trip, stride, n_cp, r, seg, lo, hi, res = (kb.fresh(n) for n in (
+        "trip", "stride", "ncp", "r", "seg", "lo", "hi", "res"))
+    kb.line(f"{trip} = int({kb.scalar(ins[-1])})")
+    nbytes = state_bytes(ins[n_inv:n_inv + n_carry])
+    kb.line(f"{stride} = 1")
+    with kb.block(f"if {trip} * {nbytes} > {CHECKPOINT_BYTES}:"):     # isqrt(trip - 1) + 1
+        kb.line(f"{stride} = int(math.sqrt({trip} - 1))")
+        with kb.block(f"while {stride} * {stride} > {trip} - 1:"):
+            kb.line(f"{stride} -= 1")
+        with kb.block(f"while ({stride} + 1) * ({stride} + 1) <= {trip} - 1:"):
+            kb.line(f"{stride} += 1")
+        kb.line(f"{stride} += 1")
+    kb.line(f"{n_cp} = ({trip} + {stride} - 1) // {stride}")
+    cps, bufs = [], []
+    for a in ins[n_inv:n_inv + n_carry]:
+        cps.append(kb.fresh("cp"))
+        bufs.append(kb.fresh("buf"))
+        dt = kb.dtype(a.dtype)
+        kb.line(f"{cps[-1]} = np.empty(({n_cp},) + {tuple(a.shape)!r}, {dt})")
+        kb.line(f"{bufs[-1]} = np.empty(({stride},) + {tuple(a.shape)!r}, {dt})")
+
+    def step(index):
+        kb.line(f"{res} = {fwd}({', '.join([index] + inv + state + fwd_lits)})")
+        for j, name in enumerate(state):
+            kb.line(f"{name} = {res}[{j}]")
+    with kb.block(f"for {r} in range({trip}):"):
+        with kb.block(f"if {r} % {stride} == 0:"):
+            for cp, name in zip(cps, state):
+                kb.line(f"{cp}[{r} // {stride}] = {name}")
+        step(f"{start} + {r}")
+    with kb.block(f"for {seg} in range({n_cp} - 1, -1, -1):"):
+        kb.line(f"{lo} = {seg} * {stride}")
+        kb.line(f"{hi} = min({trip}, {lo} + {stride})")
+        for cp, name, a in zip(cps, state, ins[n_inv:]):
+            kb.line(f"{name} = {cp}[{seg}]" + (".copy()" if a.ndim else ""))
+        with kb.block(f"for {r} in range({lo}, {hi}):"):
+            for buf, name in zip(bufs, state):
+                kb.line(f"{buf}[{r} - {lo}] = {name}")
+            with kb.block(f"if {r} + 1 < {hi}:"):
+                step(f"{start} + {r}")
+        with kb.block(f"for {r} in range({hi} - 1, {lo} - 1, -1):"):
+            carried = [f"{buf}[{r} - {lo}]" for buf in bufs]
+            args = [f"{start} + {r}", f"{r} == {trip} - 1"] + inv + carried + extra + cts + \
+                acc + rev_lits
+            kb.line(f"{res}r = {rev}({', '.join(args)})")
+            for j, name in enumerate(cts + acc):
+                kb.line(f"{name} = {res}r[{j}]")
+    for var, name in zip(op.outputs, cts + acc):
+        if var.ndim == 0:
+            kb.define_scalar(var, name)
+        else:
+            kb.define(var, name, owned=True)
+
+
+sweep.numba = Statement(_lower_sweep)
+
+
 def _lower_loop(kb, op):
-    """The body becomes a function of the kernel's module, called in a counted loop; the first
-    iteration runs before the loop so every result is defined for numba's type inference."""
+    """The body becomes a function of the kernel's module, called in a counted loop (a `while`
+    loop testing the body's last output, for the cond form); the first iteration runs before
+    the loop so every result is defined for numba's type inference."""
     body, trip, n_inv, n_carry, tape = (op.params[k] for k in
                                         ("body", "trip", "n_inv", "n_carry", "tape"))
-    start = int(op.params.get("start", 0))
+    start, cond = int(op.params.get("start", 0)), op.params.get("cond")
     fn, body_lits = kb.subkernel(body, carried={1 + n_inv + j: j for j in range(n_carry)})
     invariants = [kb.operand(a) for a in op.inputs[:n_inv]]
-    carries = []
-    for a in op.inputs[n_inv:]:             # the body updates carries in place: copy the start
-        carries.append(kb.fresh("carry"))
-        kb.line(f"{carries[-1]} = {kb.operand(a)}" + (".copy()" if a.ndim else ""))
+    carries = _carry_copies(kb, op.inputs[n_inv:])
     lits = [kb.lit_array(array) for array in body_lits]
     tapes = [kb.fresh("tape") for _ in carries] if tape else []
     for name, a in zip(tapes, op.inputs[n_inv:]):
@@ -320,9 +398,20 @@ def _lower_loop(kb, op):
         for j, carry in enumerate(carries):
             kb.line(f"{carry} = {result}[{j}]")
     iteration("0", str(start))
-    with kb.block(f"for {k} in range({start + 1}, {start + int(trip)}):"):
-        iteration(f"{k} - {start}", k)
     n_out = len(body.outputs)
+    if cond is None:
+        with kb.block(f"for {k} in range({start + 1}, {start + int(trip)}):"):
+            iteration(f"{k} - {start}", k)
+    else:
+        n_out -= 1
+        kb.line(f"{k} = {start + 1}")
+        with kb.block(f"while {result}[{n_out}] == {cond}:"):
+            if op.params.get("bound") is not None:
+                with kb.block(f"if {k} >= {int(op.params['bound'])}:"):
+                    kb.line(kb.exit(op))       # the numpy executor side-exits
+            iteration("", k)
+            kb.line(f"{k} += 1")
+        kb.define_scalar(op.outputs[-1], f"{k} - {start}")
     for j, var in enumerate(op.outputs[:n_out]):
         if var.ndim == 0:
             kb.define_scalar(var, f"{result}[{j}]")
@@ -330,6 +419,15 @@ def _lower_loop(kb, op):
             kb.define(var, f"{result}[{j}]", owned=True)
     for name, var in zip(tapes, op.outputs[n_out:]):
         kb.define(var, name, owned=True)
+
+
+def _carry_copies(kb, atoms):
+    """Fresh names holding `atoms` (arrays copied: a body updates its carries in place)."""
+    names = []
+    for a in atoms:
+        names.append(kb.fresh("carry"))
+        kb.line(f"{names[-1]} = {kb.operand(a)}" + (".copy()" if a.ndim else ""))
+    return names
 
 
 loop.numba = Statement(_lower_loop)
