@@ -375,3 +375,28 @@ def test_the_primal_loop_records_the_tape_once():
     g(np.array([2.0, 0.3]), np.array([1.0, 0.0]))
     tapes = [op.params["tape"] for op in loop_ops(g.traces()[0])]
     assert tapes == [True, False]                   # primal loop with tape, reverse loop
+
+
+WHILE_HESSIAN_CASES = [
+    ("fixed_point", fixed_point, lambda: (np.array([0.5, 0.7, 0.3]), np.zeros(3))),
+    ("long_orbit", long_orbit, lambda: (np.array([2.0, 0.3]), np.array([1.0, 0.0]))),
+]
+
+
+@pytest.mark.parametrize("name,fn,make", WHILE_HESSIAN_CASES,
+                         ids=[c[0] for c in WHILE_HESSIAN_CASES])
+def test_hessian_through_a_while_loop(name, fn, make, backend):
+    """Forward over reverse through the sweep op (the tangent of a sweep is a sweep)."""
+    args = make()
+    h = tracejit.hessian(fn, backend=backend)
+    np.testing.assert_allclose(h(*args), _hessian_fd(fn, *args), rtol=1e-6, atol=1e-7)
+    assert "sweep" in {op.prim.name for op in h.traces()[0].ops}
+    if backend == "numba":
+        assert h.entries()[0].program.compiled
+
+
+def test_hessian_through_a_checkpointed_counted_loop(monkeypatch, backend):
+    monkeypatch.setattr(control, "CHECKPOINT_BYTES", 256)
+    args = (np.array([2.0, 0.3]), np.array([1.0, 0.0]))
+    h = tracejit.hessian(euler, backend=backend)
+    np.testing.assert_allclose(h(*args), _hessian_fd(euler, *args), rtol=1e-6, atol=1e-7)

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..ir import Aval, Trace
+from ..transforms.dce import dce
 from ..backends.numba_lower import Statement
 from .core import Builder, GuardFailure, Primitive
 from .elementwise import add, eq, select, sub
@@ -180,13 +181,11 @@ def _tangent_body(body, n_inv, n_carry, float_inv, float_carry, cond=False):
     n_extra = n_out - cond                   # a while loop's exit test stays the last output
     outputs = [*primal[:n_carry], *[tangent[j] for j in float_carry], *primal[n_carry:n_extra],
                *tangent[n_carry:n_extra], *primal[n_extra:]]
-    from ..transforms.dce import dce
     return dce(b.build(outputs, name=f"{body.name}_jvp"))
 
 
 def without_test(body):
     """A while loop's body without its last output, the exit test."""
-    from ..transforms.dce import dce
     return dce(Trace(body.inputs, body.outputs[:-1], body.ops, body.name))
 
 
@@ -221,7 +220,8 @@ def _sweep_vjp(cts, outs, ins, body, trip, n_inv, n_carry, start, cond):
     out_cts = [ct if ct is not None else zeros_like(o) for ct, o in zip(cts[:n_out], outs)]
     count = outs[-1] if cond is not None else trip
     result = sweep(*invariants, *init, *out_cts[n_carry:], *out_cts[:n_carry], count,
-                   body=forward, reverse=reverse, n_inv=n_inv, n_carry=n_carry, start=start)
+                   body=forward, reverse=reverse, n_inv=n_inv, n_carry=n_carry,
+                   n_extra=n_out - n_carry, n_acc=n_inv, start=start)
     ct_init, ct_inv = result[:n_carry], result[n_carry:]
     return [g if x.dtype.kind == "f" else None for g, x in zip(ct_inv, invariants)] + \
         [g if x.dtype.kind == "f" else None for g, x in zip(ct_init, init)]
@@ -252,16 +252,18 @@ def _sweep_reverse_body(body, pullback, n_inv, n_carry):
 SWEEP_STATS = {"states": 0, "stride": 1}   # the numpy sweep's last run: most states held, stride
 
 
-def _sweep_impl(*values, body, reverse, n_inv, n_carry, start):
+def _sweep_impl(*values, body, reverse, n_inv, n_carry, n_extra, n_acc, start):
+    """sweep(*inv, *init, *extra_cts, *cts, trip): carries s_0 = init, s_r+1 = body(start + r,
+    *inv, *s_r)[:n_carry]; then for r = trip-1 .. 0, (cts, acc) = reverse(start + r,
+    r == trip-1, *inv, *s_r, *extra_cts, *cts, *acc), acc starting at zeros; returns
+    (*cts, *acc)."""
     from ..backends.numpy_exec import run_trace
-    n_extra = len(body.outputs) - n_carry
     invariants = list(values[:n_inv])
     state = list(values[n_inv:n_inv + n_carry])
     extra_cts = list(values[n_inv + n_carry:n_inv + n_carry + n_extra])
     cts = list(values[n_inv + n_carry + n_extra:-1])
     trip = int(values[-1])
-    acc = [np.zeros(np.shape(x), _float_aval(Aval((), np.asarray(x).dtype)).dtype)
-           for x in invariants]
+    acc = [np.zeros(v.shape, v.dtype) for v in reverse.inputs[len(reverse.inputs) - n_acc:]]
     stride = checkpoint_stride(trip, sum(np.asarray(c).nbytes for c in state))
 
     def step(r, carries):
@@ -272,27 +274,76 @@ def _sweep_impl(*values, body, reverse, n_inv, n_carry, start):
             checkpoints.append(state)
         state = step(r, state)
     held = len(checkpoints)
+    n_ct = len(cts)
     for segment in reversed(range(len(checkpoints))):
         lo = segment * stride
         hi = min(trip, lo + stride)
         states = [checkpoints.pop()]
         for r in range(lo, hi - 1):                      # recompute the segment's carries
             states.append(step(r, states[-1]))
-        held = max(held, len(checkpoints) + 1 + len(states))
+        held = max(held, len(checkpoints) + len(states))
         for r in reversed(range(lo, hi)):
             outs = run_trace(reverse, [np.int64(start + r), np.bool_(r == trip - 1), *invariants,
                                        *states.pop(), *extra_cts, *cts, *acc])
-            cts, acc = outs[:n_carry], outs[n_carry:]
+            cts, acc = outs[:n_ct], outs[n_ct:]
     SWEEP_STATS.update(states=held, stride=stride)
     return list(cts) + list(acc)
 
 
-def _sweep_aval(*avals, body, reverse, n_inv, n_carry, start):
-    return [_float_aval(a) for a in avals[n_inv:n_inv + n_carry]] + \
-        [_float_aval(a) for a in avals[:n_inv]]
+def _sweep_aval(*avals, body, reverse, n_inv, n_carry, n_extra, n_acc, start):
+    return [v.aval for v in reverse.outputs]
 
 
-sweep = Primitive("sweep", _sweep_impl, _sweep_aval, multiple_results=True)
+def _sweep_jvp(ts, outs, ins, *, body, reverse, n_inv, n_carry, n_extra, n_acc, start):
+    """A sweep's tangent is a sweep: the forward body carries the carries' tangents too (the
+    tangent body of a loop), and the reverse body is the reverse body's forward-mode trace,
+    reading those tangents as the reverse body reads the carries."""
+    from ..transforms.inline import inline_trace
+    from ..transforms.jvp import jvp_trace
+    n_ct = len(reverse.outputs) - n_acc
+    float_inv = [i for i in range(n_inv) if ins[i].dtype.kind == "f"]
+    float_carry = [j for j in range(n_carry) if ins[n_inv + j].dtype.kind == "f"]
+    forward = _tangent_body(body, n_inv, n_carry, float_inv, float_carry)
+    groups = [(2 + i for i in float_inv), (2 + n_inv + j for j in float_carry)]
+    tail = 2 + n_inv + n_carry                     # extra_cts, cts and acc are all float
+    groups += [range(tail, tail + n_extra), range(tail + n_extra, tail + n_extra + n_ct),
+               range(tail + n_extra + n_ct, len(reverse.inputs))]
+    groups = [list(g) for g in groups]
+    tangent = jvp_trace(reverse, [i for g in groups for i in g])
+    b = Builder(concrete=False)
+    k, last = b.new_input(INDEX), b.new_input(Aval((), np.dtype(bool)))
+    primal, dual = {}, {}
+    bounds = [(2, 2 + n_inv), (2 + n_inv, tail), (tail, tail + n_extra),
+              (tail + n_extra, tail + n_extra + n_ct), (tail + n_extra + n_ct, len(reverse.inputs))]
+    for (lo, hi), g in zip(bounds, groups):
+        for i in range(lo, hi):
+            primal[i] = b.new_input(reverse.inputs[i].aval)
+        for i in g:
+            dual[i] = b.new_input(reverse.inputs[i].aval)
+    order = [i for g in groups for i in g]
+    with b:
+        res = inline_trace(tangent, [k, last, *[primal[i] for i in range(2, len(reverse.inputs))],
+                                     *[dual[i] for i in order]])
+    n_out = len(reverse.outputs)
+    cts, dcts = res[:n_out], res[n_out:]
+    tangent_reverse = dce(b.build([*cts[:n_ct], *dcts[:n_ct], *cts[n_ct:], *dcts[n_ct:]],
+                                  name=f"{reverse.name}_jvp"))
+    def tangent_of(i):
+        return ts[i] if ts[i] is not None else zeros_like(ins[i])
+    inv_part = [*ins[:n_inv], *[tangent_of(i) for i in float_inv]]
+    carry_part = [*ins[n_inv:n_inv + n_carry], *[tangent_of(n_inv + j) for j in float_carry]]
+    rest = range(n_inv + n_carry, len(ins) - 1)
+    extra_part = [*ins[n_inv + n_carry:n_inv + n_carry + n_extra],
+                  *[tangent_of(i) for i in rest[:n_extra]]]
+    ct_part = [*ins[n_inv + n_carry + n_extra:-1], *[tangent_of(i) for i in rest[n_extra:]]]
+    result = sweep(*inv_part, *carry_part, *extra_part, *ct_part, ins[-1], body=forward,
+                   reverse=tangent_reverse, n_inv=len(inv_part), n_carry=len(carry_part),
+                   n_extra=2 * n_extra, n_acc=2 * n_acc, start=start)
+    n_ct2 = 2 * n_ct
+    return [*result[n_ct:n_ct2], *result[n_ct2 + n_acc:]]
+
+
+sweep = Primitive("sweep", _sweep_impl, _sweep_aval, jvp=_sweep_jvp, multiple_results=True)
 
 
 def _lower_sweep(kb, op):
@@ -301,11 +352,11 @@ def _lower_sweep(kb, op):
     segments backwards, recomputing each one's carries into a buffer of `stride` rows."""
     p = op.params
     body, n_inv, n_carry, start = p["body"], p["n_inv"], p["n_carry"], int(p["start"])
-    n_extra = len(body.outputs) - n_carry
+    n_extra = p["n_extra"]
     fwd, fwd_lits = kb.subkernel(body, carried={1 + n_inv + j: j for j in range(n_carry)})
     first_ct = 2 + n_inv + n_carry + n_extra
-    rev, rev_lits = kb.subkernel(p["reverse"], carried={first_ct + j: j
-                                                        for j in range(n_carry + n_inv)})
+    rev, rev_lits = kb.subkernel(p["reverse"], carried={
+        first_ct + j: j for j in range(len(p["reverse"].outputs))})
     fwd_lits = [kb.lit_array(a) for a in fwd_lits]
     rev_lits = [kb.lit_array(a) for a in rev_lits]
     ins = op.inputs
@@ -314,7 +365,7 @@ def _lower_sweep(kb, op):
     extra = [kb.operand(a) for a in ins[n_inv + n_carry:n_inv + n_carry + n_extra]]
     cts = _carry_copies(kb, ins[n_inv + n_carry + n_extra:-1])
     acc = []
-    for v in op.outputs[n_carry:]:
+    for v in op.outputs[len(cts):]:
         acc.append(kb.fresh("acc"))
         kb.line(f"{acc[-1]} = " + (f"np.zeros({tuple(v.shape)!r}, {kb.dtype(v.dtype)})"
                                    if v.ndim else "0.0"))
