@@ -400,3 +400,33 @@ def test_hessian_through_a_checkpointed_counted_loop(monkeypatch, backend):
     args = (np.array([2.0, 0.3]), np.array([1.0, 0.0]))
     h = tracejit.hessian(euler, backend=backend)
     np.testing.assert_allclose(h(*args), _hessian_fd(euler, *args), rtol=1e-6, atol=1e-7)
+
+
+def test_a_loop_also_steered_by_python_values_keeps_its_trip_count():
+    def f(x):
+        n = 0
+        while np.sum(x * x) > 1.0 and n < 3:        # `n < 3` is invisible to the trace
+            x = 0.7 * x
+            n += 1
+        return np.sum(x)
+    g = tracejit.jit_grad(f, backend="numpy")
+    for x in (np.array([1.2, 0.0]), np.array([9.0, 0.0]), np.array([1.2, 0.1])):
+        np.testing.assert_allclose(g(x), numerical_grad(f, x), rtol=1e-6)
+    assert not while_ops(g.traces()[0])
+
+
+def test_constants_that_change_with_the_iteration_bound_the_while_loop():
+    def f(x):
+        n = 0
+        while np.sum(x * x) > 1.0:
+            x = (x + min(n, 2)) * 0.1                # 0, 1, 2, 2, 2: a line only at first
+            n += 1
+        return np.sum(x)
+    g = tracejit.jit_grad(f, backend="numpy")
+    value = tracejit.jit(f, backend="numpy")
+    (op,) = while_ops(tracejit.make_trace(f)(np.array([300.0])))        # 3 trips
+    assert op.params["bound"] == 3
+    for x in (np.array([300.0]), np.array([30.0]), np.array([3000.0])):   # 3, 2, 4 trips
+        np.testing.assert_allclose(value(x), f(x), rtol=1e-13)
+        np.testing.assert_allclose(g(x), numerical_grad(f, x), rtol=1e-6, atol=1e-9)
+    assert g.stats()["misses"] == 2 and g.stats()["side_exits"] == 1

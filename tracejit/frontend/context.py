@@ -45,6 +45,7 @@ class LoopRecord:
     loop_op: object = None
     rollable: bool = True
     first: int | None = None   # op count where the first iteration began (None: unknown)
+    branches: int = 0          # TraceContext.python_branches when it began
     bound: object = None       # a `for` loop: items of its iterator (-1 unknown); None: `while`
 
     def contains(self, pc):
@@ -72,6 +73,7 @@ class TraceContext:
                                             # the trace, trace the function they transform
         self.builder.max_ops = MAX_TRACE_OPS
         self.iterations = 0
+        self.python_branches = 0            # branches decided on Python values, not traced data
         self.deepest = (0, None)            # (depth, call site) of the deepest call so far
         self.guards: list[SourceGuard] = []
         self.sourced_inputs = []            # (source, Var) for arrays read from outside
@@ -162,9 +164,9 @@ class TraceContext:
             if len(record.markers) > ROLL_EVERY:       # keep long loops short while tracing
                 self._roll(record)
         else:
-            loops.append(LoopRecord(head, edge, [len(self.builder.ops)],
-                                    first=frame.head_ops.get(head),
-                                    bound=_iterator_bound(frame, head)))
+            first, branches = frame.head_ops.get(head, (None, self.python_branches))
+            loops.append(LoopRecord(head, edge, [len(self.builder.ops)], first=first,
+                                    branches=branches, bound=_iterator_bound(frame, head)))
 
     def leave_loops(self, frame, returning=False):
         """Loops the frame has left: roll their iterations into loop ops."""
@@ -178,7 +180,10 @@ class TraceContext:
         ops = self.builder.ops
         if not (ROLL_LOOPS and record.rollable):
             return
-        exit_bound = record.bound if exiting and record.bound != -1 else False
+        # a loop steered by Python values (`while err > tol and n < 10`) keeps its trip count:
+        # the trace cannot tell when they would stop it
+        steered = self.python_branches > record.branches
+        exit_bound = record.bound if exiting and record.bound != -1 and not steered else False
         alive = {t.atom for t in self.builder.alive if isinstance(t.atom, Var)}
         # a counted loop is worth a loop op from MIN_SEGMENTS iterations after the first
         counted = not exiting or len(record.markers) > MIN_SEGMENTS or record.loop_op is not None

@@ -55,7 +55,7 @@ class Frame:
         self.lineno = None          # the first instruction sets the location (one-line functions too)
         self.loops = []           # loops being executed, innermost last (see TraceContext.back_edge)
         self.heads = self.decoded.heads
-        self.head_ops = {}        # loop head -> op count when it was last reached
+        self.head_ops = {}        # loop head -> (op count, python_branches) when last reached
 
     def push(self, value):
         self.stack.append(value)
@@ -100,7 +100,7 @@ def run_frame(frame: Frame):
         instr = instrs[index]
         frame.pc += 1
         if index in frame.heads:                   # where a loop's first iteration starts
-            frame.head_ops[index] = len(ctx.builder.ops)
+            frame.head_ops[index] = (len(ctx.builder.ops), ctx.python_branches)
         if instr.lineno is not None and instr.lineno != frame.lineno:
             frame.lineno = instr.lineno
             ctx.set_loc(frame)

@@ -1,4 +1,5 @@
-"""Control primitives: `loop`, a counted loop whose body is itself a trace.
+"""Control primitives: `loop`, a loop whose body is itself a trace, and `sweep`, the reverse
+pass of a loop that keeps its own tape.
 
 `loop(*invariants, *carry_init, body, trip, n_inv, n_carry, tape, start)` runs
 `carry = body(k, *invariants, *carry)[:n_carry]` for k = start .. start+trip-1 (k counts the
@@ -7,8 +8,18 @@ outputs of the last iteration (carries first, then values computed in the last i
 after the loop reads). With `tape=True` it also returns, per carry, the stack of its values at the
 start of every iteration: what the reverse loop reads.
 
-Reverse mode recomputes the forward loop with a tape (checkpoint style: the primal loop stays as
-it was) and runs the body's pullback in a second loop from the last iteration to the first.
+The while form (`cond` a bool, `bound` None or an int) has a trip count decided at run time: the
+body's last output is the exit test (a guard's predicate while tracing), and the loop runs the
+body at least once and again while that output equals `cond`; it returns the body's other
+outputs and the trip count it ran; `trip` is only the count seen while tracing. With `bound`
+(a `for` loop left by `break`), reaching iteration `bound` first is a side exit.
+
+Reverse mode of a counted loop recomputes the forward loop with a tape (the compiled trace lets
+the primal loop record it: `merge_taped_loops`) and runs the body's pullback in a second loop
+from the last iteration to the first. A while loop's tape has no static length, and a counted
+loop's may not fit memory (CHECKPOINT_BYTES): their reverse pass is one `sweep` op that reruns
+the loop for a trip count given at run time, checkpointing its carries, then runs the pullback
+backwards. Forward mode of either is the same op on a tangent body.
 """
 import math
 

@@ -103,6 +103,11 @@ def _rolled_op(segments, tail, alive_atoms, first_iteration, exit_bound=False):
         classes.append(_classify_position(segments, home, p, carry_init, invariants,
                                           first_iteration, exit_guard=cond is not None and
                                           p == length - 1))
+    if cond is not None and any(_varies(c) for c in classes):
+        # constants that changed with the iteration fit a line over the traced iterations only
+        # (`min(n, 3)` does too): the loop may not run past them
+        end = first_iteration + len(segments)
+        exit_bound = end if exit_bound is None else min(exit_bound, end)
     carried = sorted(carry_init)
     live, prev = _live_outputs(len(segments), home, tail, alive_atoms, carried)
     body = _build_body(first, classes, invariants, carried, live, prev, cond is not None)
@@ -115,6 +120,11 @@ def _rolled_op(segments, tail, alive_atoms, first_iteration, exit_bound=False):
         params.update(cond=cond, bound=exit_bound)
         outputs += (Var(INDEX),)
     return Op(loop, inputs, outputs, params, first[0].loc)
+
+
+def _varies(classified):
+    """Whether an op position reads the iteration number (affine constants, moving slices)."""
+    return classified.kinds[-1] is not None or any(k[0] == "affine" for k in classified.kinds[:-1])
 
 
 def _same_params(a, b):
