@@ -10,6 +10,13 @@ the very variables of the last iteration, so everything after the loop is untouc
 
 Anything else (a branch taken in some iterations only, values of middle iterations kept for later,
 non-integer literals that change) leaves the iterations unrolled: correct, just longer.
+
+When the first iteration matches the others too it joins the loop (start 0). At the loop's exit,
+iterations that all end on the same data guard, which came out the other way in the last one
+(`while err > tol:`, `if err < tol: break`), roll into the while form of the loop op: that
+guard's predicate becomes the body's last output and the trip count is decided at run time (see
+`tracejit.ops.control`). The frontend asks for that form only when no branch on Python values
+steered the loop; constants that change with the iteration cap it at the traced iterations.
 """
 from __future__ import annotations
 
