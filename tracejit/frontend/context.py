@@ -29,8 +29,11 @@ MAX_DEPTH = 100                  # nested Python calls (each takes ~5 interprete
 MAX_TRACE_OPS = 200_000          # ops in one trace (loops roll when they end, so unrolled
                                  # iterations of the running loop count too)
 MAX_LOOP_ITERATIONS = 500_000    # loop iterations run while tracing one function
-MIN_SEGMENTS = 2         # iterations 2..N between back-edges; fewer are not worth a loop op
 ROLL_EVERY = 16          # roll a loop's iterations every this many, not only at its exit
+# a loop that ends before its first mid-way roll, having recorded at most this many ops, stays
+# unrolled: straight-line code beats a loop op calling its body (small_chain's 10 iterations:
+# numba build 0.35 s instead of 5.5 s, 4.5 µs per gradient instead of 6.9 µs)
+UNROLL_OPS = 400
 ROLL_LOOPS = True        # tests switch it off to compare rolled with unrolled traces
 
 
@@ -185,8 +188,10 @@ class TraceContext:
         steered = self.python_branches > record.branches
         exit_bound = record.bound if exiting and record.bound != -1 and not steered else False
         alive = {t.atom for t in self.builder.alive if isinstance(t.atom, Var)}
-        # a counted loop is worth a loop op from MIN_SEGMENTS iterations after the first
-        counted = not exiting or len(record.markers) > MIN_SEGMENTS or record.loop_op is not None
+        # a short counted loop stays straight-line code (UNROLL_OPS); a while loop rolls
+        # whatever its length, so that one trace serves every trip count
+        counted = not exiting or record.loop_op is not None or \
+            len(ops) - record.markers[0] > UNROLL_OPS
         if not counted and exit_bound is False:
             return
         rolled, markers, first = None, record.markers, 0
