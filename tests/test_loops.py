@@ -473,3 +473,54 @@ def test_constants_that_change_with_the_iteration_bound_the_while_loop():
         np.testing.assert_allclose(value(x), f(x), rtol=1e-13)
         np.testing.assert_allclose(g(x), numerical_grad(f, x), rtol=1e-6, atol=1e-9)
     assert g.stats()["misses"] == 2 and g.stats()["side_exits"] == 1
+
+
+def while_around_for(x):
+    err = 1.0
+    while err > 1e-8:
+        y = x
+        for _ in range(3):
+            y = np.sin(y) * 0.5
+        err = np.sum((y - x) ** 2)
+        x = 0.5 * (x + y)
+    return np.sum(x * x) + err
+
+
+def scalar_while(s):
+    t = s * 1.0
+    while t > 0.01:
+        t = t * 0.3 + 0.001 * np.sin(t)
+    return t * s
+
+
+def while_in_while(x):
+    total = 0.0
+    while np.sum(x * x) > 0.1:
+        y = x
+        while np.sum(y * y) > np.sum(x * x) * 0.5:
+            y = y * 0.8
+        x = y * 0.9
+        total = total + np.sum(y)
+    return total
+
+
+NESTED_WHILE_CASES = [
+    ("while_around_for", while_around_for, [np.array([1.0, 2.0]), np.array([0.3, -1.0])]),
+    ("scalar_while", scalar_while, [np.array(5.0), np.array(50.0), np.array(0.5)]),
+    ("while_in_while", while_in_while, [np.array([3.0, 1.0]), np.array([30.0, 1.0]),
+                                        np.array([0.5, 1.0])]),
+]
+
+
+@pytest.mark.parametrize("name,fn,xs", NESTED_WHILE_CASES, ids=[c[0] for c in NESTED_WHILE_CASES])
+def test_while_loops_nested_and_scalar(name, fn, xs, backend):
+    """A while loop around a for loop, with a 0-d carry, and inside another while loop (whose
+    reverse pass then holds a sweep in its reverse body): one trace for all the inputs."""
+    g = tracejit.value_and_grad(fn, backend=backend)
+    for x in xs:
+        value, grad = g(x)
+        np.testing.assert_allclose(value, fn(x), rtol=1e-12)
+        np.testing.assert_allclose(grad, numerical_grad(fn, x), rtol=1e-5, atol=1e-8)
+    assert g.stats()["misses"] == 1
+    if backend == "numba":
+        assert g.entries()[0].program.compiled
