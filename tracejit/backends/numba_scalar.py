@@ -128,3 +128,17 @@ def pyround(x, ndigits, scale):
     if r == 0.0:
         return math.copysign(0.0, x)
     return r / scale
+
+
+# ---- sorting -----------------------------------------------------------------------------------
+@njit(**_JIT)
+def stable_argsort(lane):
+    """The stable sorting permutation of a 1-D array (NaNs last, as NumPy's), and whether two
+    entries tie (then any sort but a stable one may order them otherwise)."""
+    perm = np.argsort(lane, kind="mergesort")
+    tied = False
+    for k in range(1, lane.size):
+        a, b = lane[perm[k - 1]], lane[perm[k]]
+        if a == b or (a != a and b != b):
+            tied = True
+    return perm, tied
