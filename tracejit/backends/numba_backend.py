@@ -181,7 +181,10 @@ class Program:
             _fallback_reasons.add(reason)
             log.info("numba backend: %s (%s: %s); that call runs on the numpy executor",
                      reason, self.path.name, error)
-        return self.interpret(inputs)
+        try:
+            return self.interpret(inputs)
+        except Exception as numpy_error:    # NumPy's own error, not chained to numba's
+            raise numpy_error from None
 
 
 def disagreement(got, expected, rtol=None):
