@@ -6,7 +6,7 @@ broadcast. 1-D operands are promoted to matrices by `tracejit.numpy`, never here
 import numpy as np
 
 from ..ir import Aval
-from ..backends.numba_lower import NoLowering, Statement
+from ..backends.numba_lower import NoLowering, Statement, cast
 from .core import Primitive
 from .elementwise import add, mul, neg, sub
 from .shape import reshape, transpose, unbroadcast
@@ -110,6 +110,8 @@ slogdet = Primitive("slogdet", lambda a: tuple(np.linalg.slogdet(a)), _slogdet_a
 # numba lowering of matmul: np.dot (BLAS) per matrix (the other routines: at the end of this file)
 def _lower_matmul(kb, op):
     (a, b), out = op.inputs, op.outputs[0]
+    if out.dtype.kind in "iu":
+        return _lower_integer_matmul(kb, op)
     if out.dtype.kind != "f":
         raise NoLowering("matmul of non-float arrays")       # numba's np.dot is BLAS-only
     x, y = kb.blas(a, out.dtype), kb.blas(b, out.dtype)
@@ -128,6 +130,21 @@ def _lower_matmul(kb, op):
         with kb.block(f"for r in range({out.shape[-2]}):"):
             with kb.block(f"for c in range({out.shape[-1]}):"):
                 kb.line(f"{target}[{', '.join(i + ['r', 'c'])}] = {product}[r, c]")
+
+
+def _lower_integer_matmul(kb, op):
+    """Integer matmul as loops (numba's np.dot is BLAS, floats only); integer sums are exact
+    (wrapping as NumPy's), so the order of the additions does not matter."""
+    (a, b), out = op.inputs, op.outputs[0]
+    x, y, target = kb.array(a), kb.array(b), kb.alloc(out, fill="0")
+    batch = out.shape[:-2]
+    with kb.loops(out.shape) as i:
+        row = ", ".join(kb.index(a.shape[:-2], batch) + [i[-2], "k"])
+        col = ", ".join(kb.index(b.shape[:-2], batch) + ["k", i[-1]])
+        left = cast(f"{x}[{row}]", a.dtype, out.dtype)
+        right = cast(f"{y}[{col}]", b.dtype, out.dtype)
+        with kb.block(f"for k in range({int(a.shape[-1])}):"):
+            kb.line(f"{target}[{', '.join(i)}] += {left} * {right}")
 
 
 matmul.numba = Statement(_lower_matmul)
