@@ -272,6 +272,8 @@ def _checkpoint_jvp(ts, outs, ins, *, body):
 
 for _prim in (custom_vjp_call, custom_vjp_bwd, custom_jvp_rule, custom_jvp_vjp, custom_jvp_call):
     _prim.pure = False                 # user code may have side effects: never merged (cse)
+    # no numba lowering: the rules are arbitrary user Python, run by the numpy executor
+    _prim.numba_note = "calls user Python (custom derivative rules)"
 
 checkpoint_p = Primitive("checkpoint", _checkpoint_impl,
                          lambda *avals, body: [a.aval for a in body.outputs],

@@ -333,3 +333,4 @@ def _lower_pyround(params):
 
 
 pyround.numba = Parametric(_lower_pyround)
+pyround.numba_note = "ndigits outside 0..22 runs on numpy"

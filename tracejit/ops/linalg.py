@@ -479,3 +479,8 @@ qr.numba = _lower_per_matrix(lambda a: f"np.linalg.qr({a})", _batch)
 _svd_uv = _lower_per_matrix(lambda a: f"np.linalg.svd({a}, False)", _batch)
 _svd_s = _lower_per_matrix(lambda a: f"(np.linalg.svd({a}, False)[1],)", _batch)
 svd.numba = Statement(lambda kb, op: (_svd_uv if op.params["compute_uv"] else _svd_s).emit(kb, op))
+
+# eig and sqrtm give complex results (numba kernels handle real dtypes only): numpy executor
+eig.numba_note = sqrtm.numba_note = "complex results (numba kernels handle real dtypes only)"
+for _prim in (solve, inv, slogdet, cholesky, eigh, svd, qr):
+    _prim.numba_note = "a call numba's LAPACK wrapper raises on (NaN, singular) reruns on numpy"

@@ -218,3 +218,4 @@ def _lower_argsort(kb, op):
 
 
 argsort.numba = Statement(_lower_argsort)
+argsort.numba_note = "argpartition (kth) runs on numpy: its order is NumPy's introselect's"
