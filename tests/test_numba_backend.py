@@ -362,11 +362,12 @@ def test_rounding_and_parts_match_numpy(fn):
 
 
 def test_python_round_rounds_the_exact_binary_value():
-    values = np.array([0.45, 0.25, 2.675, -0.45, 1.005, 0.125, -0.0, 1e300, 2.5, np.nan])
+    values = np.array([0.45, 0.25, 2.675, -0.45, 1.005, 0.125, -0.0, 1e300, 2.5, np.nan, 25.0,
+                       -150.0, 1250.0, 349.99999999999994, 5.2e15 / 1e10])
 
     def rounded(x, ndigits):
         return [round(float(v), ndigits) for v in x]
-    for ndigits in (0, 1, 2, 3):
+    for ndigits in (0, 1, 2, 3, 10, -1, -2):
         got = kernel_result(lambda x: rounded(x, ndigits), values)
         assert_identical(got, [round(float(v), ndigits) for v in values])
 

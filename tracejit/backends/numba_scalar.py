@@ -94,6 +94,7 @@ def rint(x):
     return np.rint(x)
 
 
+_TWO_53 = 9007199254740992.0          # from here on every float64 is an even integer
 _SPLIT = 134217729.0                   # 2**27 + 1: Dekker's splitting constant for float64
 
 
@@ -111,13 +112,15 @@ def _product_error(x, p, y):
 
 @njit(**_JIT)
 def pyround(x, ndigits, scale):
-    """Python's round(x, ndigits) for a float64 x and 0 <= ndigits <= 22 (`scale` = 10.0 **
-    ndigits, exact): the exact value x * 10**ndigits rounded half to even, divided back."""
+    """Python's round(x, ndigits) for a float64 x and -22 <= ndigits <= 22 (`scale` = 10.0 **
+    abs(ndigits), exact): the exact value x * 10**ndigits rounded half to even, scaled back."""
     if ndigits == 0:
         return np.rint(x)
+    if ndigits < 0:
+        return _pyround_tens(x, scale)
     y = x * scale
-    if not math.isfinite(y) or abs(y) >= 4503599627370496.0:   # 2**52: y is already integral
-        return x
+    if not math.isfinite(y) or abs(y) >= _TWO_53:
+        return x                       # the rounding moves x by less than half its last bit
     r = np.rint(y)
     if abs(y - r) == 0.5:              # a tie in y; the exact product decides which way
         error = _product_error(x, scale, y)
@@ -128,6 +131,26 @@ def pyround(x, ndigits, scale):
     if r == 0.0:
         return math.copysign(0.0, x)
     return r / scale
+
+
+@njit(**_JIT)
+def _pyround_tens(x, scale):
+    """round(x, -n) with `scale` = 10.0 ** n: y = fl(x / scale) is a tie only if the exact
+    quotient is near one; the sign of the exact remainder x - y * scale says which way."""
+    y = x / scale
+    if not math.isfinite(y) or abs(y) >= _TWO_53:
+        return x
+    r = np.rint(y)
+    if abs(y - r) == 0.5:
+        high = y * scale
+        remainder = (x - high) - _product_error(y, scale, high)
+        if remainder > 0.0:
+            r = np.floor(y) + 1.0
+        elif remainder < 0.0:
+            r = np.floor(y)
+    if r == 0.0:
+        return math.copysign(0.0, x)
+    return r * scale
 
 
 # ---- sorting -----------------------------------------------------------------------------------

@@ -327,10 +327,10 @@ imag.numba = ByKind({"f": "0.0", "i": "0", "u": "0", "b": "False"})
 
 def _lower_pyround(params):
     ndigits = int(params["ndigits"])
-    if not 0 <= ndigits <= 22:           # 10**ndigits must be exact (see numba_scalar.pyround)
+    if not -22 <= ndigits <= 22:         # 10**ndigits must be exact (see numba_scalar.pyround)
         raise NoLowering(f"round(x, {ndigits})")
-    return Scalar(f"sm.pyround(np.float64({{0}}), {ndigits}, {10.0 ** ndigits!r})")
+    return Scalar(f"sm.pyround(np.float64({{0}}), {ndigits}, {10.0 ** abs(ndigits)!r})")
 
 
 pyround.numba = Parametric(_lower_pyround)
-pyround.numba_note = "ndigits outside 0..22 runs on numpy"
+pyround.numba_note = "ndigits outside -22..22 runs on numpy"
