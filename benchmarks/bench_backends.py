@@ -21,9 +21,8 @@ os.environ.setdefault("TRACEJIT_NUMBA_TIERING", "sync")
 
 import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, "/work/shared/reference")
 import tracejit  # noqa: E402
-from workloads import make, mlp_loss  # noqa: E402
+from reference_workloads import make, mlp_loss  # noqa: E402
 
 WORKLOADS = ["small_chain", "rosenbrock", "mlp", "big_chain", "branchy"]
 

@@ -41,6 +41,19 @@ def softmax_loss(W, X, Y):
     return -np.mean(np.sum(Y * (logits - lse), axis=1))
 
 
+def make_euler(steps):
+    """`euler_ode` with `steps` explicit Euler steps over the same time span (dt = 1/steps)."""
+    dt = 1.0 / steps
+
+    def euler_steps(theta, y0):
+        y = y0
+        for _ in range(steps):
+            dy = np.array([y[1], -theta[0] * y[0] - theta[1] * y[1]])
+            y = y + dt * dy
+        return np.sum(y * y)
+    return euler_steps
+
+
 def _side(n, lo=2):
     return max(lo, int(round(np.sqrt(n))))
 
@@ -84,6 +97,9 @@ SWEEP = {
     "gp": (_gp, 10**6),
     # a Python loop over the elements: trace length grows with n, so keep n small
     "rosenbrock": (lambda n, rng: (rosenbrock, (rng.standard_normal(n),)), 10**3),
+    # n is the number of Euler steps (the state has 2 elements); loop_scaling.py runs it
+    "euler": (lambda n, rng: (make_euler(n), (np.array([2.0, 0.3]), np.array([1.0, 0.0]))),
+              10**3),
 }
 
 SIZES = [10, 100, 1000, 10**4, 10**5, 10**6]

@@ -36,6 +36,14 @@ def numerical_grad(f, x, h=1e-6):
 
 
 @pytest.fixture
+def roll_short_loops(monkeypatch):
+    """Loops as short as tests like them normally stay unrolled (context.UNROLL_OPS): roll them
+    anyway, as a long loop would be, so the rolling machinery is what the test exercises."""
+    import tracejit.frontend.context as context
+    monkeypatch.setattr(context, "UNROLL_OPS", 0)
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(0)
 

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 import tracejit
 from conftest import numerical_grad
 
-pytestmark = pytest.mark.fuzz
+# short generated loops roll as long ones would (the machinery under test), see conftest
+pytestmark = [pytest.mark.fuzz, pytest.mark.usefixtures("roll_short_loops")]
 
 # programs per CI run; the numba backend builds a few kernels per program (~3 s), so it gets fewer
 # — each of its calls is also checked against the numpy executor (see conftest's `backend`)

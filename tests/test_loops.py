@@ -46,6 +46,10 @@ def vector_state(w):
     return np.sum(h ** 2)
 
 
+# the cases are short loops, so they run fast: roll them as long ones would be (conftest)
+pytestmark = pytest.mark.usefixtures("roll_short_loops")
+
+
 def loop_ops(trace):
     return [op for op in trace.ops if op.prim.name == "loop"]
 
@@ -162,3 +166,42 @@ def test_numba_runs_rolled_loops_and_agrees(monkeypatch):
         assert compiled.entries()[0].program.compiled     # really ran the kernel
         np.testing.assert_allclose(value, ref_value, rtol=1e-12)
         np.testing.assert_allclose(grad, ref_grad, rtol=1e-11, atol=1e-13)
+
+
+def chain(x, rounds):
+    y = x
+    for _ in range(rounds):
+        y = np.sin(y) * 0.5 + np.cos(y) * y - 0.1 * y * y
+    return np.sum(y * y)
+
+
+@pytest.mark.parametrize("rounds,rolled", [(10, False), (17, True), (200, True)])
+def test_short_loops_stay_unrolled_long_ones_roll(rounds, rolled, monkeypatch):
+    """A loop that ends within ROLL_EVERY iterations with a few ops stays straight-line code;
+    a longer one rolls. Both give the unrolled trace's values and gradients."""
+    monkeypatch.setattr(context, "UNROLL_OPS", 400)
+    x = R.standard_normal(10)
+    trace = tracejit.make_trace(chain)(x, rounds)
+    assert len(loop_ops(trace)) == (1 if rolled else 0)
+    got = tracejit.value_and_grad(chain, backend="numpy")(x, rounds)
+    monkeypatch.setattr(context, "ROLL_LOOPS", False)
+    unrolled = tracejit.value_and_grad(chain, backend="numpy")(x, rounds)
+    np.testing.assert_allclose(got[0], unrolled[0], rtol=1e-13)
+    np.testing.assert_allclose(got[1], unrolled[1], rtol=1e-12)
+
+
+def test_many_ops_roll_even_in_few_iterations(monkeypatch):
+    """The op budget, not only the iteration count, decides: 8 iterations of 60 ops roll, and
+    the inner loop (12 iterations of 5 ops) stays unrolled inside the rolled body."""
+    monkeypatch.setattr(context, "UNROLL_OPS", 400)
+
+    def long_body(x):
+        y = x
+        for _ in range(8):
+            for _ in range(12):
+                y = np.sin(y) * 0.5 + np.cos(y) * y
+        return np.sum(y)
+    trace = tracejit.make_trace(long_body)(R.standard_normal(3))
+    (outer,) = loop_ops(trace)
+    assert not loop_ops(outer.params["body"])
+    assert len(outer.params["body"].ops) >= 60

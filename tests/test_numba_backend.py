@@ -14,7 +14,8 @@ import tracejit
 from tracejit.backends import numba_backend, numba_cache
 from tracejit.backends.numba_backend import NumbaBackend, Program
 
-pytestmark = pytest.mark.numba
+# short loops roll as long ones would, so loop lowering is exercised (see conftest)
+pytestmark = [pytest.mark.numba, pytest.mark.usefixtures("roll_short_loops")]
 
 
 @pytest.fixture(autouse=True, scope="module")

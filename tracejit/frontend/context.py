@@ -28,8 +28,11 @@ MAX_DEPTH = 100                  # nested Python calls (each takes ~5 interprete
 MAX_TRACE_OPS = 200_000          # ops in one trace (loops roll when they end, so unrolled
                                  # iterations of the running loop count too)
 MAX_LOOP_ITERATIONS = 500_000    # loop iterations run while tracing one function
-MIN_SEGMENTS = 2         # iterations 2..N between back-edges; fewer are not worth a loop op
 ROLL_EVERY = 16          # roll a loop's iterations every this many, not only at its exit
+# a loop that ends before its first mid-way roll, having recorded at most this many ops, stays
+# unrolled: straight-line code beats a loop op calling its body (small_chain's 10 iterations:
+# numba build 0.35 s instead of 5.5 s, 4.5 µs per gradient instead of 6.9 µs)
+UNROLL_OPS = 400
 ROLL_LOOPS = True        # tests switch it off to compare rolled with unrolled traces
 
 
@@ -165,7 +168,7 @@ class TraceContext:
         """Loops the frame has left: roll their iterations into loop ops."""
         while frame.loops and (returning or not frame.loops[-1].contains(frame.pc)):
             record = frame.loops.pop()
-            if len(record.markers) > MIN_SEGMENTS or record.loop_op is not None:
+            if record.loop_op is not None or len(self.builder.ops) - record.markers[0] > UNROLL_OPS:
                 self._roll(record)
 
     def _roll(self, record):
