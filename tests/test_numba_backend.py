@@ -446,3 +446,18 @@ def test_checkpoint_body_is_a_sub_kernel():
     program = NumbaBackend().compile(trace)
     assert isinstance(program, Program) and program.executor == "numba"
     assert_agree(run_trace(trace, [x, y]), program([x, y]))
+
+
+def test_kernel_source_names_the_helper_modules_it_inlines():
+    """Editing a helper module changes every kernel's source, hence its content-hashed file:
+    numba's cache would otherwise keep old inlined helper code."""
+    import scipy.special as sc
+    from tracejit.backends import numba_codegen
+    plain = tracejit.make_trace(lambda x: np.sum(np.fmod(x, 0.3)))(X)
+    special = tracejit.make_trace(lambda x: np.sum(sc.jv(1.5, x)))(X)
+    plain_source = numba_codegen.generate(plain).source
+    special_source = numba_codegen.generate(special).source
+    for module in ("numba_math", "numba_scalar"):
+        assert f"# {module} {numba_codegen._version(module)}" in plain_source
+    assert "numba_scipy" not in plain_source          # only kernels calling SciPy import it
+    assert "import numba_scipy as sp" in special_source
