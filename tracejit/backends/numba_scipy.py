@@ -10,7 +10,8 @@ kernels that use it, since it loads cython_special (about 0.1 s).
 
 Each wrapper computes in float64 as the SciPy ufunc's "dd->d" loop does. `polygamma` is Python
 code in SciPy (psi, or a Hurwitz zeta times a factorial); cython_special has no two-argument
-zeta, so `zeta` below is Cephes's (zeta.c, which SciPy uses), ported line for line.
+zeta, so `zeta` below implements the Hurwitz zeta by the same algorithm SciPy's (Cephes)
+uses — Euler–Maclaurin summation, the tail's coefficients being (2k)!/B_2k — so the two agree.
 """
 import math
 
@@ -140,7 +141,8 @@ _ZETA_A = np.array([12.0, -720.0, 30240.0, -1209600.0, 47900160.0, -1.8924375803
 
 @njit(error_model="numpy")
 def zeta(x, q):
-    """Hurwitz zeta(x, q) = sum over k >= 0 of (k + q)**-x: Cephes's Euler-Maclaurin summation."""
+    """Hurwitz zeta(x, q) = sum over k >= 0 of (k + q)**-x: at least 9 terms summed directly (until
+    k + q > 9), the rest by Euler–Maclaurin."""
     if x == 1.0:
         return np.inf
     if x < 1.0:
