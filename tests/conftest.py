@@ -4,8 +4,19 @@ import tempfile
 import numpy as np
 import pytest
 
-# compiled kernels of the test run go to a private temporary cache, not the user's
-os.environ.setdefault("TRACEJIT_CACHE_DIR", tempfile.mkdtemp(prefix="tracejit-tests-"))
+
+def _test_cache_dir():
+    """Compiled kernels of test runs go to a cache of their own, not the user's: one per user
+    under the temporary directory, kept between runs so that a re-run loads kernels instead of
+    compiling them again (kernel files are content-hashed, so a stale one is never reused).
+    numba_cache refuses it if it is not private (mode 0700, owned by this user)."""
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    path = os.path.join(tempfile.gettempdir(), f"tracejit-tests-{uid}")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+os.environ.setdefault("TRACEJIT_CACHE_DIR", _test_cache_dir())
 
 
 def numerical_grad(f, x, h=1e-6):

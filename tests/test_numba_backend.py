@@ -205,16 +205,19 @@ def test_literal_arrays_are_arguments_not_source():
 
 
 def test_no_lowering_falls_back_once(caplog):
-    def solve_sum(m):
-        return np.sum(np.linalg.solve(m, np.ones(3)))
+    def spectrum_sum(m):
+        return np.sum(np.real(np.fft.fft(m)) ** 2)
     m = np.eye(3) * 2 + 0.1
     with caplog.at_level(logging.INFO, logger="tracejit"):
         numba_backend._fallback_reasons.clear()
-        grads = [tracejit.jit_grad(solve_sum, backend="numba")(m) for _ in range(2)]
-    assert_agree(tracejit.jit_grad(solve_sum, backend="numpy")(m), grads[0])
+        fns = [tracejit.jit_grad(spectrum_sum, backend="numba") for _ in range(2)]
+        grads = [fn(m) for fn in fns]
+    assert_agree(tracejit.jit_grad(spectrum_sum, backend="numpy")(m), grads[0])
     messages = [r.message for r in caplog.records]
-    assert messages.count("numba backend: no lowering for primitive solve; such traces run on "
+    assert messages.count("numba backend: no lowering for primitive fft; such traces run on "
                           "the numpy executor") == 1
+    entry = only_entry(fns[0])
+    assert entry.executor == "numpy" and entry.fallback_reason == "no numba lowering for primitive fft"
 
 
 def test_unsafe_cache_dir_is_refused(tmp_path, monkeypatch):
@@ -316,3 +319,145 @@ def test_crosscheck_passes_a_right_kernel(monkeypatch):
     grad = tracejit.jit_grad(lambda x: np.sum(np.sinh(x) * 0.6875), backend="numba")
     np.testing.assert_allclose(grad(X), np.cosh(X) * 0.6875, rtol=1e-13)
     assert only_entry(grad).program.compiled
+
+
+# ---- semantics of the lowerings at their edges: bit for bit what NumPy/Python give -------------
+def kernel_result(fn, *args):
+    """`fn` jitted on numba: the result of a kernel call (asserted to be served by the kernel)."""
+    jitted = tracejit.jit(fn, backend="numba")
+    with np.errstate(all="ignore"):
+        got = jitted(*args)
+    entry = only_entry(jitted)
+    assert entry.executor == "numba" and entry.fallback_reason is None, entry.fallback_reason
+    assert entry.program.runtime_fallbacks == 0
+    return got
+
+
+def assert_identical(got, expected):
+    got, expected = np.asarray(got), np.asarray(expected)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    assert np.array_equal(got, expected, equal_nan=True), (got, expected)
+    if got.dtype.kind == "f":                       # signed zeros too
+        assert np.array_equal(np.signbit(got), np.signbit(expected)), (got, expected)
+
+
+EDGES = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 7.0, -7.0, 0.5, -0.5, 3.3, 1e300,
+                  np.inf, -np.inf, np.nan])
+INT_EDGES = np.array([0, 1, -1, 2, -2, 7, -7, np.iinfo(np.int64).min, np.iinfo(np.int64).max])
+
+
+@pytest.mark.parametrize("ufunc", [np.floor_divide, np.remainder, np.fmod])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64, np.int32, np.int8, np.uint8])
+def test_division_family_matches_numpy_at_zero_and_negative_operands(ufunc, dtype):
+    values = EDGES if np.dtype(dtype).kind == "f" else INT_EDGES
+    with np.errstate(all="ignore"):
+        x, y = (np.asarray(v).astype(dtype) for v in np.meshgrid(values, values))
+        expected = ufunc(x, y)
+    assert_identical(kernel_result(ufunc, x, y), expected)
+
+
+@pytest.mark.parametrize("fn", [np.rint, np.trunc, np.round, np.real, np.imag, np.conj])
+def test_rounding_and_parts_match_numpy(fn):
+    halves = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -0.0, 1e300, np.inf, np.nan, 0.49999999999999994])
+    assert_identical(kernel_result(fn, halves), fn(halves))
+
+
+def test_python_round_rounds_the_exact_binary_value():
+    values = np.array([0.45, 0.25, 2.675, -0.45, 1.005, 0.125, -0.0, 1e300, 2.5, np.nan, 25.0,
+                       -150.0, 1250.0, 349.99999999999994, 5.2e15 / 1e10])
+
+    def rounded(x, ndigits):
+        return [round(float(v), ndigits) for v in x]
+    for ndigits in (0, 1, 2, 3, 10, -1, -2):
+        got = kernel_result(lambda x: rounded(x, ndigits), values)
+        assert_identical(got, [round(float(v), ndigits) for v in values])
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_running_sums_and_products_along_any_axis(axis):
+    x = np.arange(1.0, 25.0).reshape(2, 3, 4) / 7
+    assert_identical(kernel_result(lambda a: np.cumsum(a, axis=axis), x), np.cumsum(x, axis=axis))
+    assert_identical(kernel_result(lambda a: np.cumprod(a, axis=axis), x), np.cumprod(x, axis=axis))
+    n = np.arange(24, dtype=np.int32).reshape(2, 3, 4)
+    assert_identical(kernel_result(lambda a: np.cumsum(a, axis=axis), n), np.cumsum(n, axis=axis))
+
+
+def test_argsort_with_ties_gives_numpys_order():
+    x = np.array([[3.0, 1.0, 2.0, 1.0, np.nan, 0.0], [5.0, 4.0, 3.0, 2.0, 1.0, 0.0]])
+    assert_identical(kernel_result(lambda a: np.argsort(a, axis=-1, kind="stable"), x),
+                     np.argsort(x, axis=-1, kind="stable"))
+    # a sort NumPy does not promise to be stable: a tie leaves the kernel for the numpy executor
+    jitted = tracejit.jit(lambda a: np.argsort(a, axis=0), backend="numba")
+    assert_identical(jitted(x), np.argsort(x, axis=0))
+    assert_identical(jitted(x[:, ::-1].copy()), np.argsort(x[:, ::-1], axis=0))
+
+
+def test_special_functions_call_scipys_compiled_code():
+    import scipy.special as sc
+    x = np.linspace(0.1, 4.0, 9)
+    assert_agree(sc.jv(2.5, x), kernel_result(lambda a: sc.jv(2.5, a), x))
+    assert_agree(sc.gammainc(1.7, x), kernel_result(lambda a: sc.gammainc(1.7, a), x))
+    assert_agree(sc.erfinv(x / 5), kernel_result(lambda a: sc.erfinv(a / 5), x))
+    for n in (0, 1, 3):
+        assert_agree(sc.polygamma(n, x), kernel_result(lambda a: sc.polygamma(n, a), x))
+
+
+def test_singular_matrix_reruns_on_the_numpy_executor(caplog):
+    """numba's LAPACK calls raise (a singular matrix, NaN entries) where NumPy raises or returns;
+    that call reruns on the numpy executor, giving NumPy's own result or error."""
+    inv = tracejit.jit(np.linalg.inv, backend="numba")
+    assert_agree(np.linalg.inv(np.eye(3) * 2), inv(np.eye(3) * 2))
+    with caplog.at_level(logging.INFO, logger="tracejit"):
+        with pytest.raises(np.linalg.LinAlgError, match="Singular matrix") as raised:
+            inv(np.ones((3, 3)))
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    assert any("LinAlgError in a kernel" in r.message for r in caplog.records)
+    with_nan = np.array([[np.nan, 1.0], [2.0, 3.0]])
+    inv2 = tracejit.jit(np.linalg.inv, backend="numba")
+    inv2(np.eye(2))
+    assert_identical(inv2(with_nan), np.linalg.inv(with_nan))
+    entry = only_entry(inv2)
+    assert entry.executor == "numba" and entry.program.runtime_fallbacks == 1
+
+
+def test_batched_linalg_lowers():
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(2, 3, 3)) + 3 * np.eye(3)
+    b = rng.normal(size=(3, 2))
+    assert_agree(np.linalg.solve(a, b), kernel_result(np.linalg.solve, a, b), rtol=1e-10)
+    assert_agree(np.linalg.slogdet(a)[1], kernel_result(lambda m: np.linalg.slogdet(m)[1], a),
+                 rtol=1e-10)
+    assert_agree(np.linalg.svd(a, compute_uv=False),
+                 kernel_result(lambda m: np.linalg.svd(m, compute_uv=False), a), rtol=1e-10)
+
+
+def test_checkpoint_body_is_a_sub_kernel():
+    from tracejit.backends.numpy_exec import run_trace
+
+    def inner(x, y):
+        return np.sin(x) * y, 2.0, x
+
+    def f(x, y):
+        a, b, c = tracejit.checkpoint(inner)(x, y)
+        return np.sum(a) + b + np.sum(c)
+    x, y = np.linspace(0, 1, 5), np.linspace(1, 2, 5)
+    trace = tracejit.make_trace(f)(x, y)
+    assert "checkpoint" in [op.prim.name for op in trace.ops]
+    program = NumbaBackend().compile(trace)
+    assert isinstance(program, Program) and program.executor == "numba"
+    assert_agree(run_trace(trace, [x, y]), program([x, y]))
+
+
+def test_kernel_source_names_the_helper_modules_it_inlines():
+    """Editing a helper module changes every kernel's source, hence its content-hashed file:
+    numba's cache would otherwise keep old inlined helper code."""
+    import scipy.special as sc
+    from tracejit.backends import numba_codegen
+    plain = tracejit.make_trace(lambda x: np.sum(np.fmod(x, 0.3)))(X)
+    special = tracejit.make_trace(lambda x: np.sum(sc.jv(1.5, x)))(X)
+    plain_source = numba_codegen.generate(plain).source
+    special_source = numba_codegen.generate(special).source
+    for module in ("numba_math", "numba_scalar"):
+        assert f"# {module} {numba_codegen._version(module)}" in plain_source
+    assert "numba_scipy" not in plain_source          # only kernels calling SciPy import it
+    assert "import numba_scipy as sp" in special_source

@@ -68,7 +68,7 @@ class NumbaBackend:
             kernel = generate(trace)
         except NoLowering as reason:
             _note_fallback(str(reason))
-            return numpy_exec.Program(trace)
+            return numpy_exec.Program(trace, fallback_reason=f"no numba lowering for {reason}")
         directory = numba_cache.private_dir()      # an unsafe directory is an error, at once
         return Program(trace, kernel, directory)
 
@@ -88,6 +88,8 @@ class Program:
         self.path = numba_cache.write_module(directory, kernel.source)
         self.run = self.interpret
         self.compiled = False
+        self.build_error = None
+        self.runtime_fallbacks = 0         # calls the kernel raised on, rerun by the executor
         # a kernel in numba's disk cache loads in milliseconds, so it is loaded at once — once
         # numba itself is initialised: its one-time set-up in a process (0.5-1 s) is done in the
         # background like a build, with the numpy executor serving the first calls meanwhile
@@ -103,6 +105,16 @@ class Program:
     def __call__(self, inputs):
         return self.run(inputs)
 
+    @property
+    def executor(self):
+        return "numba" if self.compiled else "numpy"
+
+    @property
+    def fallback_reason(self):
+        if self.compiled:
+            return None
+        return self.build_error or "the kernel is still being built"
+
     def interpret(self, inputs):
         return run_trace(self.trace, inputs)
 
@@ -111,12 +123,18 @@ class Program:
         self.dispatcher = dispatcher = module.kernel
         dispatcher.compile(tuple(_numba_type(v) for v in self.trace.inputs) +
                            tuple(_numba_type(a) for a in self.kernel.lit_args))
-        runner = make_runner(dispatcher, self.kernel, self.trace, self.on_exit)
+        runner = make_runner(dispatcher, self.kernel, self.trace, self.on_exit, self.on_error)
         self.run = self._crosschecked(runner) if crosscheck() else runner
         self.compiled = True
         _numba_ready.set()
 
     def _crosschecked(self, runner):
+        # float32 values anywhere carry float32 precision into results of any dtype (numba's
+        # float32 exp and NumPy's may differ in the last bit before a float64 sum)
+        narrow = any(v.dtype == np.float32 for op in self.trace.ops for v in op.outputs) or \
+            any(v.dtype == np.float32 for v in self.trace.inputs)
+        rtol = 2e-6 if narrow else None
+
         def run(inputs):
             try:
                 got = runner(inputs)
@@ -133,7 +151,7 @@ class Program:
                 raise BackendMismatch(f"{self.path.name}: the numpy executor failed the guard on "
                                       f"{failure.reason} that the kernel passed") from None
             for k, (a, b) in enumerate(zip(got, expected)):
-                problem = disagreement(a, b)
+                problem = disagreement(a, b, rtol)
                 if problem:
                     raise BackendMismatch(f"{self.path.name}, output {k}: {problem}")
             return got
@@ -143,6 +161,7 @@ class Program:
         try:
             self.build()
         except Exception as error:       # the numpy executor keeps running this trace
+            self.build_error = f"building the kernel failed ({type(error).__name__})"
             log.warning("numba backend: building %s failed (%s: %s); using the numpy executor",
                         self.path.name, type(error).__name__, error)
 
@@ -158,6 +177,20 @@ class Program:
         if kind == "guard":
             raise GuardFailure(op.params["reason"], op)
         return self.interpret(inputs)      # raises NumPy's own error for the bad data
+
+    def on_error(self, error, inputs):
+        """The kernel raised (numba's np.linalg on a singular matrix, say): the numpy executor
+        runs this call, giving NumPy's result or NumPy's own error."""
+        self.runtime_fallbacks += 1
+        reason = f"{type(error).__name__} in a kernel"
+        if reason not in _fallback_reasons:
+            _fallback_reasons.add(reason)
+            log.info("numba backend: %s (%s: %s); that call runs on the numpy executor",
+                     reason, self.path.name, error)
+        try:
+            return self.interpret(inputs)
+        except Exception as numpy_error:    # NumPy's own error, not chained to numba's
+            raise numpy_error from None
 
 
 def disagreement(got, expected, rtol=None):
@@ -193,13 +226,19 @@ def _numba_type(value):
     return typeof(np.empty((0,) * value.ndim, value.dtype))
 
 
+def _reraise(error, inputs):
+    raise error
+
+
 _SCALAR_INPUT = {"f": float, "i": int, "b": bool}    # for 8-byte numbers and bools
 
 
-def make_runner(dispatcher, kernel, trace, on_exit):
+def make_runner(dispatcher, kernel, trace, on_exit, on_error=None):
     """Straight-line Python calling the kernel: unpack inputs, convert 0-d inputs to scalars,
-    call, map outputs (0-d results become NumPy scalars, literal outputs are constants)."""
-    env = {"kernel": dispatcher, "KernelExit": KernelExit, "on_exit": on_exit}
+    call, map outputs (0-d results become NumPy scalars, literal outputs are constants). Any
+    other exception the kernel raises goes to `on_error(error, inputs)` (default: re-raised)."""
+    env = {"kernel": dispatcher, "KernelExit": KernelExit, "on_exit": on_exit,
+           "on_error": on_error or _reraise}
     params = [f"a{i}" for i in range(len(trace.inputs))]
     body = [f"    {', '.join(params)}{',' if len(params) == 1 else ''} = inputs"] if params else []
     for i, v in enumerate(trace.inputs):
@@ -211,7 +250,8 @@ def make_runner(dispatcher, kernel, trace, on_exit):
         env[f"c{k}"] = array
     args = params + [f"c{k}" for k in range(len(kernel.lit_args))]
     body += ["    try:", f"        r = kernel({', '.join(args)})",
-             "    except KernelExit as e:", "        return on_exit(e.args[0], inputs)"]
+             "    except KernelExit as e:", "        return on_exit(e.args[0], inputs)",
+             "    except Exception as e:", "        return on_error(e, inputs)"]
     slot = {v: k for k, v in enumerate(kernel.returned)}
     outs = []
     for j, atom in enumerate(trace.outputs):

@@ -31,20 +31,31 @@ from ..ir import Lit, Var
 from .numba_lower import NoLowering, cast, dtype_name, literal, slice_positions
 
 
-def _math_version():
-    """A digest of numba_math's source. numba's cache of a kernel holds the math functions
-    inlined, but checks only the kernel file's timestamp; the digest is part of the kernel's
-    source, hence of its content-hashed file name, so editing numba_math makes new kernel files."""
-    return hashlib.sha256(Path(__file__).with_name("numba_math.py").read_bytes()).hexdigest()[:16]
+def _version(module, extra=""):
+    """A digest of a helper module's source. numba's cache of a kernel holds the helper functions
+    inlined (or, for numba_scipy, linked by symbol name), but checks only the kernel file's
+    timestamp; the digest is part of the kernel's source, hence of its content-hashed file name,
+    so editing a helper module makes new kernel files."""
+    text = Path(__file__).with_name(f"{module}.py").read_bytes() + extra.encode()
+    return hashlib.sha256(text).hexdigest()[:16]
 
 
 HEADER = f"""import math
 import numpy as np
 from numba import njit
 from tracejit.backends.numba_runtime import KernelExit
-from tracejit.backends import numba_math as vm   # numba_math {_math_version()}
+from tracejit.backends import numba_math as vm   # numba_math {_version("numba_math")}
+from tracejit.backends import numba_scalar as sm   # numba_scalar {_version("numba_scalar")}
 
 """
+
+
+def _scipy_import():
+    """The header line of kernels calling SciPy's compiled special functions (only those
+    import numba_scipy, which loads scipy.special.cython_special)."""
+    import scipy
+    digest = _version("numba_scipy", scipy.__version__)
+    return f"from tracejit.backends import numba_scipy as sp   # numba_scipy {digest}\n"
 
 # Fused loops whose innermost trip count is at least this use numba_math's vector functions
 # instead of the C library's. LLVM does not vectorize loops known to run fewer than 16 times, and
@@ -100,6 +111,7 @@ class KernelBuilder:
         self._lit_names: dict = {}
         self._uniform: dict = {}
         self.exits: list = self.root.exits if parent is not None else []
+        self.uses_scipy = False          # the root kernel's module imports numba_scipy
         self.sparse: dict = {}           # Var -> deferred slice_update of zeros (see _defer_sparse)
         self.groups: dict = {}           # shape -> pending Group
         self.pending: dict = {}          # Var -> pending Group computing it
@@ -314,7 +326,8 @@ class KernelBuilder:
     def build(self) -> Kernel:
         returned = list(dict.fromkeys(a for a in self.trace.outputs if isinstance(a, Var)))
         main = self.function("kernel", returned)
-        source = HEADER + "".join(self.root.functions) + main
+        header = HEADER + (_scipy_import() + "\n" if self.uses_scipy else "")
+        source = header + "".join(self.root.functions) + main
         return Kernel(source, self.lit_args, returned, self.exits)
 
     def function(self, name, returned, carried=None):
@@ -412,6 +425,10 @@ class KernelBuilder:
 
     def scalar_expr(self, op, operand, vector=False):
         rule, out = op.prim.numba, op.outputs[0]
+        if hasattr(rule, "specialize"):              # a rule depending on the op's params
+            rule = rule.specialize(op.params)
+        if getattr(rule, "scipy", False):
+            self.root.uses_scipy = True
         args, avals = [operand(a) for a in op.inputs], [a.aval for a in op.inputs]
         # only rules with a vector version take `vector` (Scalar subclasses need not know of it)
         expr = rule.expr(args, avals, out.dtype, vector=True) if vector and \

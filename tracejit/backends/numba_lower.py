@@ -115,6 +115,32 @@ class Scalar:
         return f"vm.{self.outside}({operand})"
 
 
+class ByKind(Scalar):
+    """A `Scalar` whose template depends on the kind of the result dtype ("f", "i", "u", "b"):
+    integer and float versions of a function differ (a zero divisor, say). `scipy` says the
+    templates call `sp.` (numba_scipy), which the kernel module then imports."""
+
+    def __init__(self, templates, operands="out", scipy=False):
+        super().__init__(None, operands)
+        self.templates = templates
+        self.scipy = scipy
+
+    def expr(self, args, in_avals, out_dtype, vector=False):
+        template = self.templates.get(np.dtype(out_dtype).kind)
+        if template is None:
+            raise NoLowering(f"{np.dtype(out_dtype).name} result of {self.templates}")
+        return Scalar(template, self.operands).expr(args, in_avals, out_dtype)
+
+
+class Parametric(Scalar):
+    """A `Scalar` depending on the op's params: `make(params)` gives the rule for one op (a
+    Scalar, or raises NoLowering)."""
+
+    def __init__(self, make):
+        super().__init__(None)
+        self.specialize = make
+
+
 _KIND_ORDER = {"b": 0, "i": 1, "u": 1, "f": 2, "c": 3}
 
 

@@ -31,8 +31,13 @@ class NumpyBackend:
 
 
 class Program:
-    def __init__(self, trace):
+    """`executor` names what serves the calls; `fallback_reason` says why not the backend's
+    compiled code, when a compiling backend handed the trace to this executor."""
+    executor = "numpy"
+
+    def __init__(self, trace, fallback_reason=None):
         self.trace = trace
+        self.fallback_reason = fallback_reason
 
     def run(self, inputs):
         return run_trace(self.trace, inputs)

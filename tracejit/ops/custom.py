@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import TracejitError
-from ..ir import Aval, Var, aval_of
+from ..backends.numba_lower import Statement
+from ..ir import Aval, Trace, Var, aval_of
 from ..tree import flatten, unflatten
 from .core import Primitive, Tracer, _atom, _stack, bind
 from .shape import zeros_like
@@ -271,8 +272,36 @@ def _checkpoint_jvp(ts, outs, ins, *, body):
 
 for _prim in (custom_vjp_call, custom_vjp_bwd, custom_jvp_rule, custom_jvp_vjp, custom_jvp_call):
     _prim.pure = False                 # user code may have side effects: never merged (cse)
+    # no numba lowering: the rules are arbitrary user Python, run by the numpy executor
+    _prim.numba_note = "calls user Python (custom derivative rules)"
 
 checkpoint_p = Primitive("checkpoint", _checkpoint_impl,
                          lambda *avals, body: [a.aval for a in body.outputs],
                          vjp=_checkpoint_vjp, jvp=_checkpoint_jvp, multiple_results=True)
 checkpoint_p.call_body = True          # holds a sub-trace in params["body"] (see inline_calls)
+
+
+def _lower_checkpoint(kb, op):
+    """The body becomes a function of the kernel's module, called once (as `loop` calls its
+    body); outputs the body computes come back from it, literal outputs are bound here."""
+    body = op.params["body"]
+    computed = [a for a in body.outputs if isinstance(a, Var)]
+    sub = Trace(body.inputs, tuple(dict.fromkeys(computed)), body.ops, body.name)
+    fn, body_lits = kb.subkernel(sub)
+    args = [kb.operand(a) for a in op.inputs] + [kb.lit_array(array) for array in body_lits]
+    result, slot = kb.fresh("r"), {v: j for j, v in enumerate(sub.outputs)}
+    kb.line(f"{result} = {fn}({', '.join(args)})")
+    for var, atom in zip(op.outputs, body.outputs):
+        if isinstance(atom, Var):
+            value = f"{result}[{slot[atom]}]"
+            if var.ndim == 0:
+                kb.define_scalar(var, value)
+            else:
+                kb.define(var, value)
+        elif kb.is_scalar(var):
+            kb.rename(var, kb.scalar(atom))
+        else:
+            kb.define(var, kb.array(atom))
+
+
+checkpoint_p.numba = Statement(_lower_checkpoint)

@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from ..ir import Aval
-from ..backends.numba_lower import Scalar
+from ..backends.numba_lower import ByKind, NoLowering, Parametric, Scalar
 from .core import Primitive
 
 _PROBE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
@@ -264,6 +264,19 @@ mod = binary("mod", np.remainder, lambda g, ans, x, y: g,
 fmod = binary("fmod", np.fmod, lambda g, ans, x, y: g,
               lambda g, ans, x, y: neg(mul(g, trunc(div(x, y)))))
 
+# numba: backends/numba_scalar's versions follow NumPy where numba's `//` and `%` do not (a zero
+# divisor gives inf/nan for floats and 0 for integers; floats use npy_divmod's rounding; MIN // -1
+# wraps); float32 is computed in float64 and rounded (the quotient is snapped to an integer)
+_F64 = "np.float64({0}), np.float64({1})"
+trunc.numba = Scalar("np.trunc({0})")
+rint.numba = Scalar("np.rint({0})")                      # half to even
+floor_divide.numba = ByKind({"f": f"sm.floor_divide({_F64})", "i": "sm.int_floor_divide({0}, {1})",
+                             "u": "sm.uint_floor_divide({0}, {1})"})
+mod.numba = ByKind({"f": f"sm.remainder({_F64})", "i": "sm.int_remainder({0}, {1})",
+                    "u": "sm.uint_remainder({0}, {1})"})
+fmod.numba = ByKind({"f": "np.fmod({0}, {1})", "i": "sm.int_fmod({0}, {1})",
+                     "u": "sm.uint_remainder({0}, {1})"})
+
 
 # ---- complex parts ------------------------------------------------------------------------------
 # A complex value's cotangent `ct` stands for the real linear map dz -> Re(ct * dz) (JAX's
@@ -304,3 +317,20 @@ pyround = Primitive(
     "pyround", _pyround_impl, lambda x, *, ndigits: [Aval(x.shape, x.dtype, x.weak)],
     vjp=lambda cts, outs, ins, **_: [mul(cts[0], 0)],
     jvp=lambda ts, outs, ins, **_: [None if ts[0] is None else mul(ts[0], 0)], elementwise=True)
+
+
+# numba: the complex parts of real operands (complex dtypes have no lowering at all)
+real.numba = Scalar("{0}")
+conj.numba = Scalar("{0}")
+imag.numba = ByKind({"f": "0.0", "i": "0", "u": "0", "b": "False"})
+
+
+def _lower_pyround(params):
+    ndigits = int(params["ndigits"])
+    if not -22 <= ndigits <= 22:         # 10**ndigits must be exact (see numba_scalar.pyround)
+        raise NoLowering(f"round(x, {ndigits})")
+    return Scalar(f"sm.pyround(np.float64({{0}}), {ndigits}, {10.0 ** abs(ndigits)!r})")
+
+
+pyround.numba = Parametric(_lower_pyround)
+pyround.numba_note = "ndigits outside -22..22 runs on numpy"

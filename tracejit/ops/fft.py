@@ -75,3 +75,7 @@ def _fft_vjp(cts, outs, ins, *, kind, axes, norm, n=None):
 fft = Primitive(
     "fft", _fft_impl, _fft_aval, vjp=_fft_vjp,
     jvp=lambda ts, outs, ins, **params: [fft(ts[0], **params)])
+
+# complex results: the numba backend handles real dtypes only, so traces with an fft run on the
+# numpy executor (NumPy's pocketfft)
+fft.numba_note = "complex results (numba kernels handle real dtypes only)"

@@ -6,7 +6,7 @@ broadcast. 1-D operands are promoted to matrices by `tracejit.numpy`, never here
 import numpy as np
 
 from ..ir import Aval
-from ..backends.numba_lower import NoLowering, Statement
+from ..backends.numba_lower import NoLowering, Statement, cast
 from .core import Primitive
 from .elementwise import add, mul, neg, sub
 from .shape import reshape, transpose, unbroadcast
@@ -107,10 +107,11 @@ slogdet = Primitive("slogdet", lambda a: tuple(np.linalg.slogdet(a)), _slogdet_a
                     vjp=_slogdet_vjp, jvp=_slogdet_jvp, multiple_results=True)
 
 
-# numba lowering of matmul: np.dot (BLAS) per matrix; solve, inv and slogdet have none, so traces
-# using them run on the numpy executor
+# numba lowering of matmul: np.dot (BLAS) per matrix (the other routines: at the end of this file)
 def _lower_matmul(kb, op):
     (a, b), out = op.inputs, op.outputs[0]
+    if out.dtype.kind in "iu":
+        return _lower_integer_matmul(kb, op)
     if out.dtype.kind != "f":
         raise NoLowering("matmul of non-float arrays")       # numba's np.dot is BLAS-only
     x, y = kb.blas(a, out.dtype), kb.blas(b, out.dtype)
@@ -129,6 +130,21 @@ def _lower_matmul(kb, op):
         with kb.block(f"for r in range({out.shape[-2]}):"):
             with kb.block(f"for c in range({out.shape[-1]}):"):
                 kb.line(f"{target}[{', '.join(i + ['r', 'c'])}] = {product}[r, c]")
+
+
+def _lower_integer_matmul(kb, op):
+    """Integer matmul as loops (numba's np.dot is BLAS, floats only); integer sums are exact
+    (wrapping as NumPy's), so the order of the additions does not matter."""
+    (a, b), out = op.inputs, op.outputs[0]
+    x, y, target = kb.array(a), kb.array(b), kb.alloc(out, fill="0")
+    batch = out.shape[:-2]
+    with kb.loops(out.shape) as i:
+        row = ", ".join(kb.index(a.shape[:-2], batch) + [i[-2], "k"])
+        col = ", ".join(kb.index(b.shape[:-2], batch) + ["k", i[-1]])
+        left = cast(f"{x}[{row}]", a.dtype, out.dtype)
+        right = cast(f"{y}[{col}]", b.dtype, out.dtype)
+        with kb.block(f"for k in range({int(a.shape[-1])}):"):
+            kb.line(f"{target}[{', '.join(i)}] += {left} * {right}")
 
 
 matmul.numba = Statement(_lower_matmul)
@@ -392,3 +408,79 @@ sqrtm = Primitive(
     "sqrtm", _sqrtm_impl, _sqrtm_aval,
     vjp=lambda cts, outs, ins: [_sylvester(swap_last(outs[0]), swap_last(outs[0]), cts[0])],
     jvp=lambda ts, outs, ins: [_sylvester(outs[0], outs[0], ts[0])])
+
+
+# ---- numba: np.linalg per matrix (numba calls LAPACK), looping over leading axes. numba's
+# routines raise where NumPy's may return (NaN or infinite entries) and raise as NumPy's do on a
+# singular matrix; a kernel that raises reruns that call on the numpy executor (numba_backend)
+def _linalg_operand(kb, atom, dtype, batched):
+    if not batched:
+        return kb.blas(atom, dtype)
+    name = kb.contiguous(atom)
+    return name if atom.dtype == dtype else f"{name}.astype({kb.dtype(dtype)})"
+
+
+def _lower_per_matrix(call, batch_of):
+    """A Statement rule: `call(*operand names)` is source giving the op's results (a tuple when
+    the primitive has several) for one matrix (stack); `batch_of(op)` is the leading shape."""
+    def emit(kb, op):
+        dtype = op.outputs[0].dtype
+        if dtype.kind != "f" or any(a.dtype.kind not in "biuf" for a in op.inputs):
+            raise NoLowering(f"{op.prim.name} of complex arrays")
+        batch = batch_of(op)
+        names = [_linalg_operand(kb, a, dtype, bool(batch)) for a in op.inputs]
+        result, many = kb.fresh("r"), op.prim.multiple_results
+        if not batch:
+            kb.line(f"{result} = {call(*names)}")
+            for j, var in enumerate(op.outputs):
+                value = f"{result}[{j}]" if many else result
+                if var.ndim == 0:
+                    kb.define_scalar(var, value)
+                else:
+                    kb.define(var, f"np.ascontiguousarray({value})", owned=True)
+            return
+        targets = [kb.alloc(var) for var in op.outputs]
+        with kb.loops(batch) as i:
+            picked = [f"{name}[{', '.join(kb.index(a.shape[:-2], batch))}]" if a.ndim > 2 else name
+                      for name, a in zip(names, op.inputs)]
+            kb.line(f"{result} = {call(*picked)}")
+            for j, (var, target) in enumerate(zip(op.outputs, targets)):
+                _copy_into(kb, target, i, f"{result}[{j}]" if many else result,
+                           var.shape[len(batch):])
+    return Statement(emit)
+
+
+def _copy_into(kb, target, lead, value, shape):
+    """`target[lead..., :, :] = value`, as element loops (numba compiles slice assignment slowly)."""
+    inner = [kb.fresh("q") for _ in shape]
+    depth = kb.depth
+    for q, n in zip(inner, shape):
+        kb.line(f"for {q} in range({int(n)}):")
+        kb.depth += 1
+    read = f"[{', '.join(inner)}]" if inner else ""
+    kb.line(f"{target}[{', '.join(list(lead) + inner) or '0'}] = {value}{read}")
+    kb.depth = depth
+
+
+def _batch(op):
+    return op.inputs[0].shape[:-2]
+
+
+solve.numba = _lower_per_matrix(lambda a, b: f"np.linalg.solve({a}, {b})",
+                                lambda op: op.outputs[0].shape[:-2])
+inv.numba = _lower_per_matrix(lambda a: f"np.linalg.inv({a})", _batch)
+slogdet.numba = _lower_per_matrix(lambda a: f"np.linalg.slogdet({a})", _batch)
+cholesky.numba = _lower_per_matrix(lambda a: f"np.linalg.cholesky({a})", _batch)
+eigh.numba = _lower_per_matrix(lambda a: f"np.linalg.eigh({a})", _batch)
+qr.numba = _lower_per_matrix(lambda a: f"np.linalg.qr({a})", _batch)
+
+
+# numba's svd takes no compute_uv: the singular values alone come from the thin decomposition
+_svd_uv = _lower_per_matrix(lambda a: f"np.linalg.svd({a}, False)", _batch)
+_svd_s = _lower_per_matrix(lambda a: f"(np.linalg.svd({a}, False)[1],)", _batch)
+svd.numba = Statement(lambda kb, op: (_svd_uv if op.params["compute_uv"] else _svd_s).emit(kb, op))
+
+# eig and sqrtm give complex results (numba kernels handle real dtypes only): numpy executor
+eig.numba_note = sqrtm.numba_note = "complex results (numba kernels handle real dtypes only)"
+for _prim in (solve, inv, slogdet, cholesky, eigh, svd, qr):
+    _prim.numba_note = "a call numba's LAPACK wrapper raises on (NaN, singular) reruns on numpy"

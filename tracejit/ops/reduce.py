@@ -2,7 +2,7 @@
 import numpy as np
 
 from ..ir import Aval
-from ..backends.numba_lower import Reduction, literal
+from ..backends.numba_lower import NoLowering, Reduction, Statement, cast, literal
 from .core import Primitive
 from .elementwise import convert, div, eq, mul
 from .shape import broadcast_to, reshape
@@ -162,3 +162,60 @@ def _cumprod_jvp(ts, outs, ins, *, axis):
 cumprod = Primitive(
     "cumprod", lambda x, *, axis: np.cumprod(x, axis=axis), _cumsum_aval,
     vjp=_cumprod_vjp, jvp=_cumprod_jvp)
+
+
+
+# ---- numba: running sums and products as loops in C order (each element reads its predecessor
+# along the axis, computed earlier), so they add in NumPy's order; argsort per lane
+def _lower_running(symbol):
+    def emit(kb, op):
+        (x,), out, axis = op.inputs, op.outputs[0], op.params["axis"]
+        if x.ndim == 0:
+            raise NoLowering(f"{op.prim.name} of a 0-d array")
+        axis %= x.ndim
+        source = kb.scalar(x) if kb.is_scalar(x) else kb.array(x)
+        target = kb.alloc(out)
+        with kb.loops(out.shape) as i:
+            value = cast(source if kb.is_scalar(x) else f"{source}[{', '.join(i)}]",
+                         x.dtype, out.dtype)
+            here = f"{target}[{', '.join(i) or '0'}]"
+            if out.shape[axis] == 1:
+                kb.line(f"{here} = {value}")
+            else:
+                before = ", ".join(f"{k} - 1" if d == axis else k for d, k in enumerate(i))
+                kb.line(f"{here} = {value} if {i[axis]} == 0 else "
+                        f"{target}[{before}] {symbol} {value}")
+    return Statement(emit)
+
+
+cumsum.numba = _lower_running("+")
+cumprod.numba = _lower_running("*")
+
+
+def _lower_argsort(kb, op):
+    """A stable sort of each lane; a sort NumPy does not promise to be stable (the default
+    quicksort, heapsort) orders ties its own way, so a lane with ties leaves the kernel and the
+    numpy executor reruns the call."""
+    (x,), out = op.inputs, op.outputs[0]
+    kind, axis = op.params.get("kind"), op.params["axis"]
+    if op.params.get("kth") is not None or x.ndim == 0:
+        raise NoLowering("argpartition")       # NumPy's introselect order cannot be reproduced
+    axis %= x.ndim
+    n, source, target = x.shape[axis], kb.array(x), kb.alloc(out)
+    lane, perm, tied = kb.fresh("lane"), kb.fresh("perm"), kb.fresh("tied")
+    kb.line(f"{lane} = np.empty({int(n)}, {kb.dtype(x.dtype)})")
+    others = tuple(1 if d == axis else size for d, size in enumerate(x.shape))
+    with kb.loops(others) as i:
+        where = lambda k: ", ".join(k if d == axis else j for d, j in enumerate(i))  # noqa: E731
+        with kb.block(f"for k in range({int(n)}):"):
+            kb.line(f"{lane}[k] = {source}[{where('k')}]")
+        kb.line(f"{perm}, {tied} = sm.stable_argsort({lane})")
+        if kind not in ("stable", "mergesort"):
+            kb.line(f"if {tied}:")
+            kb.line("    " + kb.exit(op))
+        with kb.block(f"for k in range({int(n)}):"):
+            kb.line(f"{target}[{where('k')}] = {perm}[k]")
+
+
+argsort.numba = Statement(_lower_argsort)
+argsort.numba_note = "argpartition (kth) runs on numpy: its order is NumPy's introselect's"

@@ -6,6 +6,8 @@ import math
 
 import scipy.special as sc
 
+from ..backends.numba_lower import ByKind, Scalar
+
 from .elementwise import Elementwise, add, binary, exp, mul, neg, sub, unary
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -81,3 +83,23 @@ def _betainc_lin(g, ans, a, b, x):
 
 
 betainc = Elementwise("betainc", sc.betainc, (None, None, _betainc_lin))
+
+
+# ---- numba: the C library where it has the function, else SciPy's own compiled code through
+# backends/numba_scipy (`sp.`); operands and results are float64, converted by the code generator
+expit.numba = Scalar("(1.0 / (1.0 + math.exp(-np.float64({0}))))")
+erf.numba = Scalar("math.erf({0})")
+erfc.numba = Scalar("math.erfc({0})")
+gammaln.numba = Scalar("math.lgamma({0})")
+
+
+def _scipy(call):
+    return ByKind({"f": call}, scipy=True)
+
+
+_ARGS = {1: "np.float64({0})", 2: "np.float64({0}), np.float64({1})",
+         3: "np.float64({0}), np.float64({1}), np.float64({2})"}
+for _prim, _arity in {erfinv: 1, erfcinv: 1, i0: 1, i1: 1, j0: 1, j1: 1, y0: 1, y1: 1, iv: 2,
+                      ive: 2, jv: 2, yv: 2, yn: 2, gammainc: 2, gammaincc: 2, betainc: 3,
+                      polygamma: 2}.items():
+    _prim.numba = _scipy(f"sp.{_prim.name}({_ARGS[_arity]})")

@@ -57,6 +57,16 @@ class Entry:
     hot: HotPathCounts = None             # its counters
 
     @property
+    def executor(self):
+        """What serves this entry's calls now: "numpy" (the executor) or "numba" (its kernel)."""
+        return getattr(self.program, "executor", "numpy")
+
+    @property
+    def fallback_reason(self):
+        """Why a compiling backend's program is not running its compiled code, or None."""
+        return getattr(self.program, "fallback_reason", None)
+
+    @property
     def hits(self):
         return self.slow_hits + (self.hot.count if self.hot is not None else 0)
 

@@ -1,0 +1,167 @@
+"""Scalar functions with NumPy's (or Python's) exact semantics where numba's own differ.
+
+Kernels import this module as `sm`. numba's `//` and `%` on integers trap or raise on a zero
+divisor, and on floats they follow Python, not NumPy's `npy_divmod`; Python's `round(x, n)`
+rounds the exact binary value, which scaling by 10**n and rounding does not reproduce. Like
+numba_math, every function is inlined (`inline="always"`) and not cached by itself: the kernel
+cache holds it inlined, and the kernel source carries a digest of this file (numba_codegen).
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+_JIT = dict(error_model="numpy", inline="always")
+
+
+# ---- floor division and remainders of floats: NumPy's npy_divmod, npy_floor_divide, npy_remainder
+@njit(**_JIT)
+def _divmod(a, b):
+    mod = np.fmod(a, b)
+    div = (a - mod) / b                 # a - mod is very nearly a multiple of b
+    if mod:
+        if (b < 0) != (mod < 0):        # Python's convention: the remainder takes b's sign
+            mod += b
+            div -= 1.0
+    else:
+        mod = math.copysign(0.0, b)
+    if div:
+        floordiv = np.floor(div)      # snap the quotient to the nearest integral value
+        if div - floordiv > 0.5:
+            floordiv += 1.0
+    else:
+        floordiv = math.copysign(0.0, a / b)
+    return floordiv, mod
+
+
+@njit(**_JIT)
+def floor_divide(a, b):
+    """float64 a // b as np.floor_divide: a / b when b is 0 (inf or nan)."""
+    if b == 0.0:
+        return a / b
+    return _divmod(a, b)[0]
+
+
+@njit(**_JIT)
+def remainder(a, b):
+    """float64 a % b as np.remainder: the sign of b; nan when b is 0."""
+    if b == 0.0:
+        return np.fmod(a, b)
+    return _divmod(a, b)[1]
+
+
+# ---- integers: NumPy gives 0 for a zero divisor, and MIN // -1 wraps to MIN -------------------
+@njit(**_JIT)
+def int_floor_divide(a, b):
+    if b == 0:
+        return a - a
+    if b == -1:
+        return -a
+    return a // b
+
+
+@njit(**_JIT)
+def int_remainder(a, b):
+    if b == 0 or b == -1:
+        return a - a
+    return a % b
+
+
+@njit(**_JIT)
+def int_fmod(a, b):
+    if b == 0 or b == -1:
+        return a - a
+    r = a % b                          # Python's: the sign of b; fmod's has the sign of a
+    if r != 0 and (r < 0) != (a < 0):
+        r -= b
+    return r
+
+
+@njit(**_JIT)
+def uint_floor_divide(a, b):
+    return a - a if b == 0 else a // b
+
+
+@njit(**_JIT)
+def uint_remainder(a, b):
+    return a - a if b == 0 else a % b
+
+
+# ---- rounding ----------------------------------------------------------------------------------
+@njit(**_JIT)
+def rint(x):
+    """Round half to even (np.rint), in the operand's float type."""
+    return np.rint(x)
+
+
+_TWO_53 = 9007199254740992.0          # from here on every float64 is an even integer
+_SPLIT = 134217729.0                   # 2**27 + 1: Dekker's splitting constant for float64
+
+
+@njit(**_JIT)
+def _product_error(x, p, y):
+    """The exact x * p - y for y = fl(x * p) (Dekker's two-product, no FMA needed)."""
+    t = _SPLIT * x
+    xh = t - (t - x)
+    xl = x - xh
+    t = _SPLIT * p
+    ph = t - (t - p)
+    pl = p - ph
+    return ((xh * ph - y) + xh * pl + xl * ph) + xl * pl
+
+
+@njit(**_JIT)
+def pyround(x, ndigits, scale):
+    """Python's round(x, ndigits) for a float64 x and -22 <= ndigits <= 22 (`scale` = 10.0 **
+    abs(ndigits), exact): the exact value x * 10**ndigits rounded half to even, scaled back."""
+    if ndigits == 0:
+        return np.rint(x)
+    if ndigits < 0:
+        return _pyround_tens(x, scale)
+    y = x * scale
+    if not math.isfinite(y) or abs(y) >= _TWO_53:
+        return x                       # the rounding moves x by less than half its last bit
+    r = np.rint(y)
+    if abs(y - r) == 0.5:              # a tie in y; the exact product decides which way
+        error = _product_error(x, scale, y)
+        if error > 0.0:
+            r = np.floor(y) + 1.0
+        elif error < 0.0:
+            r = np.floor(y)
+    if r == 0.0:
+        return math.copysign(0.0, x)
+    return r / scale
+
+
+@njit(**_JIT)
+def _pyround_tens(x, scale):
+    """round(x, -n) with `scale` = 10.0 ** n: y = fl(x / scale) is a tie only if the exact
+    quotient is near one; the sign of the exact remainder x - y * scale says which way."""
+    y = x / scale
+    if not math.isfinite(y) or abs(y) >= _TWO_53:
+        return x
+    r = np.rint(y)
+    if abs(y - r) == 0.5:
+        high = y * scale
+        remainder = (x - high) - _product_error(y, scale, high)
+        if remainder > 0.0:
+            r = np.floor(y) + 1.0
+        elif remainder < 0.0:
+            r = np.floor(y)
+    if r == 0.0:
+        return math.copysign(0.0, x)
+    return r * scale
+
+
+# ---- sorting -----------------------------------------------------------------------------------
+@njit(**_JIT)
+def stable_argsort(lane):
+    """The stable sorting permutation of a 1-D array (NaNs last, as NumPy's), and whether two
+    entries tie (then any sort but a stable one may order them otherwise)."""
+    perm = np.argsort(lane, kind="mergesort")
+    tied = False
+    for k in range(1, lane.size):
+        a, b = lane[perm[k - 1]], lane[perm[k]]
+        if a == b or (a != a and b != b):
+            tied = True
+    return perm, tied
