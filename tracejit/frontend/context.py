@@ -7,6 +7,7 @@ from the arguments, which differ from call to call).
 """
 from __future__ import annotations
 
+import operator
 import types
 from dataclasses import dataclass
 
@@ -46,6 +47,9 @@ class LoopRecord:
     rolled: int = 0
     loop_op: object = None
     rollable: bool = True
+    first: int | None = None   # op count where the first iteration began (None: unknown)
+    branches: int = 0          # TraceContext.python_branches when it began
+    bound: object = None       # a `for` loop: items of its iterator (-1 unknown); None: `while`
 
     def contains(self, pc):
         return self.head <= pc <= self.end
@@ -72,6 +76,7 @@ class TraceContext:
                                             # the trace, trace the function they transform
         self.builder.max_ops = MAX_TRACE_OPS
         self.iterations = 0
+        self.python_branches = 0            # branches decided on Python values, not traced data
         self.deepest = (0, None)            # (depth, call site) of the deepest call so far
         self.guards: list[SourceGuard] = []
         self.sourced_inputs = []            # (source, Var) for arrays read from outside
@@ -162,28 +167,44 @@ class TraceContext:
             if len(record.markers) > ROLL_EVERY:       # keep long loops short while tracing
                 self._roll(record)
         else:
-            loops.append(LoopRecord(head, edge, [len(self.builder.ops)]))
+            first, branches = frame.head_ops.get(head, (None, self.python_branches))
+            loops.append(LoopRecord(head, edge, [len(self.builder.ops)], first=first,
+                                    branches=branches, bound=_iterator_bound(frame, head)))
 
     def leave_loops(self, frame, returning=False):
         """Loops the frame has left: roll their iterations into loop ops."""
         while frame.loops and (returning or not frame.loops[-1].contains(frame.pc)):
             record = frame.loops.pop()
-            if record.loop_op is not None or len(self.builder.ops) - record.markers[0] > UNROLL_OPS:
-                self._roll(record)
+            self._roll(record, exiting=True)
 
-    def _roll(self, record):
-        """Roll the iterations since the last roll; extend the loop op of earlier ones."""
+    def _roll(self, record, exiting=False):
+        """Roll the iterations since the last roll; extend the loop op of earlier ones. At the
+        loop's exit, a last iteration ending in a data guard makes it a while loop."""
         ops = self.builder.ops
-        if not (ROLL_LOOPS and record.rollable) or len(record.markers) < 2:
+        if not (ROLL_LOOPS and record.rollable):
             return
+        # a loop steered by Python values (`while err > tol and n < 10`) keeps its trip count:
+        # the trace cannot tell when they would stop it
+        steered = self.python_branches > record.branches
+        exit_bound = record.bound if exiting and record.bound != -1 and not steered else False
         alive = {t.atom for t in self.builder.alive if isinstance(t.atom, Var)}
-        rolled = roll_loop(ops, record.markers, len(ops), alive, record.rolled + 1)
+        # a short counted loop stays straight-line code (UNROLL_OPS); a while loop rolls
+        # whatever its length, so that one trace serves every trip count
+        counted = not exiting or record.loop_op is not None or \
+            len(ops) - record.markers[0] > UNROLL_OPS
+        if not counted and exit_bound is False:
+            return
+        rolled, markers, first = None, record.markers, 0
+        for markers, first in self._roll_starts(record):
+            rolled = roll_loop(ops, markers, len(ops), alive, first, exit_bound, counted)
+            if rolled is not None:
+                break
         if rolled is None:
             record.rollable = False              # the iterations differ: leave them unrolled
             return
-        at = record.markers[0]
-        record.rolled += len(record.markers) - 1
+        at = markers[0]
         new = rolled[at]
+        record.rolled = first + len(markers) - 2     # the next piece starts at rolled + 1
         if record.loop_op is not None and at > 0 and rolled[at - 1] is record.loop_op:
             merged = merge_loops(record.loop_op, new, alive)
             if merged is not None:
@@ -191,7 +212,21 @@ class TraceContext:
                 at, new = at - 1, merged
         ops[:] = rolled
         record.loop_op = new
+        if new.params.get("cond") is not None:     # its trip count: a value nested
+            for recorder in self.builder.recorders:  # transformations may read
+                recorder[new.outputs[-1]] = np.int64(new.params["trip"])
         record.markers = [at + 1]
+        record.first = None
+
+    @staticmethod
+    def _roll_starts(record):
+        """(markers, number of the first iteration): from the loop's first iteration when it
+        is known and nothing is rolled yet, else from the first back-edge (the first iteration
+        peeled, as it often differs: `s = 0.0` makes it add to a constant)."""
+        if record.rolled == 0 and record.loop_op is None and record.first is not None and \
+                record.first < record.markers[0]:
+            yield [record.first] + record.markers, 0
+        yield record.markers, record.rolled + 1
 
     def enter_call(self):
         self.depth += 1
@@ -209,6 +244,18 @@ class TraceContext:
 
     def exit_call(self):
         self.depth -= 1
+
+
+def _iterator_bound(frame, head):
+    """How many items the iterator of the `for` loop at `head` yields in all (-1 if unknown);
+    None for a `while` loop."""
+    if frame.instrs[head].name != "FOR_ITER":
+        return None
+    remaining = operator.length_hint(frame.stack[-1], -1) if frame.stack else -1
+    return -1 if remaining < 0 or type(frame.stack[-1]) not in _COUNTED else 1 + remaining
+
+
+_COUNTED = (type(iter(range(0))), type(iter([])), type(iter(())))
 
 
 def check_array_dtype(array, name, loc=None):

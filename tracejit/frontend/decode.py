@@ -40,6 +40,7 @@ class Instr:
 class DecodedCode:
     code: Any
     instrs: tuple
+    heads: frozenset = frozenset()     # loop heads: targets of backward jumps
 
     def loc(self, lineno):
         return source_loc(self.code.co_filename, lineno or self.code.co_firstlineno)
@@ -70,7 +71,10 @@ def _decode(code):
             fn = REWRITES.get(item.name)
             normalised = fn(item, out) if fn is not None else [(item.name, item.arg)]
             out.extend(Instr(name, arg, item.lineno) for name, arg in normalised)
-    return DecodedCode(code, _resolve_jumps(out))
+    instrs = _resolve_jumps(out)
+    heads = frozenset(i.target for k, i in enumerate(instrs)
+                      if i.target is not None and i.target <= k)
+    return DecodedCode(code, instrs, heads)
 
 
 def _resolve_jumps(out):

@@ -34,7 +34,8 @@ class Frame:
     holds its cell (after MAKE_CELL or COPY_FREE_VARS), which is what 3.13's LOAD_FAST of a cell
     and 3.12's LOAD_FAST_AND_CLEAR around inlined comprehensions expect."""
     __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals",
-                 "globals", "builtins", "globals_source", "kw_names", "lineno", "loops")
+                 "globals", "builtins", "globals_source", "kw_names", "lineno", "loops",
+                 "heads", "head_ops")
 
     def __init__(self, ctx, fn, code, globals_, globals_source):
         self.ctx = ctx
@@ -53,6 +54,8 @@ class Frame:
         self.kw_names = ()
         self.lineno = None          # the first instruction sets the location (one-line functions too)
         self.loops = []           # loops being executed, innermost last (see TraceContext.back_edge)
+        self.heads = self.decoded.heads
+        self.head_ops = {}        # loop head -> (op count, python_branches) when last reached
 
     def push(self, value):
         self.stack.append(value)
@@ -96,6 +99,8 @@ def run_frame(frame: Frame):
         index = frame.pc
         instr = instrs[index]
         frame.pc += 1
+        if index in frame.heads:                   # where a loop's first iteration starts
+            frame.head_ops[index] = (len(ctx.builder.ops), ctx.python_branches)
         if instr.lineno is not None and instr.lineno != frame.lineno:
             frame.lineno = instr.lineno
             ctx.set_loc(frame)

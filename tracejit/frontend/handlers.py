@@ -15,6 +15,7 @@ import inspect
 import sys
 import types
 
+from ..ir import Var
 from ..ops.core import Tracer
 from .calls import call
 from .context import is_trusted
@@ -312,23 +313,32 @@ def _jump(frame, instr):
     frame.pc = instr.target
 
 
+def _decide(frame, value):
+    """The truth of a branch condition. One decided on Python values rather than traced data
+    is counted: a while loop runs past its traced iterations only if none steered it."""
+    if not (isinstance(value, Tracer) and isinstance(value.atom, Var)):
+        frame.ctx.python_branches += 1
+    return bool(value)
+
+
 @handler("POP_JUMP_FORWARD_IF_TRUE", "POP_JUMP_BACKWARD_IF_TRUE", until=(3, 11))
 @handler("POP_JUMP_IF_TRUE", since=(3, 12))
 def _pop_jump_if_true(frame, instr):
-    if frame.pop():
+    if _decide(frame, frame.pop()):
         frame.pc = instr.target
 
 
 @handler("POP_JUMP_FORWARD_IF_FALSE", "POP_JUMP_BACKWARD_IF_FALSE", until=(3, 11))
 @handler("POP_JUMP_IF_FALSE", since=(3, 12))
 def _pop_jump_if_false(frame, instr):
-    if not frame.pop():
+    if not _decide(frame, frame.pop()):
         frame.pc = instr.target
 
 
 @handler("POP_JUMP_FORWARD_IF_NONE", "POP_JUMP_BACKWARD_IF_NONE", until=(3, 11))
 @handler("POP_JUMP_IF_NONE", since=(3, 12))
 def _pop_jump_if_none(frame, instr):
+    frame.ctx.python_branches += 1
     if frame.pop() is None:
         frame.pc = instr.target
 
@@ -336,13 +346,14 @@ def _pop_jump_if_none(frame, instr):
 @handler("POP_JUMP_FORWARD_IF_NOT_NONE", "POP_JUMP_BACKWARD_IF_NOT_NONE", until=(3, 11))
 @handler("POP_JUMP_IF_NOT_NONE", since=(3, 12))
 def _pop_jump_if_not_none(frame, instr):
+    frame.ctx.python_branches += 1
     if frame.pop() is not None:
         frame.pc = instr.target
 
 
 @handler("JUMP_IF_TRUE_OR_POP", until=(3, 11))
 def _jump_if_true_or_pop(frame, instr):
-    if frame.top():
+    if _decide(frame, frame.top()):
         frame.pc = instr.target
     else:
         frame.pop()
@@ -350,7 +361,7 @@ def _jump_if_true_or_pop(frame, instr):
 
 @handler("JUMP_IF_FALSE_OR_POP", until=(3, 11))
 def _jump_if_false_or_pop(frame, instr):
-    if not frame.top():
+    if not _decide(frame, frame.top()):
         frame.pc = instr.target
     else:
         frame.pop()

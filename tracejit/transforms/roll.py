@@ -10,6 +10,13 @@ the very variables of the last iteration, so everything after the loop is untouc
 
 Anything else (a branch taken in some iterations only, values of middle iterations kept for later,
 non-integer literals that change) leaves the iterations unrolled: correct, just longer.
+
+When the first iteration matches the others too it joins the loop (start 0). At the loop's exit,
+iterations that all end on the same data guard, which came out the other way in the last one
+(`while err > tol:`, `if err < tol: break`), roll into the while form of the loop op: that
+guard's predicate becomes the body's last output and the trip count is decided at run time (see
+`tracejit.ops.control`). The frontend asks for that form only when no branch on Python values
+steered the loop; constants that change with the iteration cap it at the traced iterations.
 """
 from __future__ import annotations
 
@@ -41,11 +48,26 @@ class Classified:
     kinds: list = field(default_factory=list)
 
 
-def roll_loop(ops, markers, end, alive_atoms, first_iteration=1):
+def roll_loop(ops, markers, end, alive_atoms, first_iteration=1, exit_bound=False,
+              counted=True):
     """Try to roll `ops[markers[0]:end]`, whose first segment is iteration `first_iteration` of
-    the Python loop (0-based); return the new op list or None (reason logged)."""
+    the Python loop (0-based); return the new op list or None (reason logged).
+
+    `exit_bound` (at the loop's exit: None for a `while` loop, the number of items of a `for`
+    loop's iterator, False otherwise) first tries the while form: the iterations since the
+    last marker up to `end` are one more iteration whose last op, a data guard, came out the
+    other way; it becomes the loop's exit condition, decided at run time. `counted=False`
+    allows only that form."""
     segments = [ops[a:b] for a, b in zip(markers, markers[1:])]
-    if len(segments) < MIN_ROLLED_ITERATIONS:
+    if exit_bound is not False:
+        try:
+            op = _rolled_op(segments + [ops[markers[-1]:end]], [], alive_atoms,
+                            first_iteration, exit_bound=exit_bound)
+            return ops[:markers[0]] + [op]
+        except NotRollable as why:
+            log.info("loop at %s keeps its trip count: %s", ops[markers[0]].loc
+                     if markers[0] < end else "?", why)
+    if len(segments) < MIN_ROLLED_ITERATIONS or not counted:
         return None
     try:
         op = _rolled_op(segments, ops[markers[-1]:end], alive_atoms, first_iteration)
@@ -61,7 +83,23 @@ def _homes(segments):
             for p, op in enumerate(segment) for i, v in enumerate(op.outputs)}
 
 
-def _rolled_op(segments, tail, alive_atoms, first_iteration):
+def _exit_guard(segments):
+    """The value of the exit guard's predicate that continues the loop: the last op of every
+    iteration is the same data guard, expecting that value in all but the last iteration."""
+    guards = [s[-1] if s else None for s in segments]
+    if any(g is None or g.prim.name != "guard" for g in guards):
+        raise NotRollable("the loop did not end on a data guard")
+    keep = guards[0].params["expected"]
+    if any(g.params != guards[0].params for g in guards[:-1]) or \
+            guards[-1].params != {**guards[0].params, "expected": not keep}:
+        raise NotRollable("the exit guard is not the same in every iteration")
+    return keep
+
+
+def _rolled_op(segments, tail, alive_atoms, first_iteration, exit_bound=False):
+    cond = None if exit_bound is False else _exit_guard(segments)
+    if len(segments) < MIN_ROLLED_ITERATIONS:
+        raise NotRollable("too few iterations")
     first, last = segments[0], segments[-1]
     length = len(first)
     if any(len(s) != length for s in segments) or length == 0:
@@ -70,15 +108,30 @@ def _rolled_op(segments, tail, alive_atoms, first_iteration):
     carry_init, invariants, classes = {}, [], []
     for p in range(length):
         classes.append(_classify_position(segments, home, p, carry_init, invariants,
-                                          first_iteration))
+                                          first_iteration, exit_guard=cond is not None and
+                                          p == length - 1))
+    if cond is not None and any(_varies(c) for c in classes):
+        # constants that changed with the iteration fit a line over the traced iterations only
+        # (`min(n, 3)` does too): the loop may not run past them
+        end = first_iteration + len(segments)
+        exit_bound = end if exit_bound is None else min(exit_bound, end)
     carried = sorted(carry_init)
-    live = _live_outputs(len(segments), home, tail, alive_atoms, carried)
-    body = _build_body(first, classes, invariants, carried, live)
-    outputs = tuple(last[p].outputs[i] for p, i in carried + live)
+    live, prev = _live_outputs(len(segments), home, tail, alive_atoms, carried)
+    body = _build_body(first, classes, invariants, carried, live, prev, cond is not None)
+    outputs = tuple(last[p].outputs[i] for p, i in carried + live) + \
+        tuple(segments[-2][p].outputs[i] for p, i in prev)
     inputs = tuple(invariants) + tuple(carry_init[pos] for pos in carried)
     params = dict(body=body, trip=len(segments), n_inv=len(invariants), n_carry=len(carried),
                   tape=False, start=first_iteration)
+    if cond is not None:
+        params.update(cond=cond, bound=exit_bound)
+        outputs += (Var(INDEX),)
     return Op(loop, inputs, outputs, params, first[0].loc)
+
+
+def _varies(classified):
+    """Whether an op position reads the iteration number (affine constants, moving slices)."""
+    return classified.kinds[-1] is not None or any(k[0] == "affine" for k in classified.kinds[:-1])
 
 
 def _same_params(a, b):
@@ -88,7 +141,7 @@ def _same_params(a, b):
                for k in a)
 
 
-def _classify_position(segments, home, p, carry_init, invariants, first):
+def _classify_position(segments, home, p, carry_init, invariants, first, exit_guard=False):
     ops = [s[p] for s in segments]
     head = ops[0]
     for op in ops[1:]:
@@ -96,7 +149,7 @@ def _classify_position(segments, home, p, carry_init, invariants, first):
                 [v.aval for v in op.outputs] != [v.aval for v in head.outputs]:
             raise NotRollable(f"operation {p} differs between iterations ({head.prim.name} vs "
                               f"{op.prim.name})")
-    varying = _varying_params(ops, first)
+    varying = None if exit_guard else _varying_params(ops, first)
     kinds = [_classify_input(segments, home, p, j, carry_init, invariants, first)
              for j in range(len(head.inputs))]
     return Classified(kinds + [varying])
@@ -162,35 +215,46 @@ def _same_literal(a, b):
 
 
 def _live_outputs(n_segments, home, tail, alive_atoms, carried):
-    """Positions of the last iteration read after the loop; middle iterations must be dead."""
+    """Positions of the last iteration read after the loop, and carried positions whose value
+    entering the last iteration is (`y_prev = y` before `y = f(y)`); middle iterations must be
+    dead otherwise."""
     used_after = {a for op in tail for a in op.inputs if isinstance(a, Var)} | alive_atoms
-    live = set()
+    live, prev = set(), set()
     for var in used_after:
         k, pos = home.get(var, (None, None))
         if k is None:
             continue
-        if k < n_segments - 1:
+        if k == n_segments - 2 and pos in carried:
+            prev.add(pos)
+        elif k < n_segments - 1:
             raise NotRollable("a value computed in a middle iteration is used after the loop")
-        if pos not in carried:
+        elif pos not in carried:
             live.add(pos)
-    return sorted(live)
+    return sorted(live), sorted(prev)
 
 
-def _build_body(segment, classes, invariants, carried, live):
+def _build_body(segment, classes, invariants, carried, live, prev=(), cond=False):
+    """The body: iteration `segment` in terms of the counter, invariants and carries; returns
+    carries, live values, carries as they entered (`prev`), then for a while loop the exit
+    guard's predicate (the guard itself, the segment's last op, is left out)."""
     b = Builder(concrete=False)
     k = b.new_input(INDEX)
     inv = {a: (b.new_input(a.aval) if isinstance(a, Var) else Tracer(b, a, a.value)) for a in invariants}
     carry = {pos: b.new_input(segment[pos[0]].outputs[pos[1]].aval) for pos in carried}
     env = {}
+    ops = segment[:-1] if cond else segment
     with b:
-        for p, (op, cls) in enumerate(zip(segment, classes)):
+        for p, (op, cls) in enumerate(zip(ops, classes)):
             b.loc = op.loc
             args = [_body_input(kind, k, inv, carry, env, b) for kind in cls.kinds[:-1]]
             result = _emit(op, args, cls.kinds[-1], k)
             results = result if op.prim.multiple_results else [result]
             for i, r in enumerate(results if op.outputs else []):
                 env[(p, i)] = r
-        return b.build([env[pos] for pos in carried + live], name="body")
+        outputs = [env[pos] for pos in carried + live] + [carry[pos] for pos in prev]
+        if cond:
+            outputs.append(_body_input(classes[-1].kinds[0], k, inv, carry, env, b))
+        return b.build(outputs, name="body")
 
 
 def _body_input(kind, k, inv, carry, env, builder):
@@ -235,18 +299,31 @@ def _emit(op, args, varying, k):
 def merge_loops(first, second, alive_atoms):
     """One loop op running `first`'s iterations then `second`'s, when `second` continues
     `first` (same body, same invariants, carries starting from `first`'s results) and nothing
-    else reads `first`'s results; else None."""
+    else reads `first`'s results; else None. A counted `first` continues into a while loop
+    `second` when its body is `second`'s with the exit guard still a guard."""
     p, q = first.params, second.params
     n_inv, n_carry = p["n_inv"], p["n_carry"]
-    if (q["n_inv"], q["n_carry"], q["start"]) != (n_inv, n_carry, p["start"] + p["trip"]) or \
-            trace_key(p["body"]) != trace_key(q["body"]):
+    if p.get("cond") is not None or (q["n_inv"], q["n_carry"], q["start"]) != \
+            (n_inv, n_carry, p["start"] + p["trip"]):
+        return None
+    body = p["body"] if q.get("cond") is None else guard_as_output(p["body"], q["cond"])
+    if body is None or trace_key(body) != trace_key(q["body"]):
         return None
     if any(a is not b for a, b in zip(first.inputs[:n_inv], second.inputs[:n_inv])) or \
             any(a is not b for a, b in zip(second.inputs[n_inv:], first.outputs[:n_carry])):
         return None
     if any(v in alive_atoms for v in first.outputs):
         return None
-    return Op(loop, first.inputs, second.outputs, {**p, "trip": p["trip"] + q["trip"]}, first.loc)
+    return Op(loop, first.inputs, second.outputs, {**q, "trip": p["trip"] + q["trip"],
+                                                   "start": p["start"]}, first.loc)
+
+
+def guard_as_output(body, cond):
+    """`body` whose last op, a guard expecting `cond`, becomes its last output instead."""
+    if not body.ops or body.ops[-1].prim.name != "guard" or \
+            body.ops[-1].params["expected"] != cond:
+        return None
+    return Trace(body.inputs, body.outputs + (body.ops[-1].inputs[0],), body.ops[:-1], body.name)
 
 
 _keys = weakref.WeakKeyDictionary()      # trace -> its fingerprint; dies with the trace
