@@ -135,6 +135,53 @@ def one_trip_axes(t, x):
 
 T = R.standard_normal((1, 2, 2))
 
+
+# Loop bodies compute in scratch buffers allocated once, before the loop, and copy carries into
+# the carries' own buffers: these cases would read a buffer another output overwrote if the
+# copies were ordered or aliased wrongly.
+def view_carries(m):
+    a, b = m.reshape(3, 2) * 1.0, m * 2.0
+    for _ in range(20):
+        new_b = a.reshape(2, 3) * 0.5 + np.sin(b)
+        a = b.reshape(3, 2)          # a view of b's buffer, which new_b then fills
+        b = new_b
+    return np.sum(a.reshape(2, 3) * b)
+
+
+def carried_twice(x):
+    a = b = x
+    for _ in range(20):
+        c = np.tanh(a) + 0.1 * b
+        a, b = c, c
+    return np.sum(a) + np.sum(b * b)
+
+
+def read_after_loop(x):
+    y = x
+    for _ in range(20):
+        t = np.cos(y) * 0.5          # t of the last iteration is read after the loop
+        y = y + t * 0.1
+    return np.sum(y) + np.sum(t * t)
+
+
+def nested_carries(x):
+    y = x
+    for _ in range(18):
+        z = y * 1.0
+        for _ in range(17):          # the inner loop's buffers are the outer body's scratch
+            z = z * 0.9 + np.sin(z) * 0.05
+        y = y + z * 0.01
+    return np.sum(y * y)
+
+
+def setitem_carry(x):
+    out = np.zeros_like(x)
+    last = out
+    for i in range(1, len(x)):
+        out[i] = np.sin(x[i]) + out[i - 1]   # updated in place in the carry's buffer
+        last = out * 1.0
+    return np.sum(out * last)
+
 CASES = [
     (one_trip_axes, (T, np.abs(X) + 0.1), (0, 1)),
     (arithmetic, (X, Y), (0, 1)),
@@ -146,6 +193,11 @@ CASES = [
     (products, (A, B), (0, 1)),
     (scalars, (1.5, X), (0, 1)),
     (indexed_loop, (X,), 0),
+    (view_carries, (R.standard_normal((2, 3)),), 0),
+    (carried_twice, (X,), 0),
+    (read_after_loop, (X,), 0),
+    (nested_carries, (X,), 0),
+    (setitem_carry, (X,), 0),
 ]
 
 

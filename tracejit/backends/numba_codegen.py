@@ -64,6 +64,8 @@ def _scipy_import():
 # 9 vs 23 ns at n=16, 6 vs 22 ns at n=64.
 VECTOR_MIN_TRIP = 16
 
+INLINE_BODIES = True
+
 
 @dataclass
 class Group:
@@ -111,6 +113,10 @@ class KernelBuilder:
         self._lit_names: dict = {}
         self._uniform: dict = {}
         self.exits: list = self.root.exits if parent is not None else []
+        # a sub-kernel runs once per loop iteration: its arrays live in scratch buffers the
+        # caller allocates once, before the loop (shape, dtype per parameter s0, s1, ...)
+        self.parent = parent
+        self.scratch: list = []
         self.uses_scipy = False          # the root kernel's module imports numba_scipy
         self.sparse: dict = {}           # Var -> deferred slice_update of zeros (see _defer_sparse)
         self.groups: dict = {}           # shape -> pending Group
@@ -198,9 +204,14 @@ class KernelBuilder:
         dt = self.dtype(out.dtype)
         value = self.uniform(base) if isinstance(base, Lit) else None
         if value is not None:
-            fill = literal(value, out.dtype)
-            return self.define(out, f"np.full({tuple(out.shape)!r}, {fill}, {dt})", owned=True)
-        return self.define(out, f"{self.array(base)}.astype({dt})", owned=True)   # a fresh C copy
+            name = self.names[out] = self.buffer(out.shape, out.dtype, literal(value, out.dtype))
+        elif self.parent is None:
+            name = self.define(out, f"{self.array(base)}.astype({dt})")   # a fresh C copy
+        else:
+            name = self.names[out] = self.buffer(out.shape, out.dtype)
+            self.line(f"{name}[...] = {self.array(base)}")
+        self.owned.add(out)
+        return name
 
     def scalar(self, atom):
         """Expression for a size-1 atom as a scalar."""
@@ -217,9 +228,7 @@ class KernelBuilder:
         if not is_scalar(atom):
             return self.names[atom]
         if atom not in self.materialized:
-            name = self.fresh()
-            shape = atom.shape if atom.ndim else (1,)
-            self.line(f"{name} = np.full({shape!r}, {self.names[atom]}, {self.dtype(atom.dtype)})")
+            name = self.buffer(atom.shape if atom.ndim else (1,), atom.dtype, self.names[atom])
             self.materialized[atom] = name if atom.ndim else f"{name}.reshape(())"
         return self.materialized[atom]
 
@@ -259,15 +268,29 @@ class KernelBuilder:
     def alloc(self, var, fill=None):
         """A fresh C array shaped like `var`, bound to it (uninitialised unless `fill` given).
         For a scalar Var it is a temporary of shape (1,)*ndim, read back after the op (`seal`)."""
-        dt = self.dtype(var.dtype)
-        init = "np.empty({0!r}, {1})" if fill is None else "np.full({0!r}, " + fill + ", {1})"
-        name = self.fresh("v")
-        self.line(f"{name} = " + init.format(tuple(var.shape) or (1,), dt))
+        name = self.buffer(tuple(var.shape) or (1,), var.dtype, fill)
         self.names[var] = name
         if is_scalar(var):
             self._unsealed[var] = name
         else:
             self.owned.add(var)
+        return name
+
+    def buffer(self, shape, dtype, fill=None):
+        """Name of a C array of static `shape` the emitted code may overwrite (uninitialised
+        unless `fill` given): allocated here in a kernel, a scratch parameter in a sub-kernel
+        (a loop body would otherwise allocate on every iteration, which costs more than the
+        arithmetic on small arrays)."""
+        dt = self.dtype(dtype)
+        if self.parent is None:
+            name = self.fresh("v")
+            init = "np.empty({0!r}, {1})" if fill is None else "np.full({0!r}, " + fill + ", {1})"
+            self.line(f"{name} = " + init.format(tuple(shape), dt))
+            return name
+        name = f"s{len(self.scratch)}"
+        self.scratch.append((tuple(shape), np.dtype(dtype)))
+        if fill is not None:
+            self.line(f"{name}.fill({fill})")
         return name
 
     def seal(self, var):
@@ -352,31 +375,52 @@ class KernelBuilder:
             values = self._handed_back(returned, values, carried)
         self.line("return (" + "".join(f"{v}, " for v in values) + ")")
         params = [f"a{i}" for i in range(len(self.trace.inputs))] + \
-                 [f"c{i}" for i in range(len(self.lit_args))]
-        return ("\n@njit(cache=True, error_model='numpy')\n"
+                 [f"c{i}" for i in range(len(self.lit_args))] + \
+                 [f"s{i}" for i in range(len(self.scratch))]
+        inline = ", inline='always'" if self.parent is not None and INLINE_BODIES else ""
+        return (f"\n@njit(cache=True, error_model='numpy'{inline})\n"
                 f"def {name}({', '.join(params)}):\n" + "\n".join(self.lines) + "\n")
 
     def _handed_back(self, returned, values, carried):
+        """What a loop body returns. The caller hands each carry's buffer back next iteration,
+        and the body's scratch buffers are overwritten then: a carry computed elsewhere is
+        copied into the carry's own buffer; an extra output (read after the last iteration only)
+        returns its buffer as it is. Anything another output's update could overwrite (inputs,
+        views of them, buffers shared with a carry) is copied first."""
         own_input = {j: self.trace.inputs[i] for i, j in carried.items()}
+        carry_buffers = {self.names[v] for v in own_input.values() if v.ndim}
         inputs = set(self.trace.inputs)
-        seen, out = set(), []
+        out, updates, seen = list(values), [], set()
         for j, (var, value) in enumerate(zip(returned, values)):
-            fresh = var in self.owned and (var not in inputs or own_input.get(j) is var)
-            out.append(value if var.ndim == 0 or (fresh and var not in seen) else f"{value}.copy()")
-            seen.add(var)
+            mine = own_input.get(j)
+            first, seen = var not in seen, seen | {var}
+            if var.ndim == 0 or (mine is not None and value == self.names[mine]):
+                continue                                       # a scalar; updated in place
+            if var in self.owned and var not in inputs and value not in carry_buffers:
+                if mine is not None:
+                    updates.append((self.names[mine], value))  # scratch -> the carry's buffer
+                    out[j] = self.names[mine]
+                elif not first:
+                    out[j] = f"{value}.copy()"
+                continue
+            out[j] = self.fresh("h")
+            self.line(f"{out[j]} = {value}.copy()")
+        for carry, value in updates:
+            self.line(f"{carry}[...] = {value}")
         return out
 
     def subkernel(self, trace, carried=None):
         """Emit `trace` as a separate function of this module (a loop body when `carried` maps
-        carry inputs to outputs); returns its name and the literal arrays to pass after its
-        inputs."""
+        carry inputs to outputs); returns its name and the arguments to pass after its inputs:
+        its literal arrays and its scratch buffers, allocated here (before the caller's loop)."""
         sub = KernelBuilder(trace, parent=self)
         name = self.root.fresh("sub")
         returned = list(trace.outputs)
         if any(not isinstance(a, Var) for a in returned):
             raise NoLowering("a sub-trace returning a literal")
         self.root.functions.append(sub.function(name, returned, carried))
-        return name, sub.lit_args
+        return name, [self.lit_array(array) for array in sub.lit_args] + \
+            [self.buffer(shape, dtype) for shape, dtype in sub.scratch]
 
     def lit_array(self, array):
         """Name of this kernel's parameter holding `array` (passed on to a sub-kernel)."""

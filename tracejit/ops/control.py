@@ -368,8 +368,6 @@ def _lower_sweep(kb, op):
     first_ct = 2 + n_inv + n_carry + n_extra
     rev, rev_lits = kb.subkernel(p["reverse"], carried={
         first_ct + j: j for j in range(len(p["reverse"].outputs))})
-    fwd_lits = [kb.lit_array(a) for a in fwd_lits]
-    rev_lits = [kb.lit_array(a) for a in rev_lits]
     ins = op.inputs
     inv = [kb.operand(a) for a in ins[:n_inv]]
     state = _carry_copies(kb, ins[n_inv:n_inv + n_carry])
@@ -444,13 +442,11 @@ def _lower_loop(kb, op):
     body, trip, n_inv, n_carry, tape = (op.params[k] for k in
                                         ("body", "trip", "n_inv", "n_carry", "tape"))
     start, cond = int(op.params.get("start", 0)), op.params.get("cond")
-    fn, body_lits = kb.subkernel(body, carried={1 + n_inv + j: j for j in range(n_carry)})
+    fn, lits = kb.subkernel(body, carried={1 + n_inv + j: j for j in range(n_carry)})
     invariants = [kb.operand(a) for a in op.inputs[:n_inv]]
     carries = _carry_copies(kb, op.inputs[n_inv:])
-    lits = [kb.lit_array(array) for array in body_lits]
-    tapes = [kb.fresh("tape") for _ in carries] if tape else []
-    for name, a in zip(tapes, op.inputs[n_inv:]):
-        kb.line(f"{name} = np.empty({(trip,) + tuple(a.shape)!r}, {kb.dtype(a.dtype)})")
+    tapes = [kb.buffer((trip,) + tuple(a.shape), a.dtype) for a in op.inputs[n_inv:]] \
+        if tape else []
     result, k = kb.fresh("r"), kb.fresh("k")
 
     def iteration(row, index):
@@ -487,8 +483,12 @@ def _carry_copies(kb, atoms):
     """Fresh names holding `atoms` (arrays copied: a body updates its carries in place)."""
     names = []
     for a in atoms:
-        names.append(kb.fresh("carry"))
-        kb.line(f"{names[-1]} = {kb.operand(a)}" + (".copy()" if a.ndim else ""))
+        if a.ndim:
+            names.append(kb.buffer(a.shape, a.dtype))       # once, before an enclosing loop
+            kb.line(f"{names[-1]}[...] = {kb.operand(a)}")
+        else:
+            names.append(kb.fresh("carry"))
+            kb.line(f"{names[-1]} = {kb.operand(a)}")
     return names
 
 

@@ -287,8 +287,8 @@ def _lower_checkpoint(kb, op):
     body = op.params["body"]
     computed = [a for a in body.outputs if isinstance(a, Var)]
     sub = Trace(body.inputs, tuple(dict.fromkeys(computed)), body.ops, body.name)
-    fn, body_lits = kb.subkernel(sub)
-    args = [kb.operand(a) for a in op.inputs] + [kb.lit_array(array) for array in body_lits]
+    fn, extra = kb.subkernel(sub)
+    args = [kb.operand(a) for a in op.inputs] + extra
     result, slot = kb.fresh("r"), {v: j for j, v in enumerate(sub.outputs)}
     kb.line(f"{result} = {fn}({', '.join(args)})")
     for var, atom in zip(op.outputs, body.outputs):
