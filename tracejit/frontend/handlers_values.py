@@ -93,7 +93,14 @@ def _unary_not(frame, instr):
 
 @handler("TO_BOOL", since=(3, 13))
 def _to_bool(frame, instr):
-    frame.push(bool(frame.pop()))          # a traced value records a guard on the outcome
+    """3.13 converts a branch's condition to bool first. A traced boolean scalar stays traced,
+    so the branch that consumes it records the guard and knows that data, not a Python value,
+    decided it (a while loop's exit); anything else becomes a bool here (traced: a guard)."""
+    value = frame.pop()
+    if isinstance(value, Tracer) and value.dtype == np.bool_ and value.size == 1:
+        frame.push(value)
+    else:
+        frame.push(bool(value))
 
 
 # ---- subscripts ------------------------------------------------------------------------------
