@@ -52,18 +52,17 @@ def mlp_grad_by_hand(W1, b1, W2, b2, X, Y):
 
 
 def peers():
+    """The installed peers (tracejit.peers: the function's NumPy is rebound to the peer's
+    NumPy-compatible module in a copy, so the user's code is unchanged), each as
+    `make(fn, args, argnum) -> zero-argument gradient call`."""
+    from tracejit import peers as known
     found = {}
-    try:
-        import jax
-        jax.config.update("jax_enable_x64", True)
-        found["jax"] = lambda fn, argnum: jax.jit(jax.grad(fn, argnums=argnum))
-    except ImportError:
-        pass
-    try:
-        import autograd
-        found["autograd"] = lambda fn, argnum: autograd.grad(fn, argnum)
-    except ImportError:
-        pass
+    for peer in (known.Jax(), known.Autograd()):
+        try:
+            peer.prepare(trivial, (np.ones(3),), 0, {})()
+        except known.Unavailable:
+            continue
+        found[peer.name] = lambda fn, args, argnum, peer=peer: peer.prepare(fn, args, argnum, {})
     return found
 
 
@@ -88,8 +87,10 @@ def measure(name, fn, args, argnum, other):
     if name == "mlp":
         row["by hand"] = per_call(lambda: mlp_grad_by_hand(*args))
     for peer, make_grad in other.items():
-        grad = make_grad(fn, argnum)
-        row[peer] = per_call(lambda: grad(*args))
+        try:
+            row[peer] = per_call(make_grad(fn, args, argnum))
+        except Exception as exc:                 # e.g. JAX cannot branch on traced data
+            row[peer] = f"fails: {type(exc).__name__}"
     return row
 
 
@@ -111,7 +112,8 @@ def main(names):
     print("|" + "---|" * (len(columns) + 4))
     for name, fn, args, argnum in cases(names):
         row = measure(name, fn, args, argnum, other)
-        cells = [fmt(row[c]) if c in row else "—" for c in columns]
+        cells = [(fmt(row[c]) if isinstance(row[c], float) else row[c]) if c in row else "—"
+                 for c in columns]
         ratio_fwd = row["tracejit/numba"] / row["numpy fwd"]
         ratio_np = row["tracejit/numba"] / row["tracejit/numpy"]
         print(f"| {name} | " + " | ".join(cells) +
