@@ -4,13 +4,14 @@
 """
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, "/work/shared/reference")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tracejit  # noqa: E402
+from reference_workloads import make  # noqa: E402
 from tracejit.backends import numba_backend  # noqa: E402
-from workloads import make  # noqa: E402
 
 if "--init-numba" in sys.argv:      # count numba's one-time target setup as part of imports
     started = time.perf_counter()
