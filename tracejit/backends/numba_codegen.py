@@ -64,6 +64,9 @@ def _scipy_import():
 # 9 vs 23 ns at n=16, 6 vs 22 ns at n=64.
 VECTOR_MIN_TRIP = 16
 
+# Loop bodies are inlined into their loop (numba's inline='always'): a call per iteration passes
+# and returns arrays through reference counts and a result tuple, which cost Euler's gradient
+# 3.4x (1.03 ms against 0.30 ms for 10,000 steps); it also compiled faster (1.0 s against 2.9 s)
 INLINE_BODIES = True
 
 
