@@ -33,14 +33,8 @@ NO_NUMBA = ("primitive fft", "primitive eig", "primitive sqrtm", "primitive cust
             "dtype complex", "argpartition")
 
 
-@pytest.fixture(params=["numpy", "numba"])
-def backend(request, monkeypatch):
-    if request.param == "numba":
-        # built before the first call, so the kernel serves it; every kernel call is checked
-        # against the numpy executor (the same guard decisions, values within 1e-12 relative)
-        monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "sync")
-        monkeypatch.setenv("TRACEJIT_NUMBA_CROSSCHECK", "1")
-    return request.param
+# `backend` (tests/conftest.py): every backend; numba kernels are built before the first call and
+# every kernel call is checked against the numpy executor
 
 
 def assert_kernels_served(backend, *compiled):
