@@ -22,6 +22,7 @@ from .frontend import trace_function
 from .ir import verify
 from .runtime import CompiledFunction
 from .transforms import cse, dce, inline_calls
+from .transforms.prune import prune_loops
 from .transforms.tapes import merge_taped_loops
 from .tree import flatten, unflatten_source
 
@@ -182,7 +183,7 @@ class _Entry:
     def compile_transform(self, result, args, kwargs):
         tree, template = self.layout          # set by the trace just made (under the cache lock)
         # a loop the adjoint reruns with a tape records it in the primal run instead
-        trace = verify(dce(inline_calls(merge_taped_loops(cse(dce(result.trace))))))
+        trace = verify(prune_loops(inline_calls(merge_taped_loops(cse(dce(result.trace))))))
         return trace, _compile_finish(tree, template, result.out_weak)
 
 

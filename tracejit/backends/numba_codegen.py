@@ -127,10 +127,13 @@ class KernelBuilder:
         self._count = 0
         self.outputs = {a for a in trace.outputs if isinstance(a, Var)}
         self.consumers: dict = {}
+        self.produced_at: dict = {}      # Var -> position of the op computing it
         for index, op in enumerate(trace.ops):
             for a in op.inputs:
                 if isinstance(a, Var):
                     self.consumers.setdefault(a, []).append(index)
+            self.produced_at.update(dict.fromkeys(op.outputs, index))
+        self.carry_of: dict = {}         # a loop body's output Var -> the carry input it replaces
         self.position = 0
 
     # ---- the statement-rule interface -----------------------------------------------------------
@@ -184,6 +187,18 @@ class KernelBuilder:
             read = "" if is_scalar(source) else f"[{', '.join(self.index(source.shape, shape))}]"
             self.line(f"{target}[{', '.join(place(i)) or '0'}] {assign} {value}{read}")
 
+    def copy_array(self, target, source, shape, row=None):
+        """`target[row] = source` (or `target[...] = source`) for C arrays of static `shape`, as
+        explicit loops: numba's whole-array assignment goes through a generic broadcasting
+        setitem that costs more than the copy itself on small arrays (4 ns for two elements,
+        measured on a loop body's carries)."""
+        if not shape:
+            self.line(f"{target}[{'...' if row is None else row}] = {source}[...]")
+            return
+        with self.loops(shape) as i:
+            lead = [] if row is None else [row]
+            self.line(f"{target}[{', '.join(lead + i) or '0'}] = {source}[{', '.join(i) or '0'}]")
+
     def alias(self, atom):
         """`atom`'s buffer is now shared with a view, so it may no longer be updated in place."""
         self.owned.discard(atom)
@@ -212,7 +227,7 @@ class KernelBuilder:
             name = self.define(out, f"{self.array(base)}.astype({dt})")   # a fresh C copy
         else:
             name = self.names[out] = self.buffer(out.shape, out.dtype)
-            self.line(f"{name}[...] = {self.array(base)}")
+            self.copy_array(name, self.array(base), out.shape)
         self.owned.add(out)
         return name
 
@@ -302,12 +317,13 @@ class KernelBuilder:
             self.materialized[var] = array if var.ndim else f"{array}.reshape(())"
             self.define_scalar(var, f"{array}[{', '.join(['0'] * max(var.ndim, 1))}]")
 
-    def reusable(self, atom):
-        """Whether `atom`'s buffer may be overwritten in place by the op being emitted: the kernel
-        owns it, nothing reads it later and it is not returned."""
+    def reusable(self, atom, position=None):
+        """Whether `atom`'s buffer may be overwritten in place by the op being emitted (or the op
+        at `position`): the kernel owns it, no later op reads it and it is not returned."""
         if not isinstance(atom, Var) or atom not in self.owned or atom in self.outputs:
             return False
-        if any(i > self.position for i in self.consumers.get(atom, ())):
+        position = self.position if position is None else position
+        if any(i > position for i in self.consumers.get(atom, ())):
             return False
         if any(atom in op.inputs for op in self.sparse.values()):
             return False
@@ -366,9 +382,10 @@ class KernelBuilder:
         for i, v in enumerate(self.trace.inputs):
             self._bind_input(i, v)
         carried = carried or {}
-        for i in carried:
+        for i, j in carried.items():
             if self.trace.inputs[i].ndim:
                 self.owned.add(self.trace.inputs[i])
+                self.carry_of.setdefault(returned[j], self.trace.inputs[i])
         for self.position, op in enumerate(self.trace.ops):
             self.visit(op)
         for group in list(self.groups.values()):
@@ -401,15 +418,15 @@ class KernelBuilder:
                 continue                                       # a scalar; updated in place
             if var in self.owned and var not in inputs and value not in carry_buffers:
                 if mine is not None:
-                    updates.append((self.names[mine], value))  # scratch -> the carry's buffer
+                    updates.append(((self.names[mine], value), var))  # scratch -> carry buffer
                     out[j] = self.names[mine]
                 elif not first:
                     out[j] = f"{value}.copy()"
                 continue
             out[j] = self.fresh("h")
             self.line(f"{out[j]} = {value}.copy()")
-        for carry, value in updates:
-            self.line(f"{carry}[...] = {value}")
+        for (carry, value), var in updates:
+            self.copy_array(carry, value, var.shape)
         return out
 
     def subkernel(self, trace, carried=None):
@@ -546,11 +563,13 @@ class KernelBuilder:
             # reassociation, which changes results); so the vector loop stores what is reduced
             # and a second loop accumulates it in the same order, giving the same sums
             stored |= {op.inputs[0] for op in reductions if op.inputs[0] in group.members}
+        one_pass = not vector or not reductions and not any(
+            op.prim.numba.outside is not None for op in group.ops)
         for op in group.ops:
             out = op.outputs[0]
             if out in group.reduced:
                 self._init_accumulator(op)
-            elif out in stored:
+            elif out in stored and not (one_pass and self._into_carry(out)):
                 self.alloc(out)
         if not vector:
             self._emit_loop(group, group.ops, stored, vector=False)
@@ -585,6 +604,18 @@ class KernelBuilder:
         with self.loops(group.shape):
             for op in ops:
                 self._emit_member(op, group, local, stored, vector, count)
+
+    def _into_carry(self, out):
+        """Bind `out`, a loop body's next value of a carry, to that carry's buffer when its fused
+        loop may write there: element i is read (at i) before it is written, and nothing reads
+        the carry after `out`'s op. Saves a scratch buffer and the copy back (`_handed_back`)."""
+        carry = self.carry_of.get(out)
+        if carry is None or carry.aval != out.aval or \
+                not self.reusable(carry, self.produced_at[out]):
+            return False
+        self.names[out] = self.names[carry]
+        self.owned.add(out)
+        return True
 
     def _read_outside(self, var, group):
         readers = self.consumers.get(var, ())

@@ -405,8 +405,8 @@ def _lower_sweep(kb, op):
             kb.line(f"{name} = {res}[{j}]")
     with kb.block(f"for {r} in range({trip}):"):
         with kb.block(f"if {r} % {stride} == 0:"):
-            for cp, name in zip(cps, state):
-                kb.line(f"{cp}[{r} // {stride}] = {name}")
+            for cp, name, a in zip(cps, state, ins[n_inv:]):
+                _store_row(kb, cp, f"{r} // {stride}", name, a)
         step(f"{start} + {r}")
     with kb.block(f"for {seg} in range({n_cp} - 1, -1, -1):"):
         kb.line(f"{lo} = {seg} * {stride}")
@@ -414,8 +414,8 @@ def _lower_sweep(kb, op):
         for cp, name, a in zip(cps, state, ins[n_inv:]):
             kb.line(f"{name} = {cp}[{seg}]" + (".copy()" if a.ndim else ""))
         with kb.block(f"for {r} in range({lo}, {hi}):"):
-            for buf, name in zip(bufs, state):
-                kb.line(f"{buf}[{r} - {lo}] = {name}")
+            for buf, name, a in zip(bufs, state, ins[n_inv:]):
+                _store_row(kb, buf, f"{r} - {lo}", name, a)
             with kb.block(f"if {r} + 1 < {hi}:"):
                 step(f"{start} + {r}")
         with kb.block(f"for {r} in range({hi} - 1, {lo} - 1, -1):"):
@@ -450,8 +450,8 @@ def _lower_loop(kb, op):
     result, k = kb.fresh("r"), kb.fresh("k")
 
     def iteration(row, index):
-        for name, carry in zip(tapes, carries):
-            kb.line(f"{name}[{row}] = {carry}")
+        for name, carry, a in zip(tapes, carries, op.inputs[n_inv:]):
+            _store_row(kb, name, row, carry, a)
         kb.line(f"{result} = {fn}({', '.join([index] + invariants + carries + lits)})")
         for j, carry in enumerate(carries):
             kb.line(f"{carry} = {result}[{j}]")
@@ -479,13 +479,21 @@ def _lower_loop(kb, op):
         kb.define(var, name, owned=True)
 
 
+def _store_row(kb, table, row, value, atom):
+    """`table[row] = value` for a carry like `atom` (arrays through `copy_array`'s loops)."""
+    if atom.ndim:
+        kb.copy_array(table, value, atom.shape, row=row)
+    else:
+        kb.line(f"{table}[{row}] = {value}")
+
+
 def _carry_copies(kb, atoms):
     """Fresh names holding `atoms` (arrays copied: a body updates its carries in place)."""
     names = []
     for a in atoms:
         if a.ndim:
             names.append(kb.buffer(a.shape, a.dtype))       # once, before an enclosing loop
-            kb.line(f"{names[-1]}[...] = {kb.operand(a)}")
+            kb.copy_array(names[-1], kb.array(a), a.shape)
         else:
             names.append(kb.fresh("carry"))
             kb.line(f"{names[-1]} = {kb.operand(a)}")

@@ -14,12 +14,18 @@ from ..ir import Trace, Var
 SMALL_LITERAL = 64     # literals up to this size are compared by value, larger ones by identity
 
 
-def cse(trace: Trace) -> Trace:
+def cse(trace: Trace, _bodies=None) -> Trace:
+    """`trace` with repeated pure ops merged, in the traces ops hold (loop bodies) too. A body
+    shared by several ops stays shared (`merge_taped_loops` matches loops by body)."""
+    bodies = {} if _bodies is None else _bodies      # id(body) -> (body, its CSE'd copy)
     rename, seen, ops = {}, {}, []
     for op in trace.ops:
         inputs = tuple(rename.get(a, a) if isinstance(a, Var) else a for a in op.inputs)
         if inputs != op.inputs:
             op = replace(op, inputs=inputs)
+        if any(isinstance(v, Trace) for v in op.params.values()):
+            op = replace(op, params={k: _cse_body(v, bodies) if isinstance(v, Trace) else v
+                                     for k, v in op.params.items()})
         key = _key(op)
         if key is not None and key in seen:
             rename.update(zip(op.outputs, seen[key].outputs))
@@ -29,6 +35,12 @@ def cse(trace: Trace) -> Trace:
         ops.append(op)
     outputs = tuple(rename.get(a, a) if isinstance(a, Var) else a for a in trace.outputs)
     return Trace(trace.inputs, outputs, tuple(ops), trace.name)
+
+
+def _cse_body(body, bodies):
+    if id(body) not in bodies:
+        bodies[id(body)] = (body, cse(body, bodies))    # the original kept alive: ids stay unique
+    return bodies[id(body)][1]
 
 
 def _key(op):

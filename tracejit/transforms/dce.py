@@ -1,4 +1,5 @@
-"""Dead-code elimination: drop ops whose results nothing uses (guards always stay)."""
+"""Dead-code elimination: drop ops whose results nothing uses (guards always stay, and so does an
+op holding a trace with a guard: a loop whose body checks the path taken)."""
 from ..ir import Trace, Var
 
 
@@ -6,7 +7,13 @@ def dce(trace: Trace) -> Trace:
     live = {a for a in trace.outputs if isinstance(a, Var)}
     kept = []
     for op in reversed(trace.ops):
-        if op.prim.effect or any(v in live for v in op.outputs):
+        if any(v in live for v in op.outputs) or has_effect(op):
             kept.append(op)
             live.update(a for a in op.inputs if isinstance(a, Var))
     return Trace(trace.inputs, trace.outputs, tuple(reversed(kept)), trace.name)
+
+
+def has_effect(op):
+    """Whether `op` must run though nothing reads its results."""
+    return bool(op.prim.effect) or any(
+        isinstance(v, Trace) and any(has_effect(o) for o in v.ops) for v in op.params.values())
