@@ -182,6 +182,60 @@ def setitem_carry(x):
         last = out * 1.0
     return np.sum(out * last)
 
+
+# A loop body holds arrays of up to ELEMENT_MAX elements as scalars: carries travel element by
+# element, fused loops unroll, reshapes, slices and concatenations rename elements, a tape row is
+# read into scalars. These cover each of those next to arrays that stay arrays.
+def small_state(theta, y0):
+    y = y0
+    for _ in range(30):
+        dy = np.array([y[1], -theta[0] * y[0] - theta[1] * y[1]])
+        y = y + 0.05 * dy
+    return np.sum(y * y)
+
+
+def small_matrix(m, v):
+    s = m
+    for _ in range(12):
+        t = s.T * 0.5 + np.tanh(s)
+        t[0, :] = t[0, :] + v
+        row = np.sum(t, axis=0, keepdims=True)
+        s = t - 0.1 * row + np.concatenate([v[1:], v[:1]]).reshape(1, 2)
+    return np.sum(s * s) + np.max(s)
+
+
+def mixed_sizes(x, v):
+    a, b = v, x                      # 3 elements (held) and 9 (over ELEMENT_MAX: an array)
+    for _ in range(15):
+        b = b * 0.9 + np.sum(a) * 0.01
+        a = a[::-1] * 0.8 + b[:3] * 0.1
+    return np.sum(a * a) + np.sum(b)
+
+
+def while_small(v):
+    y = v
+    while np.max(np.abs(y)) > 0.05:
+        y = y * 0.7 + np.array([0.0, 0.001])
+    return np.sum(y * y)
+
+
+def nested_small(v):
+    y = v
+    for _ in range(6):
+        z = y[::-1] * 1.0
+        for _ in range(5):
+            z = np.sin(z) * 0.9 + y * 0.05
+        y = y + z * 0.1
+    return np.sum(y * y)
+
+
+def float32_small(v):
+    y = v.astype(np.float32)
+    for _ in range(10):
+        y = y * np.float32(0.9) + np.sin(y) * np.float32(0.01)
+    return np.sum(y * y)
+
+
 CASES = [
     (one_trip_axes, (T, np.abs(X) + 0.1), (0, 1)),
     (arithmetic, (X, Y), (0, 1)),
@@ -198,6 +252,12 @@ CASES = [
     (read_after_loop, (X,), 0),
     (nested_carries, (X,), 0),
     (setitem_carry, (X,), 0),
+    (small_state, (np.array([0.7, 0.2]), np.array([1.0, -0.5])), (0, 1)),
+    (small_matrix, (R.standard_normal((2, 2)), R.standard_normal(2)), (0, 1)),
+    (mixed_sizes, (R.standard_normal(9), R.standard_normal(3)), (0, 1)),
+    (while_small, (np.array([1.5, -2.0]),), 0),
+    (nested_small, (R.standard_normal(3),), 0),
+    (float32_small, (R.standard_normal(4),), 0),
 ]
 
 

@@ -63,6 +63,15 @@ def cast(expr, from_dtype, to_dtype):
     return f"{dtype_name(to_dtype)}({expr})"
 
 
+def python_slices(spec):
+    """The NumPy index tuple for a slicing spec ((start, size, step) per axis)."""
+    out = []
+    for start, size, step in spec:
+        stop = start + size * step
+        out.append(slice(start, None if stop < 0 else stop, step) if size else slice(0, 0))
+    return tuple(out)
+
+
 def slice_positions(spec, loop_index):
     """Index expressions of the elements a slicing spec ((start, size, step) per axis) selects,
     given loop indices over the slice's shape."""
@@ -170,8 +179,13 @@ class Reduction:
 
 class Statement:
     """Anything else: `emit(kb, op)` writes statements through the kernel builder `kb`
-    (see `numba_codegen.KernelBuilder`) and defines the op's outputs."""
+    (see `numba_codegen.KernelBuilder`) and defines the op's outputs.
+
+    `rearranges`: every output element is one of the inputs' elements, at a place the op's params
+    fix (reshape, slice, concatenate...). The generator may then work out the places by running
+    the primitive on arrays of element numbers, and keep small results as scalars."""
     kind = "statement"
 
-    def __init__(self, emit):
+    def __init__(self, emit, rearranges=False):
         self.emit = emit
+        self.rearranges = rearranges

@@ -370,9 +370,9 @@ def _lower_sweep(kb, op):
         first_ct + j: j for j in range(len(p["reverse"].outputs))})
     ins = op.inputs
     inv = [kb.operand(a) for a in ins[:n_inv]]
-    state = _carry_copies(kb, ins[n_inv:n_inv + n_carry])
+    state = [name for (name,) in _carry_copies(kb, ins[n_inv:n_inv + n_carry])]
     extra = [kb.operand(a) for a in ins[n_inv + n_carry:n_inv + n_carry + n_extra]]
-    cts = _carry_copies(kb, ins[n_inv + n_carry + n_extra:-1])
+    cts = [name for (name,) in _carry_copies(kb, ins[n_inv + n_carry + n_extra:-1])]
     acc = []
     for v in op.outputs[len(cts):]:
         acc.append(kb.fresh("acc"))
@@ -406,7 +406,7 @@ def _lower_sweep(kb, op):
     with kb.block(f"for {r} in range({trip}):"):
         with kb.block(f"if {r} % {stride} == 0:"):
             for cp, name, a in zip(cps, state, ins[n_inv:]):
-                _store_row(kb, cp, f"{r} // {stride}", name, a)
+                _store_row(kb, cp, f"{r} // {stride}", [name], a)
         step(f"{start} + {r}")
     with kb.block(f"for {seg} in range({n_cp} - 1, -1, -1):"):
         kb.line(f"{lo} = {seg} * {stride}")
@@ -415,7 +415,7 @@ def _lower_sweep(kb, op):
             kb.line(f"{name} = {cp}[{seg}]" + (".copy()" if a.ndim else ""))
         with kb.block(f"for {r} in range({lo}, {hi}):"):
             for buf, name, a in zip(bufs, state, ins[n_inv:]):
-                _store_row(kb, buf, f"{r} - {lo}", name, a)
+                _store_row(kb, buf, f"{r} - {lo}", [name], a)
             with kb.block(f"if {r} + 1 < {hi}:"):
                 step(f"{start} + {r}")
         with kb.block(f"for {r} in range({hi} - 1, {lo} - 1, -1):"):
@@ -438,32 +438,42 @@ sweep.numba = Statement(_lower_sweep)
 def _lower_loop(kb, op):
     """The body becomes a function of the kernel's module, called in a counted loop (a `while`
     loop testing the body's last output, for the cond form); the first iteration runs before
-    the loop so every result is defined for numba's type inference."""
+    the loop so every result is defined for numba's type inference. Small array carries travel
+    as scalars, one per element (`KernelBuilder.small`), so the loop keeps them in registers."""
     body, trip, n_inv, n_carry, tape = (op.params[k] for k in
                                         ("body", "trip", "n_inv", "n_carry", "tape"))
     start, cond = int(op.params.get("start", 0)), op.params.get("cond")
-    fn, lits = kb.subkernel(body, carried={1 + n_inv + j: j for j in range(n_carry)})
+    atoms = op.inputs[n_inv:]
+    held = {j for j, a in enumerate(atoms) if kb.small(a.aval)}
+    fn, lits = kb.subkernel(body, carried={1 + n_inv + j: j for j in range(n_carry)},
+                            held={1 + n_inv + j for j in held})
     invariants = [kb.operand(a) for a in op.inputs[:n_inv]]
-    carries = _carry_copies(kb, op.inputs[n_inv:])
-    tapes = [kb.buffer((trip,) + tuple(a.shape), a.dtype) for a in op.inputs[n_inv:]] \
+    carries = _carry_copies(kb, atoms, held)
+    n_body = len(body.outputs)
+    tapes = [(kb.buffer((trip,) + tuple(a.shape), a.dtype), j)
+             for j, (a, v) in enumerate(zip(atoms, op.outputs[n_body:])) if kb.used(v)] \
         if tape else []
+    # where each body output starts in the tuple a call returns
+    at = np.cumsum([0] + [len(carries[j]) if j < n_carry else 1 for j in range(n_body)])
     result, k = kb.fresh("r"), kb.fresh("k")
 
     def iteration(row, index):
-        for name, carry, a in zip(tapes, carries, op.inputs[n_inv:]):
-            _store_row(kb, name, row, carry, a)
-        kb.line(f"{result} = {fn}({', '.join([index] + invariants + carries + lits)})")
-        for j, carry in enumerate(carries):
-            kb.line(f"{carry} = {result}[{j}]")
+        for name, j in tapes:
+            _store_row(kb, name, row, carries[j], atoms[j], j in held)
+        args = [index] + invariants + [name for names in carries for name in names] + lits
+        kb.line(f"{result} = {fn}({', '.join(args)})")
+        for j, names in enumerate(carries):
+            for e, name in enumerate(names):
+                kb.line(f"{name} = {result}[{at[j] + e}]")
     iteration("0", str(start))
-    n_out = len(body.outputs)
+    n_out = n_body
     if cond is None:
         with kb.block(f"for {k} in range({start + 1}, {start + int(trip)}):"):
             iteration(f"{k} - {start}", k)
     else:
         n_out -= 1
         kb.line(f"{k} = {start + 1}")
-        with kb.block(f"while {result}[{n_out}] == {cond}:"):
+        with kb.block(f"while {result}[{at[n_out]}] == {cond}:"):
             if op.params.get("bound") is not None:
                 with kb.block(f"if {k} >= {int(op.params['bound'])}:"):
                     kb.line(kb.exit(op))       # the numpy executor side-exits
@@ -471,32 +481,43 @@ def _lower_loop(kb, op):
             kb.line(f"{k} += 1")
         kb.define_scalar(op.outputs[-1], f"{k} - {start}")
     for j, var in enumerate(op.outputs[:n_out]):
-        if var.ndim == 0:
-            kb.define_scalar(var, f"{result}[{j}]")
+        if j in held:
+            kb.hold(var, carries[j])
+        elif var.ndim == 0:
+            kb.define_scalar(var, f"{result}[{at[j]}]")
         else:
-            kb.define(var, f"{result}[{j}]", owned=True)
-    for name, var in zip(tapes, op.outputs[n_out:]):
-        kb.define(var, name, owned=True)
+            kb.define(var, f"{result}[{at[j]}]", owned=True)
+    for name, j in tapes:
+        kb.define(op.outputs[n_out + j], name, owned=True)
 
 
-def _store_row(kb, table, row, value, atom):
-    """`table[row] = value` for a carry like `atom` (arrays through `copy_array`'s loops)."""
-    if atom.ndim:
-        kb.copy_array(table, value, atom.shape, row=row)
+def _store_row(kb, table, row, names, atom, held=False):
+    """`table[row] = ` a carry like `atom` held in `names` (one array or scalar, or with
+    `held` one scalar per element)."""
+    if held:
+        for index, name in zip(np.ndindex(*atom.shape), names):
+            kb.line(f"{table}[{', '.join([row, *map(str, index)])}] = {name}")
+    elif atom.ndim:
+        kb.copy_array(table, names[0], atom.shape, row=row)
     else:
-        kb.line(f"{table}[{row}] = {value}")
+        kb.line(f"{table}[{row}] = {names[0]}")
 
 
-def _carry_copies(kb, atoms):
-    """Fresh names holding `atoms` (arrays copied: a body updates its carries in place)."""
+def _carry_copies(kb, atoms, held=()):
+    """Per carry, the names holding it: an array copied into a buffer of its own (a body
+    updates its carries in place), a scalar, or for a carry in `held` a scalar per element."""
     names = []
-    for a in atoms:
-        if a.ndim:
-            names.append(kb.buffer(a.shape, a.dtype))       # once, before an enclosing loop
-            kb.copy_array(names[-1], kb.array(a), a.shape)
+    for j, a in enumerate(atoms):
+        if j in held:
+            names.append([kb.fresh("carry") for _ in range(a.aval.size)])
+            for name, e in zip(names[-1], kb.elements_of(a)):
+                kb.line(f"{name} = {e}")
+        elif a.ndim:
+            names.append([kb.buffer(a.shape, a.dtype)])    # once, before an enclosing loop
+            kb.copy_array(names[-1][0], kb.array(a), a.shape)
         else:
-            names.append(kb.fresh("carry"))
-            kb.line(f"{names[-1]} = {kb.operand(a)}")
+            names.append([kb.fresh("carry")])
+            kb.line(f"{names[-1][0]} = {kb.operand(a)}")
     return names
 
 

@@ -6,7 +6,7 @@ to an input's shape.
 import numpy as np
 
 from ..ir import Aval
-from ..backends.numba_lower import Scalar, Statement, cast, slice_positions
+from ..backends.numba_lower import Scalar, Statement, cast, python_slices, slice_positions
 from .core import Primitive, constant
 from .elementwise import convert  # noqa: F401  (re-exported: dtype conversion is a shape-family op too)
 
@@ -61,15 +61,7 @@ transpose = Primitive(
 
 
 # strided slicing: per axis a (start, size, step) triple selecting start + k*step, k < size
-def python_slices(spec):
-    """The NumPy index tuple for a slicing spec."""
-    out = []
-    for start, size, step in spec:
-        stop = start + size * step
-        out.append(slice(start, None if stop < 0 else stop, step) if size else slice(0, 0))
-    return tuple(out)
-
-
+# (python_slices gives NumPy's index tuple for a spec)
 def _slice_impl(x, *, spec):
     return np.asarray(x)[python_slices(spec)]
 
@@ -215,8 +207,8 @@ def _lower_concatenate(kb, op):
         start += x.shape[axis]
 
 
-reshape.numba = Statement(_lower_reshape)
-transpose.numba = Statement(_lower_transpose)
-static_slice.numba = Statement(_lower_slice)
-slice_update.numba = Statement(_lower_slice_update)
-concatenate.numba = Statement(_lower_concatenate)
+reshape.numba = Statement(_lower_reshape, rearranges=True)
+transpose.numba = Statement(_lower_transpose, rearranges=True)
+static_slice.numba = Statement(_lower_slice, rearranges=True)
+slice_update.numba = Statement(_lower_slice_update, rearranges=True)
+concatenate.numba = Statement(_lower_concatenate, rearranges=True)
