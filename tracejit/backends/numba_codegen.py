@@ -323,6 +323,7 @@ class KernelBuilder:
         if atom in self.elements:                 # held as scalars: stored into a buffer once
             if atom not in self.materialized:
                 name = self.materialized[atom] = self.buffer(atom.shape, atom.dtype)
+                self.owned.add(atom)              # the buffer is the kernel's, unaliased
                 for index, e in zip(np.ndindex(*atom.shape), self.elements[atom]):
                     self.line(f"{name}[{', '.join(map(str, index))}] = {e}")
             return self.materialized[atom]
@@ -480,8 +481,10 @@ class KernelBuilder:
             self.visit(op)
         for group in list(self.groups.values()):
             self.flush(group)
-        values = [None if j in held_out else self.scalar(v) if v.ndim == 0 else
-                  self.contiguous(v) for j, v in enumerate(returned)]
+        into_carry = {j for i, j in carried.items()       # held: stored straight into the carry
+                      if returned[j] in self.elements and returned[j] not in self.materialized}
+        values = [None if j in held_out or j in into_carry else self.scalar(v) if v.ndim == 0
+                  else self.contiguous(v) for j, v in enumerate(returned)]
         if carried:
             values = self._handed_back(returned, values, carried, held_out)
         values = [", ".join(self.elements_of(v)) if j in held_out else values[j]
@@ -500,6 +503,7 @@ class KernelBuilder:
         returns its buffer as it is. Anything another output's update could overwrite (inputs,
         views of them, buffers shared with a carry) is copied first."""
         own_input = {j: self.trace.inputs[i] for i, j in carried.items()}
+        stores = []
         carry_buffers = {self.names[v] for j, v in own_input.items()
                          if v.ndim and j not in held_out}
         inputs = set(self.trace.inputs)
@@ -509,6 +513,10 @@ class KernelBuilder:
             first, seen = var not in seen, seen | {var}
             if j in held_out or var.ndim == 0 or (mine is not None and value == self.names[mine]):
                 continue                                       # a scalar; updated in place
+            if value is None:                                  # a held value: its elements
+                stores.append((self.names[mine], var))
+                out[j] = self.names[mine]
+                continue
             if var in self.owned and var not in inputs and value not in carry_buffers:
                 if mine is not None:
                     updates.append(((self.names[mine], value), var))  # scratch -> carry buffer
@@ -520,6 +528,9 @@ class KernelBuilder:
             self.line(f"{out[j]} = {value}.copy()")
         for (carry, value), var in updates:
             self.copy_array(carry, value, var.shape)
+        for carry, var in stores:
+            for index, e in zip(np.ndindex(*var.shape), self.elements[var]):
+                self.line(f"{carry}[{', '.join(map(str, index))}] = {e}")
         return out
 
     def subkernel(self, trace, carried=None, held=()):
