@@ -123,14 +123,8 @@ def pyround(x, ndigits, scale):
         return x                       # the rounding moves x by less than half its last bit
     r = np.rint(y)
     if abs(y - r) == 0.5:              # a tie in y; the exact product decides which way
-        error = _product_error(x, scale, y)
-        if error > 0.0:
-            r = np.floor(y) + 1.0
-        elif error < 0.0:
-            r = np.floor(y)
-    if r == 0.0:
-        return math.copysign(0.0, x)
-    return r / scale
+        r = _off_tie(y, _product_error(x, scale, y))
+    return math.copysign(0.0, x) if r == 0.0 else r / scale
 
 
 @njit(**_JIT)
@@ -143,14 +137,19 @@ def _pyround_tens(x, scale):
     r = np.rint(y)
     if abs(y - r) == 0.5:
         high = y * scale
-        remainder = (x - high) - _product_error(y, scale, high)
-        if remainder > 0.0:
-            r = np.floor(y) + 1.0
-        elif remainder < 0.0:
-            r = np.floor(y)
-    if r == 0.0:
-        return math.copysign(0.0, x)
-    return r * scale
+        r = _off_tie(y, (x - high) - _product_error(y, scale, high))
+    return math.copysign(0.0, x) if r == 0.0 else r * scale
+
+
+@njit(**_JIT)
+def _off_tie(y, excess):
+    """The rounding of an exact value whose float64 rounding `y` is a tie, `excess` having the
+    sign of (exact value - y): up or down off the tie, or half to even when exactly on it."""
+    if excess > 0.0:
+        return np.floor(y) + 1.0
+    if excess < 0.0:
+        return np.floor(y)
+    return np.rint(y)
 
 
 # ---- sorting -----------------------------------------------------------------------------------
