@@ -3,6 +3,7 @@ failed guards and falls back when it cannot compile. Kernels build synchronously
 (TRACEJIT_NUMBA_TIERING=sync) in a private temporary cache."""
 import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -234,6 +235,18 @@ def float32_small(v):
     for _ in range(10):
         y = y * np.float32(0.9) + np.sin(y) * np.float32(0.01)
     return np.sum(y * y)
+
+
+def test_small_arrays_are_held_as_scalars():
+    """Euler's state of 2 lives in scalars: the loops pass it element by element and allocate no
+    temporaries; the only arrays are the tape and the two gradients returned."""
+    grad = tracejit.jit_grad(small_state, argnums=(0, 1), backend="numba")
+    args = (np.array([0.7, 0.2]), np.array([1.0, -0.5]))
+    assert_agree(tracejit.jit_grad(small_state, argnums=(0, 1), backend="numpy")(*args),
+                 grad(*args))
+    source = only_entry(grad).program.kernel.source
+    assert re.search(r"def sub\d+\(a0, a1, a2_0, a2_1\)", source)     # the forward body
+    assert source.count("np.empty(") == 3 and "np.empty((30, 2)" in source
 
 
 CASES = [

@@ -3,7 +3,10 @@
 The kernel takes the trace inputs, then the trace's literal arrays (never pasted into source), and
 returns the values of the trace outputs that ops compute. Layout of the generated code:
 
-- Values of size 1 are numba scalars; larger values are arrays (C-contiguous unless a view).
+- Values of size 1 are numba scalars; values of up to ELEMENT_MAX elements are *held*: one
+  scalar per element, their fused loops unrolled, loop carries passed element by element; larger
+  values are arrays (C-contiguous unless a view). A held value an array-only rule reads is
+  stored into a buffer once (`array`).
 - Elementwise ops of one shape, and reductions over that shape, are *fused*: they wait in a
   pending group and are emitted together as one loop nest computing scalars, storing only the
   results something outside the loop reads. numba compiles scalar loops ~50x faster than array
@@ -70,16 +73,17 @@ VECTOR_MIN_TRIP = 16
 # 3.4x (1.03 ms against 0.30 ms for 10,000 steps); it also compiled faster (1.0 s against 2.9 s)
 INLINE_BODIES = True
 
-# A loop body keeps arrays of at most this many elements as scalars: fused loops over them are
-# unrolled, reshapes/slices/concatenations just rename elements, and a loop carries them in
-# registers. In memory, every small temporary is a store and a load that LLVM cannot forward
-# (any two arrays may alias), and the carry is a store-to-load chain through each iteration:
-# Euler's gradient (a state of 2) ran at 2.9x a hand-written adjoint with arrays.
+# Arrays of at most this many elements are held as scalars: fused loops over them are unrolled,
+# reshapes/slices/concatenations just rename elements, and a loop carries them in registers. In
+# memory, every small temporary is an allocation (outside loop bodies) or a store and a load that
+# LLVM cannot forward (any two arrays may alias), and a carry is a store-to-load chain through
+# each iteration: Euler's gradient (a state of 2) ran at 2.9x a hand-written adjoint with arrays,
+# 1.4x held; 15 unrolled steps of it took 3.30 us a call with arrays, 2.55 us held.
 ELEMENT_MAX = 8
 
 
 def small(aval):
-    """Whether a loop body holds a value of `aval` as separate scalars (see ELEMENT_MAX)."""
+    """Whether a value of `aval` is held as separate scalars (see ELEMENT_MAX)."""
     return 1 < aval.size <= ELEMENT_MAX
 
 
@@ -219,11 +223,6 @@ class KernelBuilder:
         """Whether anything reads `var` (an op of this trace, or its caller)."""
         return var in self.consumers or var in self.outputs
 
-    def keeps_elements(self, var):
-        """Whether `var` is to be held as scalars (`hold`) rather than an array: a small value
-        in a loop body."""
-        return self.parent is not None and small(var.aval)
-
     def hold(self, var, exprs):
         """Bind `var` to scalar expressions, one per element in C order."""
         names = []
@@ -239,7 +238,7 @@ class KernelBuilder:
         """Scalar expressions of `atom`'s elements in C order: a held value's own, a literal's
         values, else loads from its array (into locals: the array may be updated later)."""
         if isinstance(atom, Lit):
-            return [literal(v, atom.dtype) for v in np.asarray(atom.value).reshape(-1)]
+            return [self._lit_element(atom, index) for index in np.ndindex(*atom.shape)]
         self.ready(atom)
         if atom in self.elements:
             return self.elements[atom]
@@ -259,7 +258,7 @@ class KernelBuilder:
         if len(op.outputs) != 1 or out.aval.size > ELEMENT_MAX or \
                 any(a.aval.size > ELEMENT_MAX for a in op.inputs):
             return False
-        if not (self.keeps_elements(out) or
+        if not (small(out.aval) or
                 is_scalar(out) and any(a in self.elements for a in op.inputs)):
             return False
         numbers, sources, first = [], [], 0
@@ -655,7 +654,7 @@ class KernelBuilder:
         update = self.sparse.pop(delta)
         (_, u), spec = update.inputs, update.params["spec"]
         out = op.outputs[0]
-        if acc in self.elements or self.keeps_elements(out):      # held: add to some elements
+        if acc in self.elements or small(out.aval):      # held: add to some elements
             sums = list(self.elements_of(acc))
             places = np.arange(out.aval.size).reshape(out.shape)[python_slices(spec)]
             updates = np.broadcast_to(np.asarray(self.elements_of(u), object).reshape(u.shape),
@@ -675,7 +674,7 @@ class KernelBuilder:
         for v in group.members | group.reduced:
             del self.pending[v]
         stored = {v for v in group.members if self._read_outside(v, group)}
-        if self.parent is not None and 1 < int(np.prod(group.shape)) <= ELEMENT_MAX:
+        if 1 < int(np.prod(group.shape)) <= ELEMENT_MAX:
             self._emit_unrolled(group, stored)
             return
         for a in {a for op in group.ops for a in op.inputs if a in self.elements}:
@@ -742,7 +741,7 @@ class KernelBuilder:
         return True
 
     def _emit_unrolled(self, group, stored):
-        """A small group in a loop body, element by element: its results that something outside
+        """A small group (ELEMENT_MAX), element by element: its results that something outside
         reads are held (`hold`), its reductions accumulate in scalars."""
         accumulators = {}
         for op in group.ops:
@@ -786,13 +785,21 @@ class KernelBuilder:
         lead = len(loop_shape) - atom.ndim
         at = tuple(0 if n == 1 else index[lead + j] for j, n in enumerate(atom.shape))
         if isinstance(atom, Lit):
-            return literal(np.asarray(atom.value).reshape(atom.shape)[at], atom.dtype)
+            return self._lit_element(atom, at)
         if is_scalar(atom):
             return self.scalar(atom)
         self.ready(atom)
         if atom in self.elements:
             return self.elements[atom][int(np.ravel_multi_index(at, atom.shape))]
         return f"{self.array(atom)}[{', '.join(map(str, at))}]"
+
+    def _lit_element(self, lit, index):
+        """A literal's element: a number in the source when the literal is one number (or all
+        its entries are equal), else read from the literal's kernel argument."""
+        value = np.asarray(lit.value).reshape(-1)[0] if is_scalar(lit) else self.uniform(lit)
+        if value is not None:
+            return literal(value, lit.dtype)
+        return f"{self.lit_arg(lit)}[{', '.join(map(str, index)) or '0'}]"
 
     def _read_outside(self, var, group):
         readers = self.consumers.get(var, ())
@@ -829,17 +836,12 @@ class KernelBuilder:
 
     def loop_operand(self, atom, loop_shape, local):
         if isinstance(atom, Lit):
-            value = np.asarray(atom.value).reshape(-1)[0] if is_scalar(atom) else self.uniform(atom)
-            if value is not None:
-                return literal(value, atom.dtype)
-            name = self.lit_arg(atom)
-        elif atom in local:
+            return self._lit_element(atom, self.index(atom.shape, loop_shape))
+        if atom in local:
             return local[atom]
-        elif is_scalar(atom):
+        if is_scalar(atom):
             return self.scalar(atom)
-        else:
-            name = self.array(atom)
-        return f"{name}[{', '.join(self.index(atom.shape, loop_shape))}]"
+        return f"{self.array(atom)}[{', '.join(self.index(atom.shape, loop_shape))}]"
 
     @staticmethod
     def _reduced_index(op, loop_shape):

@@ -87,7 +87,7 @@ def _lower_take(kb, op):
         read = ["0"] * axis + [j] + ["0"] * (x.ndim - axis - 1)
         kb.define_scalar(out, f"{kb.array(x)}[{', '.join(read)}]")
         return
-    if kb.keeps_elements(out) and kb.is_scalar(idx):   # a row of a tape, say: its elements
+    if kb.small(out.aval) and kb.is_scalar(idx):   # a row of a tape, say: its elements
         j, source = _checked_index(kb, op, idx, (), x.shape[axis]), kb.array(x)
         kb.hold(out, [f"{source}[{', '.join(map(str, i[:axis])) + ', ' * bool(axis)}{j}"
                       f"{''.join(f', {n}' for n in i[axis + idx.ndim:])}]"
