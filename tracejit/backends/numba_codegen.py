@@ -628,10 +628,10 @@ class KernelBuilder:
         """Defer `d = slice_update(zeros, u)` whose one reader is `add(acc, d)`: that add becomes
         `acc[slice] += u`. Reverse mode of indexing in a Python loop builds long chains of these;
         dense, each would cost a full-size array and a full-size add."""
-        if op.prim.name != "slice_update" or not isinstance(op.inputs[0], Lit):
+        if op.prim.name != "slice_update" or not self._is_zeros(op.inputs[0]):
             return False
         out, users = op.outputs[0], self.consumers.get(op.outputs[0], ())
-        if self.uniform(op.inputs[0]) != 0 or out in self.outputs or len(users) != 1:
+        if out in self.outputs or len(users) != 1:
             return False
         user = self.trace.ops[users[0]]
         if user.prim.name != "add" or user.inputs[0] is user.inputs[1] or \
@@ -639,6 +639,16 @@ class KernelBuilder:
             return False
         self.sparse[out] = op
         return True
+
+    def _is_zeros(self, atom):
+        """Whether `atom` is all zeros: a literal, or zero broadcast by an op (constants larger
+        than FOLD_LIMIT stay ops)."""
+        if isinstance(atom, Var) and atom in self.produced_at:
+            op = self.trace.ops[self.produced_at[atom]]
+            if op.prim.name != "broadcast_to":
+                return False
+            atom = op.inputs[0]
+        return isinstance(atom, Lit) and self.uniform(atom) == 0
 
     def _sparse_add(self, op):
         deltas = [a for a in op.inputs if a in self.sparse]
