@@ -140,6 +140,7 @@ class KernelBuilder:
         self.scratch: list = []
         self.uses_scipy = False          # the root kernel's module imports numba_scipy
         self.sparse: dict = {}           # Var -> deferred slice_update of zeros (see _defer_sparse)
+        self.zeros: set = set()          # zero broadcasts not yet in memory (see `visit`)
         self.groups: dict = {}           # shape -> pending Group
         self.pending: dict = {}          # Var -> pending Group computing it
         self._count = 0
@@ -440,6 +441,13 @@ class KernelBuilder:
 
     # ---- scheduling ------------------------------------------------------------------------------
     def ready(self, var):
+        if var in self.zeros:
+            self.zeros.discard(var)
+            zero = literal(0, var.dtype)
+            if small(var.aval):
+                self.hold(var, [zero] * var.aval.size)
+            else:
+                self.alloc(var, fill=zero)
         if var in self.sparse:
             self._statement(self.sparse.pop(var))
         group = self.pending.get(var)
@@ -570,6 +578,12 @@ class KernelBuilder:
     def visit(self, op):
         if self._defer_sparse(op) or self._sparse_add(op):
             return
+        if op.prim.name == "broadcast_to" and not is_scalar(op.outputs[0]) and \
+                self.is_zeros(op.outputs[0]):
+            # in memory only if something needs the array: fused loops read it as 0, sparse
+            # updates add into their accumulator, a loop carry starts from a zero fill
+            self.zeros.add(op.outputs[0])
+            return
         rule = op.prim.numba
         if rule is None:
             raise NoLowering(f"primitive {op.prim.name}")
@@ -585,7 +599,7 @@ class KernelBuilder:
             self.define_scalar(op.outputs[0], cast(self.scalar(x), x.dtype, op.outputs[0].dtype))
         else:
             for a in op.inputs:
-                if isinstance(a, Var):
+                if isinstance(a, Var) and a not in self.zeros:    # zeros: when a rule reads them
                     self.ready(a)
             self._statement(op)
 
@@ -628,7 +642,7 @@ class KernelBuilder:
         """Defer `d = slice_update(zeros, u)` whose one reader is `add(acc, d)`: that add becomes
         `acc[slice] += u`. Reverse mode of indexing in a Python loop builds long chains of these;
         dense, each would cost a full-size array and a full-size add."""
-        if op.prim.name != "slice_update" or not self._is_zeros(op.inputs[0]):
+        if op.prim.name != "slice_update" or not self.is_zeros(op.inputs[0]):
             return False
         out, users = op.outputs[0], self.consumers.get(op.outputs[0], ())
         if out in self.outputs or len(users) != 1:
@@ -640,7 +654,7 @@ class KernelBuilder:
         self.sparse[out] = op
         return True
 
-    def _is_zeros(self, atom):
+    def is_zeros(self, atom):
         """Whether `atom` is all zeros: a literal, or zero broadcast by an op (constants larger
         than FOLD_LIMIT stay ops)."""
         if isinstance(atom, Var) and atom in self.produced_at:
@@ -792,6 +806,8 @@ class KernelBuilder:
         """`atom`'s element read at `index` of an unrolled loop over `loop_shape` (broadcast)."""
         if isinstance(atom, Var) and atom in local:
             return local[atom]
+        if atom in self.zeros:
+            return literal(0, atom.dtype)
         lead = len(loop_shape) - atom.ndim
         at = tuple(0 if n == 1 else index[lead + j] for j, n in enumerate(atom.shape))
         if isinstance(atom, Lit):
@@ -845,6 +861,8 @@ class KernelBuilder:
             self.line(text)
 
     def loop_operand(self, atom, loop_shape, local):
+        if atom in self.zeros:
+            return literal(0, atom.dtype)
         if isinstance(atom, Lit):
             return self._lit_element(atom, self.index(atom.shape, loop_shape))
         if atom in local:

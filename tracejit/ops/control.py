@@ -27,7 +27,7 @@ import numpy as np
 
 from ..ir import Aval, Trace
 from ..transforms.dce import dce
-from ..backends.numba_lower import Statement
+from ..backends.numba_lower import Statement, literal
 from .core import Builder, GuardFailure, Primitive
 from .elementwise import add, eq, select, sub
 from .index import take
@@ -512,6 +512,8 @@ def _carry_copies(kb, atoms, held=()):
             names.append([kb.fresh("carry") for _ in range(a.aval.size)])
             for name, e in zip(names[-1], kb.elements_of(a)):
                 kb.line(f"{name} = {e}")
+        elif a.ndim and kb.is_zeros(a):                     # accumulators start from zeros
+            names.append([kb.buffer(a.shape, a.dtype, literal(0, a.dtype))])
         elif a.ndim:
             names.append([kb.buffer(a.shape, a.dtype)])    # once, before an enclosing loop
             kb.copy_array(names[-1][0], kb.array(a), a.shape)
