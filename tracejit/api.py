@@ -21,8 +21,7 @@ from .errors import TracejitError
 from .frontend import trace_function
 from .ir import verify
 from .runtime import CompiledFunction
-from .transforms import cse, dce, inline_calls
-from .transforms.prune import prune_loops
+from .transforms import cse, dce, inline_calls, prune_loops
 from .transforms.tapes import merge_taped_loops
 from .tree import flatten, unflatten_source
 
