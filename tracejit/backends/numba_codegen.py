@@ -113,8 +113,9 @@ def is_scalar(atom):
 class KernelBuilder:
     """Builds one kernel. Statement rules (in the family files) use: `scalar`, `array`,
     `contiguous`, `blas`, `define`, `define_scalar`, `rename`, `alloc`, `writable_copy`,
-    `copy_loop`, `alias`, `fresh`, `line`, `block`, `loops`, `index`, `exit`, `dtype` and
-    `is_scalar`."""
+    `copy_loop`, `copy_array`, `alias`, `fresh`, `line`, `block`, `loops`, `index`, `exit`,
+    `dtype` and `is_scalar`; for small values held as scalars `small`, `hold`, `elements_of`
+    and `store_elements`; `is_zeros` and `used` describe a value."""
 
     def __init__(self, trace, parent=None):
         self.trace = trace
@@ -218,6 +219,12 @@ class KernelBuilder:
             lead = [] if row is None else [row]
             self.line(f"{target}[{', '.join(lead + i) or '0'}] = {source}[{', '.join(i) or '0'}]")
 
+    def store_elements(self, target, shape, elements, row=None):
+        """`target[row] = ` (or `target[...] = `) the scalars `elements`, in C order over `shape`."""
+        lead = [] if row is None else [row]
+        for index, e in zip(np.ndindex(*shape), elements):
+            self.line(f"{target}[{', '.join(lead + list(map(str, index))) or '0'}] = {e}")
+
     small = staticmethod(small)
 
     def used(self, var):
@@ -229,10 +236,10 @@ class KernelBuilder:
         names = []
         for expr in exprs:
             if not _is_name_or_literal(expr):
-                name, expr = self.fresh("x"), expr
-                self.line(f"{name} = {expr}")
-                expr = name
-            names.append(expr)
+                names.append(self.fresh("x"))
+                self.line(f"{names[-1]} = {expr}")
+            else:
+                names.append(expr)
         self.elements[var] = names
 
     def elements_of(self, atom):
@@ -269,11 +276,12 @@ class KernelBuilder:
             first += a.aval.size
         places = np.asarray(op.prim.impl(*numbers, **op.params)).reshape(-1)
         exprs = [cast(*sources[k], out.dtype) for k in places]
-        if is_scalar(out):
-            self.define_scalar(out, exprs[0]) if not _is_name_or_literal(exprs[0]) else \
-                self.rename(out, exprs[0])
-        else:
+        if not is_scalar(out):
             self.hold(out, exprs)
+        elif _is_name_or_literal(exprs[0]):
+            self.rename(out, exprs[0])
+        else:
+            self.define_scalar(out, exprs[0])
         return True
 
     def alias(self, atom):
@@ -324,8 +332,7 @@ class KernelBuilder:
             if atom not in self.materialized:
                 name = self.materialized[atom] = self.buffer(atom.shape, atom.dtype)
                 self.owned.add(atom)              # the buffer is the kernel's, unaliased
-                for index, e in zip(np.ndindex(*atom.shape), self.elements[atom]):
-                    self.line(f"{name}[{', '.join(map(str, index))}] = {e}")
+                self.store_elements(name, atom.shape, self.elements[atom])
             return self.materialized[atom]
         if not is_scalar(atom):
             return self.names[atom]
@@ -536,8 +543,7 @@ class KernelBuilder:
         for (carry, value), var in updates:
             self.copy_array(carry, value, var.shape)
         for carry, var in stores:
-            for index, e in zip(np.ndindex(*var.shape), self.elements[var]):
-                self.line(f"{carry}[{', '.join(map(str, index))}] = {e}")
+            self.store_elements(carry, var.shape, self.elements[var])
         return out
 
     def subkernel(self, trace, carried=None, held=()):
@@ -777,7 +783,7 @@ class KernelBuilder:
                     self.line(f"{name} = {init}")
         held = {v: [None] * v.aval.size for v in stored}
         for flat, index in enumerate(np.ndindex(*group.shape)):
-            local = {}
+            local, place = {}, dict(zip(self.loop_index(group.shape), map(str, index)))
 
             def operand(a, index=index, local=local):
                 return self._element_operand(a, index, group.shape, local)
@@ -790,7 +796,6 @@ class KernelBuilder:
                         held[out][flat] = name
                     continue
                 x, where = op.inputs[0], self._reduced_index(op, group.shape)
-                place = dict(zip(self.loop_index(group.shape), map(str, index)))
                 at = [int(place.get(w, w)) for w in where]
                 acc = accumulators[out][int(np.ravel_multi_index(at, out.shape)) if at else 0]
                 value = cast(operand(x), x.dtype, out.dtype)

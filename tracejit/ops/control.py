@@ -495,8 +495,7 @@ def _store_row(kb, table, row, names, atom, held=False):
     """`table[row] = ` a carry like `atom` held in `names` (one array or scalar, or with
     `held` one scalar per element)."""
     if held:
-        for index, name in zip(np.ndindex(*atom.shape), names):
-            kb.line(f"{table}[{', '.join([row, *map(str, index)])}] = {name}")
+        kb.store_elements(table, atom.shape, names, row=row)
     elif atom.ndim:
         kb.copy_array(table, names[0], atom.shape, row=row)
     else:

@@ -89,9 +89,9 @@ def _lower_take(kb, op):
         return
     if kb.small(out.aval) and kb.is_scalar(idx):   # a row of a tape, say: its elements
         j, source = _checked_index(kb, op, idx, (), x.shape[axis]), kb.array(x)
-        kb.hold(out, [f"{source}[{', '.join(map(str, i[:axis])) + ', ' * bool(axis)}{j}"
-                      f"{''.join(f', {n}' for n in i[axis + idx.ndim:])}]"
-                      for i in np.ndindex(*out.shape)])
+        reads = ([*map(str, i[:axis]), j, *map(str, i[axis + idx.ndim:])]
+                 for i in np.ndindex(*out.shape))
+        kb.hold(out, [f"{source}[{', '.join(read)}]" for read in reads])
         return
     target, source = kb.alloc(out), kb.array(x)
     with kb.loops(out.shape) as i:
