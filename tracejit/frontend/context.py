@@ -17,6 +17,7 @@ from ..errors import TracejitError, UnsupportedError
 from ..ir import Aval, Var
 from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
+from .pystate import TRACED, changed_slots, live_after, state_of, state_of_value
 from .sources import ArrayOf, Equals, Is, NotIn, SourceGuard, TypeIs
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
@@ -50,6 +51,12 @@ class LoopRecord:
     first: int | None = None   # op count where the first iteration began (None: unknown)
     branches: int = 0          # TraceContext.python_branches when it began
     bound: object = None       # a `for` loop: items of its iterator (-1 unknown); None: `while`
+    state: dict = None         # the frame's Python state at the last back-edge (pystate)
+    changed: set = None        # slots whose Python value an iteration changed
+
+    def note_state(self, state):
+        self.changed |= changed_slots(self.state, state)
+        self.state = state
 
     def contains(self, pc):
         return self.head <= pc <= self.end
@@ -164,28 +171,40 @@ class TraceContext:
             record = loops[-1]
             record.end = max(record.end, edge)
             record.markers.append(len(self.builder.ops))
+            record.note_state(state_of(frame))
             if len(record.markers) > ROLL_EVERY:       # keep long loops short while tracing
                 self._roll(record)
         else:
-            first, branches = frame.head_ops.get(head, (None, self.python_branches))
-            loops.append(LoopRecord(head, edge, [len(self.builder.ops)], first=first,
-                                    branches=branches, bound=_iterator_bound(frame, head)))
+            first, branches, state = frame.head_ops.get(head, (None, self.python_branches, {}))
+            record = LoopRecord(head, edge, [len(self.builder.ops)], first=first,
+                                branches=branches, bound=_iterator_bound(frame, head),
+                                state=state, changed=set())
+            record.note_state(state_of(frame))
+            loops.append(record)
 
-    def leave_loops(self, frame, returning=False):
-        """Loops the frame has left: roll their iterations into loop ops."""
-        while frame.loops and (returning or not frame.loops[-1].contains(frame.pc)):
+    def reach_head(self, frame, head):
+        """The first iteration of the loop at `head` starts: remember where, and the state."""
+        if not (frame.loops and frame.loops[-1].head == head):
+            frame.head_ops[head] = (len(self.builder.ops), self.python_branches, state_of(frame))
+
+    def leave_loops(self, frame, returned=None):
+        """Loops the frame has left (by returning `returned.value`, if given): roll their
+        iterations into loop ops."""
+        while frame.loops and (returned is not None or not frame.loops[-1].contains(frame.pc)):
             record = frame.loops.pop()
-            self._roll(record, exiting=True)
+            record.note_state(state_of(frame))
+            self._roll(record, exiting=True, python_changed=_python_changed(record, frame, returned))
 
-    def _roll(self, record, exiting=False):
+    def _roll(self, record, exiting=False, python_changed=False):
         """Roll the iterations since the last roll; extend the loop op of earlier ones. At the
         loop's exit, a last iteration ending in a data guard makes it a while loop."""
         ops = self.builder.ops
         if not (ROLL_LOOPS and record.rollable):
             return
         # a loop steered by Python values (`while err > tol and n < 10`) keeps its trip count:
-        # the trace cannot tell when they would stop it
-        steered = self.python_branches > record.branches
+        # the trace cannot tell when they would stop it; so does one whose iterations change
+        # Python values read after it (invariant 7: they would keep the traced trip's values)
+        steered = self.python_branches > record.branches or python_changed
         exit_bound = record.bound if exiting and record.bound != -1 and not steered else False
         alive = {t.atom for t in self.builder.alive if isinstance(t.atom, Var)}
         # a short counted loop stays straight-line code (UNROLL_OPS); a while loop rolls
@@ -244,6 +263,16 @@ class TraceContext:
 
     def exit_call(self):
         self.depth -= 1
+
+
+def _python_changed(record, frame, returned):
+    """Whether Python values the loop's iterations changed may be read after its exit: a live
+    local or stack slot; on a return, any changed slot if the returned value holds Python data."""
+    if returned is None:
+        return bool(record.changed & live_after(frame))
+    value = state_of_value(returned.value)
+    return bool(record.changed) and value is not TRACED or \
+        bool(record.changed & live_after(frame, returned=True))
 
 
 def _iterator_bound(frame, head):

@@ -55,7 +55,8 @@ class Frame:
         self.lineno = None          # the first instruction sets the location (one-line functions too)
         self.loops = []           # loops being executed, innermost last (see TraceContext.back_edge)
         self.heads = self.decoded.heads
-        self.head_ops = {}        # loop head -> (op count, python_branches) when last reached
+        self.head_ops = {}        # loop head -> (op count, python_branches, Python state) when
+                                  # its loop was last entered
 
     def push(self, value):
         self.stack.append(value)
@@ -99,8 +100,8 @@ def run_frame(frame: Frame):
         index = frame.pc
         instr = instrs[index]
         frame.pc += 1
-        if index in frame.heads:                   # where a loop's first iteration starts
-            frame.head_ops[index] = (len(ctx.builder.ops), ctx.python_branches)
+        if index in frame.heads:                   # where a loop's iteration starts
+            ctx.reach_head(frame, index)
         if instr.lineno is not None and instr.lineno != frame.lineno:
             frame.lineno = instr.lineno
             ctx.set_loc(frame)
@@ -114,7 +115,7 @@ def run_frame(frame: Frame):
             ctx.leave_loops(frame)
         if result is not None:
             if type(result) is Return:
-                ctx.leave_loops(frame, returning=True)
+                ctx.leave_loops(frame, returned=result)
             return result
 
 

@@ -1,0 +1,162 @@
+"""The Python state a loop's iterations change, and which of it is read after the loop.
+
+A rolled loop whose trip count is decided at run time (the while form) runs iterations the tracer
+never saw. Traced values are computed by its body; Python values (a counter `n += 1`, a float
+`t *= 2.0`, a list grown with Python numbers) are not: the tracer saw them change only as many
+times as the traced call looped. DESIGN.md invariant 7: such a value is carried by the loop op
+(see `TraceContext.promote_changed`), or the loop keeps the trip count it was traced with, whose
+guards re-trace a call that would loop a different number of times.
+
+`state_of(frame)` summarises what Python code can observe in a frame — its local slots (the
+contents of its cells), its value stack — as plain comparable data; traced values appear only as
+a marker, since the loop op carries them. `live_after(frame)` is the set of those slots that code
+after a loop exit may read: a counter that is dead after the loop may change freely.
+"""
+from __future__ import annotations
+
+import operator
+import types
+
+import numpy as np
+
+from ..ir import Lit
+from ..ops.core import Tracer
+
+TRACED = "<traced>"
+_BUDGET = 4096          # elements summarised per frame; past it a state is taken to have changed
+_SCALARS = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis))
+_ITERATORS = tuple(type(i) for i in (iter(range(0)), iter([]), iter(()), iter({}), iter(set()),
+                                     iter({}.values()), iter({}.items()), iter(""), reversed([])))
+
+
+class _Opaque:
+    """A value whose state cannot be summarised: never equal to another summary."""
+    __slots__ = ()
+
+    def __eq__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+
+
+class _Summary:
+    def __init__(self):
+        self.budget = _BUDGET
+        self.seen = set()
+
+    def of(self, value):
+        self.budget -= 1
+        if self.budget < 0:
+            return _Opaque()
+        if isinstance(value, Tracer):
+            return ("lit", _array_key(value.atom.value)) if isinstance(value.atom, Lit) else TRACED
+        if isinstance(value, _SCALARS) or isinstance(value, np.generic):
+            return (type(value), value)
+        if isinstance(value, np.ndarray):
+            self.budget -= value.size
+            return ("array", _array_key(value)) if self.budget >= 0 else _Opaque()
+        if isinstance(value, types.CellType):
+            try:
+                return ("cell", self.of(value.cell_contents))
+            except ValueError:
+                return ("cell",)
+        return self._composite(value)
+
+    def _composite(self, value):
+        if id(value) in self.seen:                 # a cycle, or an object met before: by identity
+            return ("ref", id(value))
+        self.seen.add(id(value))
+        kind = type(value)
+        if kind in (list, tuple):
+            return (kind, id(value) if kind is list else None, tuple(self.of(v) for v in value))
+        if kind is dict:
+            return (dict, id(value), tuple((self.of(k), self.of(v)) for k, v in value.items()))
+        if kind in (set, frozenset):
+            return (kind, id(value), frozenset(self.of(v) for v in value))
+        if kind in _ITERATORS:
+            return ("iterator", id(value), operator.length_hint(value, -1))
+        if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.ModuleType,
+                              type, range, slice, types.MethodType)):
+            return ("object", id(value))
+        attrs = getattr(value, "__dict__", None)
+        if isinstance(attrs, dict) and not isinstance(value, (types.GeneratorType,)):
+            return ("object", id(value), tuple((k, self.of(v)) for k, v in attrs.items()))
+        return _Opaque()
+
+
+def _array_key(value):
+    value = np.asarray(value)
+    return value.dtype.str, value.shape, value.tobytes()
+
+
+def state_of(frame) -> dict:
+    """slot -> summary for the frame's locals (by name) and value stack (by depth)."""
+    summary = _Summary()
+    state = {name: summary.of(value) for name, value in frame.locals.items()}
+    state.update((("stack", depth), summary.of(value)) for depth, value in enumerate(frame.stack))
+    return state
+
+
+def state_of_value(value):
+    return _Summary().of(value)
+
+
+def changed_slots(before: dict, after: dict) -> set:
+    """Slots whose Python value differs between two states. A slot that now holds a traced value
+    is not counted (the loop op computes it), nor one that only one state has."""
+    return {slot for slot, now in after.items()
+            if slot in before and now is not TRACED and not before[slot] == now}
+
+
+def live_after(frame, returned=False) -> set:
+    """The slots code after the current point may read: the locals live at `frame.pc` (none when
+    the frame returns), every cell (inner functions read them), the stack as it stands, and the
+    returned value."""
+    cells = {name for name, value in frame.locals.items() if isinstance(value, types.CellType)}
+    stack = {("stack", depth) for depth in range(len(frame.stack))}
+    if returned:
+        return cells | {"return"}
+    return cells | stack | _liveness(frame.decoded)[frame.pc]
+
+
+# ---- liveness of local names over a code object's control-flow graph ------------------------------
+_USES = {"LOAD_FAST", "LOAD_FAST_CHECK", "LOAD_FAST_AND_CLEAR"}
+_DEFS = {"STORE_FAST", "DELETE_FAST", "STORE_FAST_MAYBE_NULL"}
+_NO_FALLTHROUGH = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP",
+                   "JUMP_NO_INTERRUPT", "RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS",
+                   "RERAISE"}
+_live_in: dict = {}
+
+
+def _liveness(decoded) -> list:
+    """live_in per instruction index (the locals that may be read before being written), by the
+    usual backward fixpoint; computed once per code object."""
+    cached = _live_in.get(decoded.code)
+    if cached is not None:
+        return cached
+    instrs = decoded.instrs
+    n = len(instrs)
+    succ = [_successors(k, instr, n) for k, instr in enumerate(instrs)]
+    live = [frozenset()] * (n + 1)
+    changed = True
+    while changed:
+        changed = False
+        for k in range(n - 1, -1, -1):
+            instr = instrs[k]
+            out = frozenset().union(*(live[s] for s in succ[k]))
+            name = getattr(instr.arg, "name", instr.arg)
+            if instr.name in _DEFS:
+                out = out - {name}
+            elif instr.name in _USES:
+                out = out | {name}
+            if out != live[k]:
+                live[k], changed = out, True
+    _live_in[decoded.code] = live
+    return live
+
+
+def _successors(k, instr, n):
+    succ = [] if instr.name in _NO_FALLTHROUGH else [k + 1]
+    if instr.target is not None:
+        succ.append(instr.target)
+    return [s for s in succ if s <= n]
