@@ -17,7 +17,8 @@ from ..errors import TracejitError, UnsupportedError
 from ..ir import Aval, Var
 from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
-from .pystate import TRACED, changed_slots, live_after, state_of, state_of_value
+from .pystate import (TRACED, changed_slots, live_after, promote_changed, state_of,
+                      state_of_value)
 from .sources import ArrayOf, Equals, Is, NotIn, SourceGuard, TypeIs
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
@@ -170,17 +171,26 @@ class TraceContext:
         if loops and loops[-1].head == head:
             record = loops[-1]
             record.end = max(record.end, edge)
-            record.markers.append(len(self.builder.ops))
-            record.note_state(state_of(frame))
-            if len(record.markers) > ROLL_EVERY:       # keep long loops short while tracing
-                self._roll(record)
         else:
             first, branches, state = frame.head_ops.get(head, (None, self.python_branches, {}))
-            record = LoopRecord(head, edge, [len(self.builder.ops)], first=first,
-                                branches=branches, bound=_iterator_bound(frame, head),
-                                state=state, changed=set())
-            record.note_state(state_of(frame))
+            record = LoopRecord(head, edge, [], first=first, branches=branches,
+                                bound=_iterator_bound(frame, head), state=state, changed=set())
             loops.append(record)
+        state = state_of(frame)
+        if self._may_exit_on_data(record):
+            state = promote_changed(frame, record.state, state, skip=_loop_targets(frame, head))
+        record.markers.append(len(self.builder.ops))
+        record.note_state(state)
+        if len(record.markers) > ROLL_EVERY:           # keep long loops short while tracing
+            self._roll(record)
+
+    def _may_exit_on_data(self, record):
+        """Whether the loop may become a while loop: no Python branch steered it, and the
+        iteration just ended on a data guard (`while err > tol:`, `if done: break`)."""
+        start = record.markers[-1] if record.markers else record.first
+        ops = self.builder.ops
+        return self.python_branches == record.branches and start is not None and \
+            len(ops) > start and ops[-1].prim.name == "guard"
 
     def reach_head(self, frame, head):
         """The first iteration of the loop at `head` starts: remember where, and the state."""
@@ -269,10 +279,36 @@ def _python_changed(record, frame, returned):
     """Whether Python values the loop's iterations changed may be read after its exit: a live
     local or stack slot; on a return, any changed slot if the returned value holds Python data."""
     if returned is None:
-        return bool(record.changed & live_after(frame))
+        shared = {slot for slot in record.changed if _is_mutable(frame, slot)}
+        return bool(record.changed & (live_after(frame) | shared))
     value = state_of_value(returned.value)
     return bool(record.changed) and value is not TRACED or \
         bool(record.changed & live_after(frame, returned=True))
+
+
+def _is_mutable(frame, slot):
+    """A local holding a mutable object: other names (a caller's) may see its changes, so local
+    liveness does not tell whether they are read."""
+    if isinstance(slot, tuple):
+        return False
+    value = frame.locals.get(slot)
+    if isinstance(value, types.CellType):
+        return True                                    # cells are always live anyway
+    return not (is_constant(value) or isinstance(value, Tracer))
+
+
+def _loop_targets(frame, head):
+    """The names a `for` loop at `head` assigns its items to: FOR_ITER stores a new Python value
+    in them every iteration, so making them traced values would not carry them."""
+    instrs, names = frame.instrs, set()
+    if instrs[head].name != "FOR_ITER":
+        return names
+    for instr in instrs[head + 1:]:
+        if instr.name in ("STORE_FAST", "STORE_DEREF"):
+            names.add(getattr(instr.arg, "name", instr.arg))
+        elif instr.name not in ("UNPACK_SEQUENCE", "UNPACK_EX"):
+            return names
+    return names
 
 
 def _iterator_bound(frame, head):

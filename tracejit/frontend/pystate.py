@@ -19,8 +19,9 @@ import types
 
 import numpy as np
 
-from ..ir import Lit
-from ..ops.core import Tracer
+from ..ir import Aval, Lit
+from ..ops.core import FOLD_LIMIT, Tracer
+from ..ops.elementwise import convert
 
 TRACED = "<traced>"
 _BUDGET = 4096          # elements summarised per frame; past it a state is taken to have changed
@@ -55,11 +56,11 @@ class _Summary:
         if isinstance(value, np.ndarray):
             self.budget -= value.size
             return ("array", _array_key(value)) if self.budget >= 0 else _Opaque()
-        if isinstance(value, types.CellType):
+        if isinstance(value, types.CellType):          # a cell stands for its contents
             try:
-                return ("cell", self.of(value.cell_contents))
+                return self.of(value.cell_contents)
             except ValueError:
-                return ("cell",)
+                return ("empty cell",)
         return self._composite(value)
 
     def _composite(self, value):
@@ -106,6 +107,48 @@ def changed_slots(before: dict, after: dict) -> set:
     is not counted (the loop op computes it), nor one that only one state has."""
     return {slot for slot, now in after.items()
             if slot in before and now is not TRACED and not before[slot] == now}
+
+
+def promote_changed(frame, before: dict, after: dict, skip=()) -> dict:
+    """Make the Python numbers of `frame` that changed between the two states traced values, so
+    that the iterations after this one compute them in the trace and a rolled loop carries them
+    (`n += 1`, `t *= 2.0` in a `while` loop on data). Returns the state after promotion. Stack
+    slots and the names in `skip` (a `for` loop's targets) are left alone."""
+    promoted = dict(after)
+    for slot in changed_slots(before, after):
+        if isinstance(slot, tuple) or slot in skip:
+            continue
+        holder = frame.locals[slot]
+        cell = isinstance(holder, types.CellType)
+        value = holder.cell_contents if cell else holder
+        traced = _promoted(frame.ctx.builder, value)
+        if traced is None:
+            continue
+        if cell:
+            holder.cell_contents = traced
+        else:
+            frame.locals[slot] = traced
+        promoted[slot] = TRACED
+    return promoted
+
+
+_INT64 = 1 << 62      # Python ints beyond this would wrap as int64: they stay Python values
+
+
+def _promoted(builder, value):
+    """`value` as a traced value standing for the same Python or NumPy number, or None."""
+    if isinstance(value, Tracer):
+        constant = value.atom.value if isinstance(value.atom, Lit) else None
+        if constant is None or np.asarray(constant).dtype.kind not in "iuf" or \
+                np.size(constant) > FOLD_LIMIT:
+            return None
+        aval = value.aval
+    elif type(value) is float or (type(value) is int and -_INT64 < value < _INT64):
+        constant, aval = value, Aval((), np.dtype(type(value)), weak=True)
+    else:
+        return None
+    var, = builder.add(convert, [Lit(constant)], dict(dtype=aval.dtype, weak=aval.weak), [aval])
+    return Tracer(builder, var, convert.impl(constant, dtype=aval.dtype))
 
 
 def live_after(frame, returned=False) -> set:
