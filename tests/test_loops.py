@@ -482,10 +482,10 @@ def test_a_loop_also_steered_by_python_values_keeps_its_trip_count():
 
 def test_constants_that_change_with_the_iteration_bound_the_while_loop():
     def f(x):
-        n = 0
-        while np.sum(x * x) > 1.0:
-            x = (x + min(n, 2)) * 0.1                # 0, 1, 2, 2, 2: a line only at first
-            n += 1
+        for i in range(50):                          # a for loop's index stays a Python int
+            x = (x + min(i, 2)) * 0.1                # 0, 1, 2, 2, 2: a line only at first
+            if np.sum(x * x) <= 1.0:
+                break
         return np.sum(x)
     g = tracejit.jit_grad(f, backend="numpy")
     value = tracejit.jit(f, backend="numpy")
@@ -495,6 +495,22 @@ def test_constants_that_change_with_the_iteration_bound_the_while_loop():
         np.testing.assert_allclose(value(x), f(x), rtol=1e-13)
         np.testing.assert_allclose(g(x), numerical_grad(f, x), rtol=1e-6, atol=1e-9)
     assert g.stats()["misses"] == 2 and g.stats()["side_exits"] == 1
+
+
+def test_a_carried_counter_steering_python_code_guards_it_in_the_body():
+    def f(x):
+        n = 0
+        while np.sum(x * x) > 1.0:
+            x = (x + min(n, 2)) * 0.1                # n is carried: min() compares it
+            n += 1
+        return np.sum(x)
+    g = tracejit.jit_grad(f, backend="numpy")
+    value = tracejit.jit(f, backend="numpy")
+    (op,) = while_ops(tracejit.make_trace(f)(np.array([300.0])))
+    assert any(o.prim.name == "guard" for o in op.params["body"].ops)
+    for x in (np.array([300.0]), np.array([30.0]), np.array([3000.0]), np.array([3e5])):
+        np.testing.assert_allclose(value(x), f(x), rtol=1e-13)
+        np.testing.assert_allclose(g(x), numerical_grad(f, x), rtol=1e-6, atol=1e-9)
 
 
 def while_around_for(x):
