@@ -286,6 +286,8 @@ def call_native(ctx, fn, args, kwargs):
         return _call_outside_container(ctx, owner, fn.__name__, args, kwargs)
     if id(fn) in _ITERATING:
         args = [_sourced_container(ctx, a) for a in args]
+    if id(fn) in SAFE_NATIVE or container_method:
+        args, kwargs = _traced_callbacks(ctx, fn, args, kwargs)
     if (has_tracer(args) or has_tracer(kwargs.values())) and not (
             id(fn) in SAFE_NATIVE or container_method):
         numpy_fn = (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
@@ -295,6 +297,25 @@ def call_native(ctx, fn, args, kwargs):
             "Express it with supported NumPy functions, or give it a derivative with "
             "tracejit.custom_vjp.")
     return fn(*args, **kwargs)
+
+
+_CALLBACK_FIRST = {id(map), id(filter)}
+
+
+def _traced_callbacks(ctx, fn, args, kwargs):
+    """The functions `map`, `filter`, `sorted(key=)`, `list.sort(key=)` call back run under
+    the tracer, as if called from the user's line: their type tests, text and branches on
+    traced values go through the same doors as the user's own code."""
+    frame = ctx.frame
+
+    def traced(callback):
+        return callback if not callable(callback) else \
+            (lambda *a: call(frame, callback, a, {}))
+    if id(fn) in _CALLBACK_FIRST and args:
+        args = [traced(args[0]), *args[1:]]
+    if kwargs.get("key") is not None:
+        kwargs = {**kwargs, "key": traced(kwargs["key"])}
+    return args, kwargs
 
 
 def _sourced_container(ctx, obj):

@@ -215,7 +215,11 @@ def _wrap_constants(builder, prim, out):
 
 
 def _value(x):
-    return x.val if isinstance(x, Tracer) else x
+    if not isinstance(x, Tracer):
+        return x
+    if x.atom.aval.weak and x.ndim == 0 and x.val is not None:
+        return stand_in(x)        # a Python scalar: NumPy promotes it as the shape rule does
+    return x.val
 
 
 def _check_rule(prim, avals, values):
