@@ -1,5 +1,8 @@
 """How the tracer performs a call: one lookaside table, then inlining, then native execution.
 
+0. A question about a traced value (`isinstance`, `type`, `hasattr`, `str`, `hash`, ...) is
+   answered by the one door for Python values (`pyvalues.py`); a call whose result changes from
+   call to call (`IMPURE`: clocks, random draws) is refused, as it would be frozen.
 1. A callable tracejit re-implements (NumPy functions, `float`, `int`, `math.*`) runs that
    implementation, which records primitives.
 2. A Python function (or method, or class with a Python `__init__`) is inlined: its bytecode runs

@@ -61,13 +61,12 @@ def _value_query(fn):
 
 
 _TYPE_QUERIES = (isinstance, issubclass, type, hasattr, callable, np.isscalar, np.ndim,
-                 np.shape, np.size, np.iscomplexobj, np.isrealobj, np.iterable, np.result_type,
-                 np.isreal, np.iscomplex)
+                 np.shape, np.size, np.iscomplexobj, np.isrealobj, np.iterable, np.result_type)
 _VALUE_QUERIES = (str, repr, ascii, format, hash, np.array2string, np.array_repr, np.array_str,
                   np.format_float_positional, np.format_float_scientific, np.min_scalar_type)
 DOORS = {id(fn): _type_query(fn) for fn in _TYPE_QUERIES}
 DOORS.update({id(fn): _value_query(fn) for fn in _VALUE_QUERIES})
-_STR_METHODS = ("format", "format_map", "__mod__")
+_STR_METHODS = ("format", "format_map")
 
 
 def door(fn, args, kwargs):

@@ -296,7 +296,7 @@ class Tracer:
         return self._text(lambda value: format(value, spec))
 
     def _text(self, convert):
-        if self.val is not None and self.builder is current_builder():
+        if self.builder is current_builder():       # user code being traced (symbolic: refused)
             return convert(concretize_exact(self))
         if self.val is None:
             return f"Tracer<{self.aval}>"
