@@ -390,7 +390,7 @@ def array(obj, dtype=None, copy=True, order="K", **kwargs):
     if isinstance(obj, Tracer):
         result = _new_array(obj, copy)
     elif isinstance(obj, (list, tuple)) and _contains_tracer(obj):
-        result = stack(_same_shapes([array(o) for o in obj]))
+        result = stack(_same_shapes([o if isinstance(o, Tracer) else array(o) for o in obj]))
     else:
         return _constant(np.array(obj, dtype=dtype))
     if dtype is not None:

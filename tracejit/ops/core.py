@@ -130,16 +130,22 @@ class Builder:
 
 class LiveTracers:
     """A weak set of tracers keyed by identity: a tracer's own hash is its value's (a traced
-    NumPy scalar hashes as the number it stands for), which must not be taken here."""
+    NumPy scalar hashes as the number it stands for), which must not be taken here. Plain
+    weak references (no callback: CPython shares one per object) make `add` cheap; dead ones
+    are dropped whenever the table has doubled."""
 
     def __init__(self):
-        self._by_id = weakref.WeakValueDictionary()
+        self._refs = {}
+        self._purge_at = 1024
 
     def add(self, tracer):
-        self._by_id[id(tracer)] = tracer
+        self._refs[id(tracer)] = weakref.ref(tracer)   # a reused id replaces a dead entry
+        if len(self._refs) >= self._purge_at:
+            self._refs = {k: r for k, r in self._refs.items() if r() is not None}
+            self._purge_at = max(1024, 2 * len(self._refs))
 
     def __iter__(self):
-        return iter(list(self._by_id.values()))
+        return iter([t for t in (r() for r in self._refs.values()) if t is not None])
 
 
 class _Local(threading.local):
@@ -272,9 +278,10 @@ class Tracer:
     __int__ = __index__
 
     def __float__(self):
-        raise TracejitError(
+        raise UnsupportedError(
             "float() of a traced value was called from code tracejit does not trace, which would "
-            "hide the value from differentiation; call float() in your traced function instead")
+            "hide the value from differentiation", self.builder.loc,
+            "Call float() in your traced function instead.")
 
     def __hash__(self):
         # as NumPy: arrays are unhashable, scalars hash as their value (guarded: `d[x[0]]`,
