@@ -211,6 +211,8 @@ TEXT_TESTS = [
     lambda x: x[0] in {1.0, 2.5},
     lambda x: {0.3: True}.get(float(x[0]), False),
     lambda x: len(np.array2string(x)) > 20,
+    lambda x: np.format_float_positional(x[0]).startswith("0.3"),
+    lambda x: ("%d" % (x[0] * 10)).startswith("2"),
 ]
 
 
@@ -234,6 +236,17 @@ def test_text_guard_tells_apart_what_text_tells_apart(value, backend):
     def f(x):
         return np.sum(np.nan_to_num(x)) + (1.0 if str(x[0]) == str(np.float64(value)) else 7.0)
     check_values(f, backend, [np.array([v, 1.0]) for v in (value, 0.0, -0.0, np.nan, 1.0, value)])
+
+
+def test_attributes_a_python_float_lacks_raise_as_cpython_raises():
+    def f(x):
+        return float(x[0]).shape
+    with pytest.raises(AttributeError, match="'float' object has no attribute 'shape'"):
+        tracejit.jit(f)(F64[0])
+
+    def g(x):
+        return np.sum(x) * (2.0 if getattr(float(x[0]), "shape", None) is None else 3.0)
+    check_values(g, "numpy", F64)
 
 
 def test_hash_of_an_array_is_refused_as_numpy_refuses_it():
