@@ -15,6 +15,7 @@ import uuid
 
 import numpy as np
 import pytest
+import scipy.stats
 
 import tracejit
 from tracejit.errors import UnsupportedError
@@ -291,6 +292,7 @@ IMPURE = {
     "secrets.token_hex": lambda: len(secrets.token_hex(4)), "secrets.randbelow": lambda: secrets.randbelow(9),
     "datetime.now": lambda: datetime.datetime.now().second,
     "date.today": lambda: datetime.date.today().day,
+    "scipy.stats rvs": lambda: scipy.stats.norm.rvs(), "frozen rvs": lambda: scipy.stats.norm(0, 1).rvs(),
     "np.random.rand": lambda: np.random.rand(), "np.random.default_rng": lambda: np.random.default_rng(0).normal(),
 }
 

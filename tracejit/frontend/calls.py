@@ -253,6 +253,7 @@ IMPURE = {
     "random": (None, "draws random numbers"),
     "numpy.random": (None, "draws random numbers"),
     "secrets": (None, "draws random numbers"),
+    "scipy.stats": (("rvs",), "draws random numbers"),
     "os": (("urandom", "getrandom"), "draws random bytes"),
     "uuid": (("uuid1", "uuid4"), "makes a new unique id"),
     "time": (("time", "time_ns", "perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns",
