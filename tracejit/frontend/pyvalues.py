@@ -74,7 +74,7 @@ def door(fn, args, kwargs):
     answer = DOORS.get(id(fn))
     if answer is None and isinstance(fn, types.BuiltinMethodType) and \
             isinstance(fn.__self__, (str, bytes)) and fn.__name__ in _STR_METHODS:
-        answer = _value_query(fn)           # "{:.3f}".format(x), "%s" % x
+        answer = _value_query(fn)           # "{:.3f}".format(x) (`%` is the opcode's: percent)
     if answer is None or not _traced(args, kwargs):
         return None
     if fn is type and len(args) != 1:       # type(name, bases, namespace) makes a class
