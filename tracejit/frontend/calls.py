@@ -1,5 +1,8 @@
 """How the tracer performs a call: one lookaside table, then inlining, then native execution.
 
+0. A question about a traced value (`isinstance`, `type`, `hasattr`, `str`, `hash`, ...) is
+   answered by the one door for Python values (`pyvalues.py`); a call whose result changes from
+   call to call (`IMPURE`: clocks, random draws) is refused, as it would be frozen.
 1. A callable tracejit re-implements (NumPy functions, `float`, `int`, `math.*`) runs that
    implementation, which records primitives.
 2. A Python function (or method, or class with a Python `__init__`) is inlined: its bytecode runs
@@ -25,9 +28,10 @@ from ..scipy import is_scipy_callable, load as load_scipy_shims
 from ..numpy._ufunc_methods import lookup as ufunc_method
 from ..ops import shape as sh
 from ..ops import special
-from ..ops.core import Tracer, concretize_bool, concretize_int
+from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int
 from .context import is_trusted
 from .frame import Frame, Return, run_frame
+from .pyvalues import door
 from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
 
 CO_GENERATOR = inspect.CO_GENERATOR
@@ -114,8 +118,7 @@ LOOKASIDE[id(math.log)] = _math_log
 # builtins that only move objects around: traced values may pass through them
 SAFE_NATIVE = {id(f) for f in (
     len, zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, next,
-    isinstance, issubclass, type, hasattr, getattr, callable, min, max, sum, abs, all, any, map,
-    filter, print, repr, id, divmod, pow, round, range, slice)}
+    getattr, min, max, sum, abs, all, any, map, filter, id, divmod, pow, round, range, slice)}
 _CONTAINERS = (list, dict, set, tuple)
 # builtins that iterate over their arguments: an outside container passed to one is replaced by
 # a copy whose items are read through sources, so arrays in it stay trace inputs
@@ -128,11 +131,17 @@ _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "
 
 def call(frame: Frame, fn, args, kwargs):
     ctx = frame.ctx
-    impl = LOOKASIDE.get(id(fn)) or IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
-    if impl is None and is_scipy_callable(fn) and load_scipy_shims():
-        impl = IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
+    answer = door(fn, args, kwargs)
+    if answer is not None:
+        return answer(*args, **kwargs)
+    impl = LOOKASIDE.get(id(fn))
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
+    impl = IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
+    if impl is None and is_scipy_callable(fn) and load_scipy_shims():
+        impl = IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)
+    if impl is not None:
+        return numpy_result(impl(*args, **kwargs))
     if fn is super and not args:
         return _zero_arg_super(frame)
     effect = _side_effect(fn)
@@ -141,7 +150,13 @@ def call(frame: Frame, fn, args, kwargs):
             f"{effect} inside a traced function would run once, while tracing, and never on "
             "compiled calls", "Move it out of the function (return the values it needs), or call "
             "the original Python function (`compiled.__wrapped__`) to debug.")
-    if fn is getattr and not isinstance(args[0], Tracer):
+    impure = _impurity(fn)
+    if impure is not None:
+        raise ctx.unsupported(
+            f"{_describe(fn)}() {impure} inside a traced function: it would run once, while "
+            "tracing, and its result would be frozen into the compiled code",
+            "Call it outside the function and pass the value in as an argument.")
+    if fn is getattr:
         return _getattr(frame, *args)
     if fn in (setattr, delattr):
         from .handlers import _DELETE, store_attr
@@ -161,6 +176,16 @@ def call(frame: Frame, fn, args, kwargs):
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
         return inline(ctx, sourced_attr(ctx, fn, "__call__", type(fn)), (fn, *args), kwargs)
     return call_native(ctx, fn, args, kwargs)
+
+
+def numpy_result(result):
+    """What a NumPy function returned, typed as NumPy types it: a traced Python float given
+    to `np.sin` comes back an np.float64, which no longer promotes as a Python scalar."""
+    if isinstance(result, Tracer) and result.aval.weak:
+        return as_numpy_scalar(sh.convert(result, dtype=result.dtype))
+    if type(result) is tuple and any(isinstance(r, Tracer) and r.aval.weak for r in result):
+        return tuple(numpy_result(r) for r in result)
+    return result
 
 
 def _zero_arg_super(frame):
@@ -222,11 +247,40 @@ def _describe(fn):
     return f"{module}.{name}" if module and module != "builtins" else name
 
 
-def _is_random(fn):
-    owner = getattr(fn, "__self__", None)
-    module = getattr(fn, "__module__", None) or ""
-    return module.startswith("numpy.random") or isinstance(
-        owner, (np.random.Generator, np.random.RandomState, np.random.BitGenerator))
+# callables whose result differs from call to call (a trace would freeze the first one):
+# module -> (the names concerned, None for all of them; what they do)
+IMPURE = {
+    "random": (None, "draws random numbers"),
+    "numpy.random": (None, "draws random numbers"),
+    "secrets": (None, "draws random numbers"),
+    "scipy.stats": (("rvs",), "draws random numbers"),
+    "os": (("urandom", "getrandom"), "draws random bytes"),
+    "uuid": (("uuid1", "uuid4"), "makes a new unique id"),
+    "time": (("time", "time_ns", "perf_counter", "perf_counter_ns", "monotonic", "monotonic_ns",
+              "process_time", "process_time_ns", "thread_time", "thread_time_ns", "localtime",
+              "gmtime", "ctime", "asctime", "strftime"), "reads the clock"),
+    "datetime": (("now", "utcnow", "today"), "reads the clock"),
+}
+_MODULE_ALIASES = {"posix": "os", "nt": "os", "_random": "random", "_datetime": "datetime"}
+
+
+def _module_of(fn):
+    """The module a callable belongs to; a bound method's is its object's (or class's)."""
+    module = getattr(fn, "__module__", None)
+    if not isinstance(module, str):
+        owner = getattr(fn, "__self__", None)
+        module = getattr(owner if isinstance(owner, type) else type(owner), "__module__", "")
+    return _MODULE_ALIASES.get(module, module)
+
+
+def _impurity(fn):
+    """What makes `fn`'s result change from call to call (an IMPURE entry), or None."""
+    module = _module_of(fn)
+    for prefix, (names, what) in IMPURE.items():
+        if (module == prefix or module.startswith(prefix + ".")) and \
+                (names is None or getattr(fn, "__name__", None) in names):
+            return what
+    return None
 
 
 def call_native(ctx, fn, args, kwargs):
@@ -234,12 +288,10 @@ def call_native(ctx, fn, args, kwargs):
     container_method = isinstance(fn, types.BuiltinMethodType) and isinstance(owner, _CONTAINERS)
     if container_method and ctx.is_outside(owner):
         return _call_outside_container(ctx, owner, fn.__name__, args, kwargs)
-    if _is_random(fn):
-        raise ctx.unsupported(f"{_describe(fn)} draws random numbers inside a traced function",
-                              "The draw would be frozen into the compiled code. Draw outside the "
-                              "function and pass the numbers in as an argument.")
     if id(fn) in _ITERATING:
         args = [_sourced_container(ctx, a) for a in args]
+    if id(fn) in SAFE_NATIVE or container_method:
+        args, kwargs = _traced_callbacks(ctx, fn, args, kwargs)
     if (has_tracer(args) or has_tracer(kwargs.values())) and not (
             id(fn) in SAFE_NATIVE or container_method):
         numpy_fn = (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
@@ -249,6 +301,25 @@ def call_native(ctx, fn, args, kwargs):
             "Express it with supported NumPy functions, or give it a derivative with "
             "tracejit.custom_vjp.")
     return fn(*args, **kwargs)
+
+
+_CALLBACK_FIRST = {id(map), id(filter)}
+
+
+def _traced_callbacks(ctx, fn, args, kwargs):
+    """The functions `map`, `filter`, `sorted(key=)`, `list.sort(key=)` call back run under
+    the tracer, as if called from the user's line: their type tests, text and branches on
+    traced values go through the same doors as the user's own code."""
+    frame = ctx.frame
+
+    def traced(callback):
+        return callback if not callable(callback) else \
+            (lambda *a: call(frame, callback, a, {}))
+    if id(fn) in _CALLBACK_FIRST and args:
+        args = [traced(args[0]), *args[1:]]
+    if kwargs.get("key") is not None:
+        kwargs = {**kwargs, "key": traced(kwargs["key"])}
+    return args, kwargs
 
 
 def _sourced_container(ctx, obj):

@@ -21,6 +21,7 @@ from .calls import call
 from .context import is_trusted
 from .frame import NULL, UNBOUND, Return, Yield, handler
 from .handlers_values import created, sourced_items
+from .pyvalues import attribute_check, class_of
 from .sources import Attr, Item, ModuleGlobals, RootFn
 
 # ---- stack and constants ---------------------------------------------------------------------
@@ -197,19 +198,29 @@ def _store_global(frame, instr):
 # ---- attributes ------------------------------------------------------------------------------
 def load_attr(frame, obj, name):
     ctx = frame.ctx
-    try:
-        value = getattr(obj, name)
-    except AttributeError:
-        if isinstance(obj, Tracer):
-            raise ctx.unsupported(f"attribute or method '.{name}' of arrays is not supported "
-                                  "on traced values") from None
-        raise
-    if isinstance(obj, Tracer) or (isinstance(obj, types.ModuleType) and is_trusted(obj)):
+    if isinstance(obj, Tracer):
+        return _tracer_attr(ctx, obj, name)
+    value = getattr(obj, name)
+    if isinstance(obj, types.ModuleType) and is_trusted(obj):
         return value
     if isinstance(value, types.MethodType) and value.__self__ is obj:
         return value                   # bound methods are re-made on every access: not guarded
     source = ctx.source_of(obj)
     return ctx.read(value, Attr(source, name) if source is not None else None)
+
+
+def _tracer_attr(ctx, t, name):
+    """`t.name` as CPython would answer it for the object `t` stands for (see pyvalues)."""
+    missing = attribute_check(t, name)
+    if missing is not None:
+        raise missing
+    if name == "__class__":
+        return class_of(t)
+    try:
+        return getattr(t, name)
+    except AttributeError:
+        raise ctx.unsupported(f"attribute or method '.{name}' of arrays is not supported "
+                              "on traced values") from None
 
 
 @handler("LOAD_ATTR")

@@ -12,6 +12,7 @@ from ..numpy._registry import has_tracer
 from ..numpy._shapes import SUBSCRIPTABLE
 from ..ops.core import Tracer, constant
 from .frame import handler
+from .pyvalues import percent, text
 from .sources import Equals, Item, Length
 from .versions import describe
 
@@ -47,6 +48,9 @@ def _lift_constant_array(container, key):
 def _binary_op(frame, instr):
     b = frame.pop()
     a = frame.pop()
+    if isinstance(a, (str, bytes)) and instr.arg.name in ("REMAINDER", "INPLACE_REMAINDER"):
+        frame.push(percent(a, b))              # printf-style text: through the one door
+        return
     frame.push(_BINARY[instr.arg.name](a, b))
 
 
@@ -262,38 +266,30 @@ def _call_intrinsic_1(frame, instr):
     frame.push(fn(frame.pop()))
 
 
-# ---- f-strings -------------------------------------------------------------------------------
+# ---- f-strings: text of traced values goes through the one door (pyvalues.text) ---------------
 _CONVERSIONS = {1: str, 2: repr, 3: ascii}
-
-
-def _formatted(value, spec="", conversion=0):
-    if isinstance(value, Tracer):      # printing a traced value shows its value at trace time
-        value = value.val
-    convert = _CONVERSIONS.get(conversion)
-    return format(convert(value) if convert else value, spec)
 
 
 @handler("FORMAT_VALUE", until=(3, 12))
 def _format_value(frame, instr):
     spec = frame.pop() if instr.arg & 0x04 else ""
-    frame.push(_formatted(frame.pop(), spec, instr.arg & 0x03))
+    frame.push(text(frame.pop(), _CONVERSIONS.get(instr.arg & 0x03), spec))
 
 
 @handler("CONVERT_VALUE", since=(3, 13))
 def _convert_value(frame, instr):
-    value = frame.pop()
-    frame.push(_CONVERSIONS[int(instr.arg)](value.val if isinstance(value, Tracer) else value))
+    frame.push(text(frame.pop(), _CONVERSIONS[int(instr.arg)]))
 
 
 @handler("FORMAT_SIMPLE", since=(3, 13))
 def _format_simple(frame, instr):
-    frame.push(_formatted(frame.pop()))
+    frame.push(text(frame.pop()))
 
 
 @handler("FORMAT_WITH_SPEC", since=(3, 13))
 def _format_with_spec(frame, instr):
     spec = frame.pop()
-    frame.push(_formatted(frame.pop(), spec))
+    frame.push(text(frame.pop(), spec=spec))
 
 
 def sourced_items(frame, seq):

@@ -14,7 +14,7 @@ from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import linalg as la
 from ..ops import shape as sh
-from ..ops.core import Tracer, constant, current_builder
+from ..ops.core import Tracer, as_numpy_scalar, constant, current_builder, python_type
 from ..ops.reduce import reduce_max, reduce_min, reduce_sum
 from ._registry import implements
 
@@ -367,13 +367,30 @@ def full(shape, fill_value, dtype=None, order="C"):
     return _constant(np.full(shape, fill_value, dtype))
 
 
-@implements(np.array, np.asarray, np.asanyarray, always=True)
+@implements(np.asarray, np.asanyarray, always=True)
+def asarray_(obj, dtype=None, order=None, **kwargs):
+    """np.asarray: an array returned as it is (`np.asarray(x) is x`), a scalar made an array."""
+    return array(obj, dtype, copy=False)
+
+
+def _new_array(t, copy):
+    """`t` as an array object: itself when it is one and no copy is asked for, else a new
+    one (a new tracer of the same SSA value: values are immutable, writes rebind)."""
+    if t.aval.weak:                      # a Python scalar becomes a (strong) float64 array
+        t = sh.convert(t, dtype=t.dtype)
+    elif python_type(t) is np.ndarray and not copy:
+        return t
+    val = t.val if t.val is None or isinstance(t.val, np.ndarray) else np.asarray(t.val)
+    return Tracer(t.builder, t.atom, val)
+
+
+@implements(np.array, always=True)
 def array(obj, dtype=None, copy=True, order="K", **kwargs):
     """Arrays built from Python lists of traced scalars/arrays become a stack of them."""
     if isinstance(obj, Tracer):
-        result = obj
+        result = _new_array(obj, copy)
     elif isinstance(obj, (list, tuple)) and _contains_tracer(obj):
-        result = stack(_same_shapes([array(o) for o in obj]))
+        result = stack(_same_shapes([o if isinstance(o, Tracer) else array(o) for o in obj]))
     else:
         return _constant(np.array(obj, dtype=dtype))
     if dtype is not None:
@@ -412,7 +429,9 @@ def matmul(a, b, out=None, **kwargs):
     out_ = la.matmul(a2, b2)
     dropped = {out_.ndim - 2} if ndim(a) == 1 else set()   # the axes 1-D operands were given
     dropped |= {out_.ndim - 1} if ndim(b) == 1 else set()
-    return reshape(out_, tuple(n for i, n in enumerate(out_.shape) if i not in dropped))
+    # two vectors give a NumPy scalar, as NumPy's matmul and dot do
+    return as_numpy_scalar(reshape(out_, tuple(n for i, n in enumerate(out_.shape)
+                                               if i not in dropped)))
 
 
 @implements(np.dot)

@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
-from ..ops.core import Tracer, concretize_int, constant
+from ..ops.core import Tracer, as_numpy_scalar, concretize_int, constant
 from ..ops.index import nonzero_flat, scatter_add, take
 from ..ops.reduce import reduce_sum
 
@@ -82,6 +82,17 @@ def _apply_slice(x, spec):
 
 
 def getitem(x, index):
+    result = _getitem(x, index)
+    if result.ndim == 0 and not _has_ellipsis(index):
+        return as_numpy_scalar(result)        # x[0] is an np.float64, x[0, ...] a 0-d array
+    return result
+
+
+def _has_ellipsis(index):
+    return index is Ellipsis or (isinstance(index, tuple) and any(e is Ellipsis for e in index))
+
+
+def _getitem(x, index):
     entries = _expand(index, x.ndim)
     if any(_is_array_index(e) for e in entries):
         return _advanced_getitem(x, entries)

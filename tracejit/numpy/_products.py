@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
+from ..ops.core import as_numpy_scalar
 from . import _funcs as F
 from ._funcs import asarray, refuse
 from ._registry import implements
@@ -159,7 +160,9 @@ def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
         keep = set(output).union(*[set(lbl) for _, lbl in terms[k + 1:]])
         acc, acc_labels = _contract(acc, acc_labels, x, labels, keep)
         acc, acc_labels = _sum_private(acc, acc_labels, keep)
-    return F.transpose(acc, [acc_labels.index(c) for c in output]) if output else acc
+    if not output:
+        return as_numpy_scalar(acc)            # a full contraction gives a NumPy scalar
+    return F.transpose(acc, [acc_labels.index(c) for c in output])
 
 
 # ---- 1-D convolution: a gather builds the Toeplitz matrix of one operand, a matmul applies it ----

@@ -79,7 +79,7 @@ class Builder:
         self.outside: dict = {}  # id(input tracer) -> (tracer, label) for outside ndarrays
         self.max_ops: int | None = None   # set by the tracer: a clear error, not a hang
         # tracers the user's code may still hold: their vars must survive loop rolling
-        self.alive = weakref.WeakSet() if concrete else None
+        self.alive = LiveTracers() if concrete else None
         self.ctx = None          # the frontend's TraceContext recording into this builder
         # open value recorders ({Var: value}): nested transformations applied while tracing
         # need the concrete value of every var their ops read or write
@@ -126,6 +126,26 @@ class Builder:
 
     def __exit__(self, *exc):
         _stack().pop()
+
+
+class LiveTracers:
+    """A weak set of tracers keyed by identity: a tracer's own hash is its value's (a traced
+    NumPy scalar hashes as the number it stands for), which must not be taken here. Plain
+    weak references (no callback: CPython shares one per object) make `add` cheap; dead ones
+    are dropped whenever the table has doubled."""
+
+    def __init__(self):
+        self._refs = {}
+        self._purge_at = 1024
+
+    def add(self, tracer):
+        self._refs[id(tracer)] = weakref.ref(tracer)   # a reused id replaces a dead entry
+        if len(self._refs) >= self._purge_at:
+            self._refs = {k: r for k, r in self._refs.items() if r() is not None}
+            self._purge_at = max(1024, 2 * len(self._refs))
+
+    def __iter__(self):
+        return iter([t for t in (r() for r in self._refs.values()) if t is not None])
 
 
 class _Local(threading.local):
@@ -201,7 +221,11 @@ def _wrap_constants(builder, prim, out):
 
 
 def _value(x):
-    return x.val if isinstance(x, Tracer) else x
+    if not isinstance(x, Tracer):
+        return x
+    if x.atom.aval.weak and x.ndim == 0 and x.val is not None:
+        return stand_in(x)        # a Python scalar: NumPy promotes it as the shape rule does
+    return x.val
 
 
 def _check_rule(prim, avals, values):
@@ -254,14 +278,33 @@ class Tracer:
     __int__ = __index__
 
     def __float__(self):
-        raise TracejitError(
+        raise UnsupportedError(
             "float() of a traced value was called from code tracejit does not trace, which would "
-            "hide the value from differentiation; call float() in your traced function instead")
+            "hide the value from differentiation", self.builder.loc,
+            "Call float() in your traced function instead.")
 
     def __hash__(self):
-        return id(self)
+        # as NumPy: arrays are unhashable, scalars hash as their value (guarded: `d[x[0]]`,
+        # `x[0] in {1.0, 2.0}` look the value up)
+        if python_type(self) is np.ndarray:
+            raise TypeError("unhashable type: 'numpy.ndarray'")
+        return hash(concretize_exact(self))
 
+    # Text of a traced value is NumPy's text of the value, guarded (`concretize_exact`): user
+    # code that formats, parses or branches on it re-traces when the value changes. Outside
+    # its trace (debugging tracejit itself), a tracer shows what it is instead.
     def __repr__(self):
+        return self._text(repr)
+
+    def __str__(self):
+        return self._text(str)
+
+    def __format__(self, spec):
+        return self._text(lambda value: format(value, spec))
+
+    def _text(self, convert):
+        if self.builder is current_builder():       # user code being traced (symbolic: refused)
+            return convert(concretize_exact(self))
         if self.val is None:
             return f"Tracer<{self.aval}>"
         return f"Tracer<{self.aval}>({np.array2string(np.asarray(self.val), threshold=6)})"
@@ -297,6 +340,59 @@ def concretize_int(t: Tracer) -> int:
     value = int(np.asarray(as_int.val).reshape(()))
     guard(eq(as_int, value), expected=True, reason=t.builder.reason or "int")
     return value
+
+
+_PYTHON_SCALARS = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
+
+
+def python_type(t: Tracer) -> type:
+    """The Python type of the object `t` stands for, as CPython would see it: a Python scalar
+    for a weak value, a NumPy scalar type or `ndarray` otherwise (as `t.val` is, which every
+    producer of a traced value makes the object NumPy itself returns). It follows from the
+    ops and input types of the trace, which the trace's guards fix, so it is a constant."""
+    if t.aval.weak:
+        return _PYTHON_SCALARS[t.dtype.kind]
+    if t.val is not None:
+        return type(t.val)
+    return t.dtype.type if t.ndim == 0 else np.ndarray
+
+
+def stand_in(t: Tracer):
+    """An object of `python_type(t)` holding `t`'s value at trace time. Only what depends on
+    its type may be read from it unguarded (`isinstance`, `hasattr`, `np.ndim`)."""
+    kind = python_type(t)
+    if t.val is None:
+        zero = np.zeros((), t.dtype)
+        return np.broadcast_to(zero, t.shape) if kind is np.ndarray else kind(zero)
+    if t.aval.weak:
+        return kind(np.asarray(t.val).reshape(()))
+    return t.val
+
+
+def as_numpy_scalar(t: Tracer) -> Tracer:
+    """`t` (0-d) as NumPy returns it from indexing, dot products, reductions: a NumPy scalar
+    such as `np.float64` rather than a 0-d array."""
+    if isinstance(t.val, np.ndarray) and t.ndim == 0 and not t.aval.weak:
+        return Tracer(t.builder, t.atom, t.val[()])
+    return t
+
+
+def concretize_exact(t: Tracer):
+    """The object `t` stands for, with a guard that the value stays exactly the same (NaN
+    and the sign of zero included): for what reads every digit, such as text or a hash."""
+    from .elementwise import eq, isnan, logical_and, logical_or, lt, div
+    _require_concrete(t, "the text or hash of a traced value")
+    value = np.asarray(t.val)
+    same = eq(t, value)
+    if value.dtype.kind == "f" and np.any(value == 0):      # 0.0 and -0.0 print differently
+        same = logical_and(same, eq(lt(div(1, t), 0), np.signbit(value)))
+    if value.dtype.kind in "fc" and np.any(np.isnan(value)):
+        same = logical_or(same, logical_and(isnan(t), np.isnan(value)))
+    if same.ndim:
+        from .reduce import reduce_min
+        same = reduce_min(same, axes=tuple(range(same.ndim)), keepdims=False)
+    guard(same, expected=True, reason=t.builder.reason or "exact value")
+    return stand_in(t)
 
 
 def _guard_impl(pred, *, expected, reason):
