@@ -169,17 +169,18 @@ def _inputs_text(case):
 
 
 def write_reproducers(reports, args):
-    deadline = time.perf_counter() + args.shrink_seconds
+    chosen = [(r.family, *failure) for r in reports for failure in r.failures[:args.reproducers]]
+    end = time.perf_counter() + args.shrink_seconds
     with open(args.out, "w") as out:
         out.write(f"# Fuzz campaign reproducers (backend {args.backend})\n\n"
                   f"Calls: the inputs below times {CALL_SCALES}, then (with G) G *= -1.3 in "
                   f"place and G rebound to G * 0.5 + 0.2; value_and_grad first, then jit.\n")
-        for r in reports:
-            for seed, case, outcome in r.failures[:args.reproducers]:
-                small, small_outcome = shrink(case, outcome, args, deadline)
-                out.write(f"\n## {r.family}, seed {seed}: {outcome.kind}\n\n"
-                          f"{small_outcome.detail}\n\n```python\n{small.source}```\n\n"
-                          f"```python\n{_inputs_text(small)}\n```\n")
+        for k, (family, seed, case, outcome) in enumerate(chosen):   # shrink time shared
+            deadline = time.perf_counter() + (end - time.perf_counter()) / (len(chosen) - k)
+            small, small_outcome = shrink(case, outcome, args, deadline)
+            out.write(f"\n## {family}, seed {seed}: {outcome.kind}\n\n"
+                      f"{small_outcome.detail}\n\n```python\n{small.source}```\n\n"
+                      f"```python\n{_inputs_text(small)}\n```\n")
     print(f"\nreproducers: {args.out}")
 
 

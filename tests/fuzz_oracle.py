@@ -190,7 +190,8 @@ def _run_calls(case, backend, with_grads):
                 value, grads = caller.compare(compiled, inputs, with_grads)
                 _check_grads(caller, inputs, grads, value)
         except Mismatch as mismatch:
-            mismatch.detail = f"call {checked + 1} ({label}): {mismatch.detail}"
+            how = "value_and_grad" if with_grads else "jit"
+            mismatch.detail = f"{how}, call {checked + 1} ({label}): {mismatch.detail}"
             raise
         checked += 1
     return checked
