@@ -25,7 +25,7 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
 from fuzz_families import FAMILIES, random_case  # noqa: E402
 from fuzz_oracle import (CALL_SCALES, CRASHED, FAILURES, REFUSED, Outcome,  # noqa: E402
-                         make_inputs, run_case)
+                         call_sequence, compile_program, make_inputs, namespace_for, run_case)
 
 COLUMNS = ["programs", "ok", "wrong value", "wrong gradient", "refused", "crashed", "skipped"]
 
@@ -134,12 +134,36 @@ def _candidates(source):
     yield from _return_variants(lines)
 
 
+def plain_finishes(case, seconds):
+    """Whether the plain program ends on every input of the call sequence. Deleting a loop's
+    step can make it loop forever; checked on plain Python alone, since an alarm that
+    interrupts a numba build leaves numba's state broken."""
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        namespace = namespace_for(case)
+        fn = compile_program(case.source, namespace)
+        for _, inputs, change in call_sequence(case, namespace):
+            if change is not None:
+                change(namespace)
+            try:
+                fn(*inputs)
+            except ProgramTimeout:
+                raise
+            except Exception:         # noqa: BLE001 — a failing plain call is the oracle's business
+                pass
+        return True
+    except ProgramTimeout:
+        return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def shrink(case, outcome, args, deadline):
     """Delete statements (and returned terms) while the program fails the same way."""
     best, best_outcome = case, outcome
     started = time.perf_counter()
-    run_limited(case, args.backend, args.program_seconds)
-    # deleting a loop's step can make the plain program loop forever: such a candidate times out
+    plain_finishes(case, args.program_seconds)
     limit = max(0.5, 3 * (time.perf_counter() - started))
     improved = True
     while improved and time.perf_counter() < deadline:
@@ -153,7 +177,9 @@ def shrink(case, outcome, args, deadline):
             except SyntaxError:
                 continue
             candidate = best.with_source(source)
-            result = run_limited(candidate, args.backend, limit)
+            if not plain_finishes(candidate, limit):
+                continue
+            result = run_limited(candidate, args.backend, args.program_seconds)
             if result.signature == outcome.signature:
                 best, best_outcome, improved = candidate, result, True
                 break
