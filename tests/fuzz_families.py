@@ -384,6 +384,10 @@ class Case:
     def with_source(self, source):
         return Case(self.family, source, self.shapes, self.seed, self.global_shape)
 
+    def __repr__(self):
+        return (f"Case({self.family!r}, shapes={self.shapes}, seed={self.seed}, "
+                f"global_shape={self.global_shape})")
+
 
 def _result(prog):
     """The returned scalar: reads what the family statements kept, then the newest arrays."""
