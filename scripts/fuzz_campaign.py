@@ -56,7 +56,7 @@ def reason(outcome):
     return re.sub(r"\S+/(\w+\.py):\d+: ", r"\1: ", first)[:140]
 
 
-# ---- the campaign ----------------------------------------------------------------------------------
+# ---- the campaign --------------------------------------------------------------------------------
 class FamilyReport:
     def __init__(self, family):
         self.family = family
@@ -150,7 +150,7 @@ def plain_finishes(case, seconds):
                 fn(*inputs)
             except ProgramTimeout:
                 raise
-            except Exception:         # noqa: BLE001 — a failing plain call is the oracle's business
+            except Exception:         # noqa: BLE001 — the oracle judges a failing plain call
                 pass
         return True
     except ProgramTimeout:
@@ -190,7 +190,8 @@ def _inputs_text(case):
     lines = [f"x{i} = np.array({x.tolist()!r})" for i, x in enumerate(
         make_inputs(case.shapes, case.seed))]
     if case.global_shape is not None:
-        lines.append(f"G = np.array({make_inputs([case.global_shape], case.seed + 1)[0].tolist()!r})")
+        g = make_inputs([case.global_shape], case.seed + 1)[0]
+        lines.append(f"G = np.array({g.tolist()!r})")
     return "\n".join(lines)
 
 

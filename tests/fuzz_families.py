@@ -38,9 +38,10 @@ def _broadcasts_to(shape, full):
         return False
 
 
-# ---- carries: Python values changed by data-dependent loops, read after the loop -------------------
+# ---- carries: Python values changed by data-dependent loops, read after the loop -----------------
 WHILE_STEPS = ["{0} * 0.5", "{0} * 0.6 + 0.05 * np.sin({0})", "np.tanh({0}) * 0.7"]
-FLOAT_CARRIES = ["{t} = {t} * 2.0", "{t} += 0.5", "{t} = {t} * 1.5 + {n}", "{t} = {t} + np.sum({acc})"]
+FLOAT_CARRIES = ["{t} = {t} * 2.0", "{t} += 0.5", "{t} = {t} * 1.5 + {n}",
+                 "{t} = {t} + np.sum({acc})"]
 
 
 def while_counter(ch, prog):
@@ -48,8 +49,9 @@ def while_counter(ch, prog):
     a = prog.pick_array(ch)
     acc, n, t = prog.new(prog.shapes[a]), prog.new(None, "n"), prog.new(None, "t")
     limit = f" and {n} < {ch.integer(2, 9)}" if ch.flip() else ""   # the steps contract anyway
+    threshold = ch.pick(["0.01", "0.1", "0.5", "2.0"])
     prog.emit_block(f"{acc} = {a} * 1.0 + 0.2", f"{n} = 0", f"{t} = 1.0",
-                    f"while np.sum({acc} * {acc}) > {ch.pick(['0.01', '0.1', '0.5', '2.0'])}{limit}:",
+                    f"while np.sum({acc} * {acc}) > {threshold}{limit}:",
                     f"    {acc} = {ch.pick(WHILE_STEPS).format(acc)}", f"    {n} += 1",
                     "    " + ch.pick(FLOAT_CARRIES).format(t=t, n=n, acc=acc))
     out = prog.new(prog.shapes[a])
@@ -83,7 +85,7 @@ def for_break(ch, prog):
     _uses(prog, i, out)
 
 
-# ---- early return from inside a loop of a helper --------------------------------------------------
+# ---- early return from inside a loop of a helper -------------------------------------------------
 def _for_return_helper(ch, name):
     ret = ch.pick(["j", "a * (j + 1.0)", "j * 0.5 + np.sum(a)", "float(j)", "np.sin(a) * j"])
     return [f"def {name}(a):", f"    for j in range({ch.integer(2, 12)}):",
@@ -111,7 +113,7 @@ def early_return(ch, prog):
     _uses(prog, out)
 
 
-# ---- Python containers changed in loops --------------------------------------------------------------
+# ---- Python containers changed in loops ----------------------------------------------------------
 LIST_ITEMS = ["{i} * 0.5", "1.0", "float({i})", "np.sum({acc})", "{i}"]
 DICT_ENTRIES = [("{i} % 2", "{i} + 1.0"), ("'last'", "np.mean({acc})"), ("{i}", "len({lst})"),
                 ("'n'", "{d}.get('n', 0) + 1")]
@@ -142,7 +144,7 @@ def container_loop(ch, prog):
     _uses(prog, out)
 
 
-# ---- type tests on traced values -------------------------------------------------------------------
+# ---- type tests on traced values -----------------------------------------------------------------
 TYPE_TESTS = ["isinstance({s}, np.ndarray)", "type({s}) is float", "type({s}) is np.ndarray",
               "isinstance({s}, float)", "isinstance({s}, np.floating)", "hasattr({s}, 'shape')",
               "np.ndim({s}) == 0", "np.isscalar({s})", "isinstance({s}, (int, float))",
@@ -180,7 +182,7 @@ def type_test(ch, prog):
     _uses(prog, out)
 
 
-# ---- text made from traced values ------------------------------------------------------------------
+# ---- text made from traced values ----------------------------------------------------------------
 # "@" stands for the value; rounded texts parse back to a locally constant number (FD: zero)
 ROUNDED_TEXTS = ['f"{@:.2f}"', '"%.3f" % @', 'format(@, ".1e")', 'f"{@:+.1f}"',
                  '"{:.2f}".format(@)', 'str(round(@, 2))']
@@ -206,7 +208,7 @@ def text_use(ch, prog):
     _uses(prog, out)
 
 
-# ---- impure calls ------------------------------------------------------------------------------------
+# ---- impure calls --------------------------------------------------------------------------------
 RANDOM_CALLS = ["random.random()", "random.uniform(0.5, 1.5)", "random.gauss(0.0, 1.0)",
                 "random.randint(0, 3)", "random.choice([0.5, 1.0, 2.0])"]
 # each clock with the global that holds its reading when the program was made: the program's
@@ -230,7 +232,7 @@ def impure_call(ch, prog):
     _uses(prog, out)
 
 
-# ---- views, copies and writes through them -----------------------------------------------------------
+# ---- views, copies and writes through them -------------------------------------------------------
 def _size(s):
     return math.prod(s)
 
@@ -244,7 +246,8 @@ ALIASES = [("{y}[1:]", lambda s: (s[0] - 1,) + s[1:] if s and s[0] >= 2 else Non
            ("{y}[..., 1:]", lambda s: s[:-1] + (s[-1] - 1,) if s and s[-1] >= 2 else None),
            ("{y}.T", lambda s: s[::-1]), ("np.transpose({y})", lambda s: s[::-1]),
            ("{y}.reshape(-1)", lambda s: (_size(s),)), ("{y}.ravel()", lambda s: (_size(s),)),
-           ("np.ravel({y})", lambda s: (_size(s),)), ("{y}.reshape(1, -1)", lambda s: (1, _size(s))),
+           ("np.ravel({y})", lambda s: (_size(s),)),
+           ("{y}.reshape(1, -1)", lambda s: (1, _size(s))),
            ("np.asarray({y})", lambda s: s), ("{y}[None]", lambda s: (1,) + s),
            ("{y}[...]", lambda s: s), ("np.squeeze({y})", lambda s: tuple(d for d in s if d != 1)),
            ("{y}.swapaxes(0, -1)", lambda s: s[-1:] + s[1:-1] + s[:1] if len(s) >= 2 else None),
@@ -254,7 +257,8 @@ ALIASES = [("{y}[1:]", lambda s: (s[0] - 1,) + s[1:] if s and s[0] >= 2 else Non
 WRITES = [("{w}[0] = {c}", 1), ("{w}[...] = np.cos({w})", 0), ("{w} += {c}", 0),
           ("{w} *= 2.0", 0), ("{w} -= 0.5 * np.sin({w})", 0), ("{w}[1:] *= 2.0", 1),
           ("{w}[-1] += {w}[0]", 1)]
-BASES = ["{a} + np.zeros({full})", "np.ones({full}) * np.tanh({a})", "np.zeros({full}) + np.sum({a})"]
+BASES = ["{a} + np.zeros({full})", "np.ones({full}) * np.tanh({a})",
+         "np.zeros({full}) + np.sum({a})"]
 
 
 def _take_alias(ch, prog, aliases):
@@ -321,7 +325,8 @@ def _try_helper(ch, prog, a, out):
     name = prog.new(None, "h")
     prog.helpers.extend([f"def {name}(a):", f"    if np.max(a) > {ch.pick(['0.0', '0.5', '1.0'])}:",
                          "        raise ArithmeticError('big')", "    return np.sin(a)", ""])
-    return ["try:", f"    {out} = {name}({a})", "except ArithmeticError:", f"    {out} = np.cos({a})"]
+    return ["try:", f"    {out} = {name}({a})", "except ArithmeticError:",
+            f"    {out} = np.cos({a})"]
 
 
 def try_except(ch, prog):
@@ -333,7 +338,8 @@ def try_except(ch, prog):
     _uses(prog, out)
 
 
-INPLACE_OPS = [("{buf}[{j} % {n0}] += {c}", 1), ("{buf}[{j} % {n0}] = np.sin({buf}[{j} % {n0}])", 1),
+INPLACE_OPS = [("{buf}[{j} % {n0}] += {c}", 1),
+               ("{buf}[{j} % {n0}] = np.sin({buf}[{j} % {n0}])", 1),
                ("{buf} *= 0.9", 0), ("{buf} += 0.1 * np.sin({buf})", 0),
                ("{buf}[1:] -= 0.5 * {buf}[:-1]", 1), ("{buf}[{buf} > 1.0] *= 0.5", 1),
                ("{buf}[0] = np.sum({buf}) * 0.3", 1)]
@@ -372,7 +378,7 @@ FAMILY_STATEMENTS = {
 FAMILIES = ["straight", "branching", *FAMILY_STATEMENTS]
 
 
-# ---- assembling a program -------------------------------------------------------------------------
+# ---- assembling a program ------------------------------------------------------------------------
 class Case:
     """One generated program with what it takes to run it: argument shapes, data seed, and the
     shape of the array it reads through the global G (None: no global)."""

@@ -85,7 +85,7 @@ def classify_error(error):
     return CRASHED
 
 
-# ---- one call ----------------------------------------------------------------------------------------
+# ---- one call ------------------------------------------------------------------------------------
 class Caller:
     """Runs the plain function and a compiled one on the same inputs, as the program's kind of
     impurity demands (same random seed for both; a clock read bracketed by plain calls)."""
@@ -147,7 +147,7 @@ def _check_grads(caller, inputs, grads, value):
                                            f"finite differences {fd.tolist()}")
 
 
-# ---- a whole program ---------------------------------------------------------------------------------
+# ---- a whole program -----------------------------------------------------------------------------
 def call_sequence(case, namespace):
     """(label, inputs, change to the namespace made before the call) for every call."""
     base = make_inputs(case.shapes, case.seed)

@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 
-# ---- where decisions come from --------------------------------------------------------------------
+# ---- where decisions come from -------------------------------------------------------------------
 class DrawChoices:
     """Decisions drawn by hypothesis: a failing program shrinks."""
 
@@ -47,7 +47,7 @@ class RandomChoices:
         return self.rng.random() < 0.5
 
 
-# ---- the program under construction ---------------------------------------------------------------
+# ---- the program under construction --------------------------------------------------------------
 # elementwise templates that keep values bounded and smooth almost everywhere
 UNARY = ["np.sin({0})", "np.cos({0})", "np.tanh({0})", "np.exp(np.tanh({0}))",
          "np.log1p({0} * {0})", "np.sqrt({0} * {0} + 1.0)", "np.arctan({0})", "np.square({0})",
@@ -152,7 +152,7 @@ def condition(ch, prog):
     return form.format(a, threshold)
 
 
-# ---- the first fuzzer's statements ----------------------------------------------------------------
+# ---- the first fuzzer's statements ---------------------------------------------------------------
 def if_statement(ch, prog):
     cond = condition(ch, prog)
     a = ch.pick(sorted(prog.shapes))
