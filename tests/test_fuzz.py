@@ -24,8 +24,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 import tracejit
 from conftest import numerical_grad
-from fuzz_families import FAMILY_STATEMENTS, cases
-from fuzz_oracle import FAILURES, compile_program, make_inputs, run_case
+from fuzz_families import FAMILIES, FAMILY_STATEMENTS, Case, cases, random_case
+from fuzz_oracle import (CRASHED, FAILURES, OK, REFUSED, SKIPPED, Caller, Mismatch,
+                         _check_grads, classify_error, compile_program, make_inputs, namespace_for,
+                         run_case)
 
 # short generated loops roll as long ones would (the machinery under test), see conftest
 pytestmark = [pytest.mark.fuzz, pytest.mark.usefixtures("roll_short_loops")]
@@ -141,3 +143,36 @@ def test_fuzz_family(family, fuzz_examples, backend):
         assert outcome.kind not in FAILURES, \
             f"{family}: {outcome.kind}: {outcome.detail}\n{case.source}"
     run()
+
+
+# ---- the fuzzer itself ---------------------------------------------------------------------------
+def test_generated_programs_run_plainly():
+    """Every family's programs are valid Python that plain NumPy runs (else nothing is tested)."""
+    for family in FAMILIES:
+        for seed in range(15):
+            case = random_case(family, seed)
+            fn = compile_program(case.source, namespace_for(case))
+            with np.errstate(all="ignore"):
+                fn(*make_inputs(case.shapes, case.seed))
+
+
+def test_oracle_flags_a_wrong_gradient():
+    fn = compile_program("def prog(x0):\n    return np.sum(np.sin(x0))\n", {"np": np})
+    caller, x = Caller(fn, ""), [np.array([0.3, -0.7])]
+    _check_grads(caller, x, [np.cos(x[0])], 1.0)
+    with pytest.raises(Mismatch):
+        _check_grads(caller, x, [np.cos(x[0]) * 1.01], 1.0)
+
+
+def test_oracle_classifies_errors():
+    assert classify_error(tracejit.UnsupportedError("print() is not supported")) == REFUSED
+    assert classify_error(ValueError("operands could not be broadcast")) == REFUSED
+    assert classify_error(TypeError("unsupported operand type(s) for +: 'Tracer'")) == CRASHED
+    assert classify_error(AttributeError("'Var' object has no attribute 'shape'")) == CRASHED
+
+
+def test_oracle_never_accepts_a_frozen_draw():
+    """A random draw made once at trace time must show (or the call be refused), never pass."""
+    source = "def prog(x0):\n    return np.sum(x0) * random.random()\n"
+    outcome = run_case(Case("impure", source, [(3,)], 1, None))
+    assert outcome.kind not in (OK, SKIPPED), outcome
