@@ -143,6 +143,9 @@ PRODUCERS = {   # expressions whose value is a traced value: plain NumPy types t
     "atleast_1d": lambda x: np.atleast_1d(x[0]), "sqrt(sum)": lambda x: np.sqrt(np.sum(x)),
     "iter": lambda x: next(iter(x)), "isfinite": lambda x: np.isfinite(x[0]),
     "hypot": lambda x: np.hypot(x[0], x[1]), "var": lambda x: np.var(x),
+    "np.float64(x[0])": lambda x: np.float64(x[0]), "np.float32(x[0])": lambda x: np.float32(x[0]),
+    "np.float64(float)": lambda x: np.float64(float(x[0])), "np.int64(x[0])": lambda x: np.int64(x[0]),
+    "np.float64(x)": lambda x: np.float64(x), "np.bool_(x[0] > 1)": lambda x: np.bool_(x[0] > 1),
 }
 
 
@@ -272,6 +275,8 @@ CONVERSIONS = [
     lambda x: x.tolist()[2] * x[0].item() * np.sum(x),
     lambda x: np.sum(x) * (2.0 if x[0] > x[1] else 3.0),
     lambda x: np.sum(x) * len(x),
+    lambda x: np.sum(np.sum(x) * np.float64(float(x[0])) * np.ones(2, np.float32)),   # f64
+    lambda x: np.sum(x) * np.float64(x[1]),
 ]
 
 

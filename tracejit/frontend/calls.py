@@ -106,6 +106,24 @@ LOOKASIDE.update({id(getattr(math, n)): _math_to_int(n) for n in ("floor", "ceil
 LOOKASIDE.update({id(getattr(math, n)): _math_test(n) for n in ("isfinite", "isnan", "isinf")})
 
 
+def _numpy_scalar_type(scalar_type):
+    """`np.float64(x)` and the other NumPy scalar types of a traced value: a NumPy scalar of
+    that type (an array of it for an array), still traced."""
+    dtype = np.dtype(scalar_type)
+
+    def make(x=0, *args):
+        if not isinstance(x, Tracer) or args:
+            return scalar_type(x, *args)
+        out = x if x.dtype == dtype and not x.aval.weak else sh.convert(x, dtype=dtype)
+        return as_numpy_scalar(out) if out.ndim == 0 else out
+    return make
+
+
+LOOKASIDE.update({id(t): _numpy_scalar_type(t) for t in (
+    np.float64, np.float32, np.int64, np.int32, np.int16, np.int8, np.uint8, np.uint16,
+    np.uint32, np.uint64, np.bool_)})
+
+
 def _math_log(x, base=None):
     if not isinstance(x, Tracer) and not isinstance(base, Tracer):
         return math.log(x) if base is None else math.log(x, base)
