@@ -586,3 +586,20 @@ def test_kernel_source_names_the_helper_modules_it_inlines():
         assert f"# {module} {numba_codegen._version(module)}" in plain_source
     assert "numba_scipy" not in plain_source          # only kernels calling SciPy import it
     assert "import numba_scipy as sp" in special_source
+
+
+def test_text_of_a_kernel_sum_is_settled_by_numpy_not_a_side_exit():
+    """The text of a float guards its exact value; a kernel that sums in another order than
+    NumPy's pairwise sum may differ in the last bit, so the numpy executor settles that guard
+    instead of re-tracing every call."""
+    def f(x):
+        text = str(np.sum(x))
+        return np.sum(x) * (2.0 if text[-1] in "13579" else 3.0)
+    compiled = tracejit.jit(f, backend="numba")
+    x = np.random.default_rng(1).standard_normal(1000)
+    for _ in range(5):
+        assert compiled(x) == f(x)
+    stats = compiled.stats()
+    assert stats["misses"] == 1 and stats["side_exits"] == 0
+    other = x[::-1].copy()
+    assert compiled(other) == f(other)                # a new value still re-traces correctly

@@ -174,8 +174,10 @@ class Program:
 
     def on_exit(self, code, inputs):
         op, kind = self.kernel.exits[code]
-        if kind == "guard":
+        if kind == "guard" and not op.params.get("exact"):
             raise GuardFailure(op.params["reason"], op)
+        # an exact-value guard (text of a float) is NumPy's to decide: the kernel's sums may
+        # differ in the last bit, so the numpy executor runs this call
         return self.interpret(inputs)      # raises NumPy's own error for the bad data
 
     def on_error(self, error, inputs):

@@ -391,11 +391,14 @@ def concretize_exact(t: Tracer):
     if same.ndim:
         from .reduce import reduce_min
         same = reduce_min(same, axes=tuple(range(same.ndim)), keepdims=False)
-    guard(same, expected=True, reason=t.builder.reason or "exact value")
+    guard(same, expected=True, reason=t.builder.reason or "exact value", exact=True)
     return stand_in(t)
 
 
-def _guard_impl(pred, *, expected, reason):
+def _guard_impl(pred, *, expected, reason, exact=False):
+    """`exact` marks a guard on every bit of a float computed in the trace: a compiled kernel
+    that sums in another order may fail it where NumPy passes, so backends settle it with
+    NumPy's own arithmetic (see the numba backend's `on_exit`)."""
     if bool(np.asarray(pred).reshape(())) != expected:
         raise GuardFailure(reason)
 
