@@ -1,0 +1,353 @@
+"""NumPy's aliasing, exactly: which operations give views and which copies, and writes through
+any alias seen by every other (issue 18).
+
+Every program here builds a local array, takes a view or copy of it with one operation of the
+table, writes through the alias and/or into the base, and reads both; the compiled value must
+equal plain NumPy's and the gradient central finite differences. The decisions themselves are
+checked against np.shares_memory and NumPy's writeable flag on the concrete arrays.
+"""
+import numpy as np
+import pytest
+
+import tracejit
+import tracejit.numpy as tnp
+from conftest import numerical_grad
+from tracejit.errors import UnsupportedError
+from tracejit.ir import Aval
+from tracejit.ops.alias import View
+from tracejit.ops.core import Builder
+
+X = np.array([0.3, -0.7, 1.1, 0.5, -0.2])
+
+# name -> operation on a 3x4 float array (xp: numpy, or tracejit.numpy for the eager checks)
+OPERATIONS = {
+    "slice": lambda xp, y: y[1:],
+    "strided": lambda xp, y: y[::2, 1:],
+    "row": lambda xp, y: y[1],
+    "column": lambda xp, y: y[:, 2],
+    "newaxis": lambda xp, y: y[None, 1],
+    "ellipsis": lambda xp, y: y[..., 1:3],
+    "zero_d": lambda xp, y: y[1, 2, ...],
+    "reversed": lambda xp, y: y[::-1],
+    "chain": lambda xp, y: y[1:].T[::2],
+    "reshape": lambda xp, y: y.reshape(4, 3),
+    "np.reshape": lambda xp, y: xp.reshape(y, (2, 6)),
+    "reshape_of_T": lambda xp, y: y.T.reshape(-1),
+    "ravel": lambda xp, y: y.ravel(),
+    "np.ravel": lambda xp, y: xp.ravel(y),
+    "ravel_of_columns": lambda xp, y: y[:, 1:].ravel(),
+    "ravel_of_rows": lambda xp, y: y[1:].ravel(),
+    "T": lambda xp, y: y.T,
+    "transpose": lambda xp, y: xp.transpose(y),
+    "swapaxes": lambda xp, y: y.swapaxes(0, 1),
+    "moveaxis": lambda xp, y: xp.moveaxis(y[None], 0, 2),
+    "squeeze": lambda xp, y: y[None].squeeze(),
+    "expand_dims": lambda xp, y: xp.expand_dims(y, 1),
+    "atleast_3d": lambda xp, y: xp.atleast_3d(y),
+    "flip": lambda xp, y: xp.flip(y, 1),
+    "rot90": lambda xp, y: xp.rot90(y),
+    "asarray": lambda xp, y: xp.asarray(y),
+    "asanyarray": lambda xp, y: xp.asanyarray(y),
+    "view": lambda xp, y: y.view(),
+    "real": lambda xp, y: y.real,
+    "imag": lambda xp, y: y.imag,
+    "diagonal": lambda xp, y: y.diagonal(),
+    "broadcast_to": lambda xp, y: xp.broadcast_to(y, (2, 3, 4)),
+    "copy": lambda xp, y: y.copy(),
+    "np.copy": lambda xp, y: xp.copy(y),
+    "np.array": lambda xp, y: xp.array(y),
+    "flatten": lambda xp, y: y.flatten(),
+    "astype": lambda xp, y: y.astype(np.float64),
+    "fancy": lambda xp, y: y[[0, 2]],
+    "arithmetic": lambda xp, y: y * 1.0,
+}
+
+
+def _alias_write(kind, v, x):
+    if kind == "item":
+        v[(0,) * v.ndim] = x[0] * 3.0
+    elif kind == "slice":
+        v[:1] = x[1]
+    elif kind == "augmented":
+        v += x[2]
+    elif kind == "fill":
+        v.fill(x[4])
+    return v
+
+
+def _base_write(kind, y, x):
+    if kind == "item":
+        y[1, 2] = x[3] * 2.0
+    elif kind == "augmented":
+        y[1:] *= x[0]
+
+
+ALIAS_WRITES = ["none", "item", "slice", "augmented"]
+BASE_WRITES = ["none", "item", "augmented"]
+
+
+def _weighted(a):
+    """A read that sees every element by position."""
+    return np.sum(np.sin(a) * np.arange(1.0, a.size + 1.0).reshape(a.shape))
+
+
+def make_program(operation, alias_write, base_write, alias_first=True):
+    op = OPERATIONS[operation]
+
+    def program(x):
+        y = np.outer(x[:3], x[1:]) + 1.0
+        v = op(np, y)
+        if alias_first:
+            v = _alias_write(alias_write, v, x)
+            _base_write(base_write, y, x)
+        else:
+            _base_write(base_write, y, x)
+            v = _alias_write(alias_write, v, x)
+        return _weighted(v) + 2.0 * _weighted(y)
+    return program
+
+
+def check_program(program, backend, x=X):
+    """Compiled value and gradient equal plain NumPy and finite differences; or both raise."""
+    try:
+        expected = program(x)
+    except (ValueError, IndexError) as error:
+        with pytest.raises(type(error), match="read-only" if isinstance(error, ValueError) else ""):
+            tracejit.value_and_grad(program, backend=backend)(x)
+        return str(error)
+    value, grad = tracejit.value_and_grad(program, backend=backend)(x)
+    assert value == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(grad, numerical_grad(program, x), rtol=1e-6, atol=1e-7)
+    return None
+
+
+# ---- the table: operation x write through it x write to its base x read of both -----------------
+@pytest.mark.parametrize("base_write", BASE_WRITES)
+@pytest.mark.parametrize("alias_write", ALIAS_WRITES)
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_table_numpy_backend(operation, alias_write, base_write):
+    check_program(make_program(operation, alias_write, base_write), "numpy")
+    if alias_write != "none" and base_write != "none":
+        check_program(make_program(operation, alias_write, base_write, alias_first=False), "numpy")
+
+
+def make_combined_program(operation):
+    """Every kind of write of the table in one program (one kernel per operation on numba)."""
+    op = OPERATIONS[operation]
+
+    def program(x):
+        y = np.outer(x[:3], x[1:]) + 1.0
+        v = op(np, y)
+        total = _weighted(v)
+        v[(0,) * v.ndim] = x[0] * 3.0
+        total = total + _weighted(y)
+        y[1, 2] = x[3] * 2.0
+        total = total + _weighted(v)
+        v += x[2]
+        y[1:] *= x[0]
+        return total + _weighted(v) + 2.0 * _weighted(y)
+    return program
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_table_every_backend(operation, backend):
+    check_program(make_combined_program(operation), backend)
+
+
+# ---- the decisions themselves, against NumPy on the concrete arrays ---------------------------
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_views_and_copies_follow_numpy(operation):
+    op = OPERATIONS[operation]
+    y = np.outer(X[:3], X[1:]) + 1.0
+    expected = op(np, y)
+    with Builder(concrete=True) as builder:
+        traced = builder.new_input(Aval(y.shape, y.dtype), y)
+        result = op(tnp, traced)
+        shares = result is traced or (isinstance(result, View) and result.storage is traced.storage)
+        assert shares == np.shares_memory(expected, y), operation
+        assert (isinstance(result, View) and result.readonly) == (not expected.flags.writeable)
+        np.testing.assert_array_equal(result.val, expected)
+
+
+LAYOUTS = {"C": lambda y: y * 1.0, "F": lambda y: y.T * 1.0, "strided": lambda y: y[:, ::2]}
+RESHAPES = {"ravel": lambda a: a.ravel(), "reshape": lambda a: a.reshape(a.shape[::-1]),
+            "rows": lambda a: a[1:].reshape(-1), "T_ravel": lambda a: a.T.ravel()}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+@pytest.mark.parametrize("reshape", sorted(RESHAPES))
+def test_reshape_is_a_view_exactly_when_numpy_says(layout, reshape):
+    """Reshape and ravel copy when the strides do not allow a view (F-ordered results of
+    arithmetic on a transpose, strided slices): the layout is NumPy's own."""
+    def program(x):
+        y = np.outer(x, x[:4]) + 1.0
+        a = LAYOUTS[layout](y)
+        r = RESHAPES[reshape](a)
+        r[1] = x[0] * 5.0
+        return _weighted(a) + 2.0 * _weighted(r) + 3.0 * _weighted(y)
+    check_program(program, "numpy")
+
+
+# ---- the reproducers of issue 18, and the copies that aliased ----------------------------------
+def view_then_write_base(x):
+    y = x * 1.0
+    v = y[1:]
+    y[1] = 0.0
+    return np.sum(v)
+
+
+def write_through_reshape(x):
+    y = x * 1.0
+    y.reshape(3, 1)[2, 0] = 0.0
+    return np.sum(y)
+
+
+def write_through_T(x):
+    y = np.outer(x, x)
+    y.T[0, 1] = 0.0
+    return np.sum(y)
+
+
+def copy_of_local(x):
+    a = np.zeros(3)
+    b = a.copy()
+    b[0] = x[0]
+    return np.sum(a) + 2.0 * b[0]
+
+
+def flatten_of_local(x):
+    y = x * 1.0
+    f = y.flatten()
+    f[0] = 5.0
+    return np.sum(y) + np.sum(f * x)
+
+
+def astype_of_local(x):
+    y = x * 1.0
+    f = y.astype(np.float64)
+    f[0] = 5.0
+    return np.sum(y * x) + np.sum(f)
+
+
+@pytest.mark.parametrize("fn", [view_then_write_base, write_through_reshape, write_through_T,
+                                copy_of_local, flatten_of_local, astype_of_local])
+def test_issue_18_reproducers(fn, backend):
+    check_program(fn, backend, X[:3])
+
+
+# ---- read-only views, and writes that are refused ----------------------------------------------
+def writes_broadcast(x):
+    y = x * 1.0
+    b = np.broadcast_to(y, (2, 5))
+    b[0, 0] = 1.0
+    return np.sum(b)
+
+
+def augments_diagonal(x):
+    y = np.outer(x, x)
+    d = y.diagonal()
+    d += 1.0
+    return np.sum(d)
+
+
+def writes_imag(x):
+    y = x * 1.0
+    y.imag[0] = 1.0
+    return np.sum(y)
+
+
+@pytest.mark.parametrize("fn", [writes_broadcast, augments_diagonal, writes_imag])
+def test_read_only_views_refuse_writes_as_numpy_does(fn):
+    with pytest.raises(ValueError, match="read-only"):
+        fn(X)
+    with pytest.raises(ValueError, match="read-only"):
+        tracejit.jit(fn)(X)
+
+
+def writes_view_of_argument(x):
+    v = x.reshape(5, 1)
+    v[0, 0] = 1.0
+    return np.sum(v)
+
+
+def test_writes_through_views_of_arguments_stay_refused():
+    with pytest.raises(UnsupportedError, match="argument x"):
+        tracejit.jit(writes_view_of_argument)(X)
+
+
+# ---- NumPy's writing functions --------------------------------------------------------------------
+def copyto_into_view(x):
+    y = np.outer(x, x[:3])
+    np.copyto(y[1:3], x[:3] * 2.0)
+    return _weighted(y)
+
+
+def copyto_where(x):
+    y = x * 1.0
+    v = y[::-1]
+    np.copyto(v, x * x, where=x > 0)
+    return _weighted(y) + _weighted(v)
+
+
+def put_into_local(x):
+    y = np.outer(x[:3], x[:3])
+    t = y.T
+    np.put(y, [0, 4, 7], x[:3])
+    return _weighted(t)
+
+
+def fill_diagonal_local(x):
+    y = np.outer(x, x)
+    r = y[1]
+    np.fill_diagonal(y, x[0] * 2.0)
+    return _weighted(y) + _weighted(r)
+
+
+def fill_view(x):
+    y = np.outer(x[:3], x)
+    y[:, 1:3].fill(x[2])
+    return _weighted(y)
+
+
+def add_at_through_view(x):
+    y = np.outer(x[:3], x)
+    v = y.T
+    np.add.at(v, [0, 2], x[:3] * 2.0)
+    return _weighted(y)
+
+
+@pytest.mark.parametrize("fn", [copyto_into_view, copyto_where, put_into_local,
+                                fill_diagonal_local, fill_view, add_at_through_view])
+def test_writing_functions_write_through_aliases(fn, backend):
+    check_program(fn, backend)
+
+
+# ---- loops that write through views ---------------------------------------------------------------
+def writes_rows_through_views(x, n):
+    y = np.outer(x[:3], x) + 1.0
+    col = y[:, 1]
+    for i in range(n):
+        row = y[i % 3]
+        row[1:] = row[:-1] * 0.5 + x[1:] * 0.25
+        col *= 0.9
+    return _weighted(y) + _weighted(col)
+
+
+def reads_stale_view_in_loop(x, n):
+    y = x * 1.0
+    tail = y[1:]
+    total = 0.0
+    for i in range(n):
+        y[0] = y[0] + np.sum(np.sin(tail))
+        y[1:] = tail * 0.5 + y[0] * 0.1
+        total = total + y[0]
+    return total + _weighted(tail)
+
+
+@pytest.mark.parametrize("fn", [writes_rows_through_views, reads_stale_view_in_loop])
+@pytest.mark.parametrize("rolled", [True, False])
+def test_loops_writing_through_views(fn, rolled, backend, monkeypatch):
+    import tracejit.frontend.context as context
+    monkeypatch.setattr(context, "UNROLL_OPS", 0 if rolled else 10**9)
+    for n in (5, 7):
+        check_program(lambda x: fn(x, n), backend)
