@@ -37,6 +37,8 @@ OPERATIONS = {
     "np.ravel": lambda xp, y: xp.ravel(y),
     "ravel_of_columns": lambda xp, y: y[:, 1:].ravel(),
     "ravel_of_rows": lambda xp, y: y[1:].ravel(),
+    "reshape_of_strided": lambda xp, y: y[:, ::2].reshape(-1),
+    "ravel_of_strided": lambda xp, y: y[:, ::2].ravel(),
     "T": lambda xp, y: y.T,
     "transpose": lambda xp, y: xp.transpose(y),
     "swapaxes": lambda xp, y: y.swapaxes(0, 1),
@@ -351,3 +353,107 @@ def test_loops_writing_through_views(fn, rolled, backend, monkeypatch):
     monkeypatch.setattr(context, "UNROLL_OPS", 0 if rolled else 10**9)
     for n in (5, 7):
         check_program(lambda x: fn(x, n), backend)
+
+
+# ---- a views fuzzer: random views, copies, writes through them and reads, against NumPy -------
+# Statements are drawn at random and kept when plain NumPy runs them (so writes into read-only
+# views and shape mismatches drop out); loops repeat a few of them. CI runs a fixed budget;
+# `pytest -m fuzz --fuzz-examples N` runs N programs per backend (ALIAS_FUZZ_START: first seed).
+ALIAS_OPS = ["{a}[1:]", "{a}[::2]", "{a}[::-1]", "{a}[0]", "{a}[..., 1:]", "{a}[None]",
+             "{a}[1:, None]", "{a}.T", "{a}.reshape(-1)", "{a}.ravel()", "np.ravel({a})",
+             "np.reshape({a}, {a}.shape[::-1])", "{a}.swapaxes(0, -1)", "np.expand_dims({a}, 0)",
+             "{a}.squeeze()", "np.flip({a}, -1)", "np.asarray({a})", "np.moveaxis({a}, 0, -1)",
+             "np.broadcast_to({a}, (2,) + {a}.shape)", "{a}.diagonal()", "{a}.copy()",
+             "{a}.flatten()", "np.array({a})", "{a}.astype(np.float64)", "{a}[[0, -1]]",
+             "{a} * 1.0", "np.copy({a})", "{a}.T.reshape(-1)", "{a}[:, ::2].ravel()"]
+ALIAS_WRITES = ["{a}[0] = {e}", "{a}[-1:] = {e}", "{a}[..., :1] = {e}", "{a} += {e}",
+                "{a}[::2] *= {e}", "{a}.fill({e})", "np.copyto({a}, {e})", "{a}[...] = {a} * {e}"]
+VALUES = ["x[{k}]", "np.sin(x[{k}])", "x[{k}] * 0.5 + 1.0", "np.sum({b}) * 0.1", "{b}[0] * 0.5"]
+PROGRAM = """\
+def prog(x):
+    a0 = np.outer(x[:3], x[1:5]) + 1.0
+    a1 = x * 1.0
+    a2 = np.zeros((2, 3, 2))
+    total = 0.0
+{body}
+    return total + {result}
+"""
+
+
+def _weights_read(a):
+    return np.sum(np.sin(a) * np.arange(1.0, a.size + 1.0).reshape(a.shape))
+
+
+class _ViewsProgram:
+    def __init__(self, rng, x):
+        self.rng, self.names, self.lines = rng, ["a0", "a1", "a2"], []
+        self.env = {"np": np, "x": x.copy(), "_r": _weights_read, "total": 0.0,
+                    "a0": np.outer(x[:3], x[1:5]) + 1.0, "a1": x * 1.0, "a2": np.zeros((2, 3, 2))}
+
+    def statement(self):
+        pick = self.rng.choice
+        a, b = pick(self.names), pick(self.names)
+        kind = self.rng.random()
+        if kind < 0.35:
+            return f"a{len(self.names)} = " + pick(ALIAS_OPS).format(a=a)
+        if kind < 0.8:
+            value = pick(VALUES).format(k=self.rng.integers(6), b=b)
+            return pick(ALIAS_WRITES).format(a=a, e=value)
+        return f"total = total + _r({a})"
+
+    def add(self, lines, indent="    "):
+        """Keep `lines` when plain NumPy runs them."""
+        trial = {k: (v.copy() if isinstance(v, np.ndarray) and k == "x" else v)
+                 for k, v in self.env.items()}
+        try:
+            exec("\n".join(lines), trial)
+        except (ValueError, IndexError, TypeError):
+            return
+        self.env = trial
+        self.lines += [indent + line for line in lines]
+        self.names += [line.split(" = ")[0] for line in lines
+                       if line.split(" = ")[0] not in self.names and line[:1] == "a" and
+                       line.split(" = ")[0].isidentifier()]
+
+    def build(self, n_statements):
+        while len(self.lines) < n_statements:
+            if self.rng.random() < 0.15:
+                body = [self.statement() for _ in range(self.rng.integers(1, 4))]
+                self.add([f"for i in range({self.rng.integers(2, 5)}):"] +
+                         ["    " + line for line in body])
+            else:
+                self.add([self.statement()])
+        result = " + ".join(f"{k + 1.0} * _r({n})" for k, n in enumerate(self.names))
+        return PROGRAM.format(body="\n".join(self.lines), result=result)
+
+
+def run_views_program(seed, backend):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.5, 1.5, size=6)
+    source = _ViewsProgram(rng, x).build(int(rng.integers(3, 10)))
+    namespace = {"np": np, "_r": _weights_read}
+    from test_fuzz import compile_program
+    program = compile_program(source, namespace)
+    compiled = tracejit.value_and_grad(program, backend=backend)
+    for call, inputs in enumerate((x, rng.uniform(-1.5, 1.5, size=6))):
+        expected = program(inputs.copy())
+        value, grad = compiled(inputs.copy())
+        assert value == pytest.approx(expected, rel=1e-9, abs=1e-9), f"seed {seed}\n{source}"
+        if call == 0:
+            np.testing.assert_allclose(grad, numerical_grad(program, inputs), rtol=1e-5,
+                                       atol=1e-6 * max(1.0, abs(expected)),
+                                       err_msg=f"seed {seed}\n{source}")
+
+
+VIEWS_FUZZ_CI = {"numpy": 120, "numba": 6}
+
+
+@pytest.mark.usefixtures("roll_short_loops")
+def test_views_fuzz(backend, fuzz_examples, request):
+    import os
+    n, long_mode = fuzz_examples
+    if long_mode and "fuzz" not in request.config.getoption("-m", ""):
+        pytest.skip("long mode runs under -m fuzz")
+    start = int(os.environ.get("ALIAS_FUZZ_START", "0"))
+    for seed in range(start, start + (n or VIEWS_FUZZ_CI[backend])):
+        run_views_program(seed, backend)

@@ -106,12 +106,13 @@ def iterate(x):
 
 
 # ---- reshapes -----------------------------------------------------------------------------------
-def reshaped(a, new_shape):
-    """`a` in `new_shape`: a view when NumPy gives one for a's strides, else a new array."""
+def reshaped(a, new_shape, numpy_op=None):
+    """`a` in `new_shape`: a view when NumPy's `numpy_op` (default: reshape) gives one for a's
+    strides, else a new array."""
     new_shape = tuple(new_shape)
     if tuple(a.shape) == new_shape:
         return a
-    if would_view(a, lambda s: s.reshape(new_shape)):
+    if would_view(a, numpy_op or (lambda s: s.reshape(new_shape))):
         return make_view(a, _reshape_step(tuple(a.shape), new_shape))
     return sh.reshape(a, shape=new_shape)
 
@@ -127,7 +128,11 @@ def reshape(a, shape=None, order="C", **kwargs):
 
 @implements(np.ravel)
 def ravel(a, order="C"):
-    return reshape(a, -1, order=order)
+    """NumPy's ravel views only a C-contiguous array (reshape(-1) views more: `y[:, ::2]`)."""
+    if order != "C":
+        raise UnsupportedError("ravel(order=...) other than 'C' is not supported")
+    a = F.asarray(a)
+    return reshaped(a, (a.size,), lambda s: s.ravel())
 
 
 @implements(np.squeeze)

@@ -133,9 +133,9 @@ def write(target: Tracer, new: Tracer):
     """`target` now holds `new` (same shape and dtype), as NumPy's in-place write would leave it:
     the root of its storage takes the new buffer value, and every other alias goes stale."""
     if not isinstance(target, View):
+        storage = storage_of(target)    # before the write: NumPy writes keep the layout
         target.rebind(new)
-        if target.storage is not None:
-            target.storage.version += 1
+        storage.version += 1
         return
     storage = target.storage
     sources = [storage.root]
