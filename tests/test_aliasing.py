@@ -367,14 +367,19 @@ ALIAS_OPS = ["{a}[1:]", "{a}[::2]", "{a}[::-1]", "{a}[0]", "{a}[..., 1:]", "{a}[
              "{a}.flatten()", "np.array({a})", "{a}.astype(np.float64)", "{a}[[0, -1]]",
              "{a} * 1.0", "np.copy({a})", "{a}.T.reshape(-1)", "{a}[:, ::2].ravel()"]
 ALIAS_WRITES = ["{a}[0] = {e}", "{a}[-1:] = {e}", "{a}[..., :1] = {e}", "{a} += {e}",
-                "{a}[::2] *= {e}", "{a}.fill({e})", "np.copyto({a}, {e})", "{a}[...] = {a} * {e}"]
-VALUES = ["x[{k}]", "np.sin(x[{k}])", "x[{k}] * 0.5 + 1.0", "np.sum({b}) * 0.1", "{b}[0] * 0.5"]
+                "{a}[::2] *= {e}", "{a}.fill({e})", "np.copyto({a}, {e})", "{a}[...] = {a} * {e}",
+                "{a}[i % {a}.shape[0]] = {e}", "{a}[i % {a}.shape[0]] += {e}",
+                "{a}[i % {a}.shape[0]:] *= {e}"]
+# bounded factors: repeated `*=` in loops must not overflow finite differences
+VALUES = ["x[{k}]", "np.sin(x[{k}])", "x[{k}] * 0.25 + 0.75", "np.tanh(np.sum({b}))",
+          "np.tanh({b}[0])"]
 PROGRAM = """\
 def prog(x):
     a0 = np.outer(x[:3], x[1:5]) + 1.0
     a1 = x * 1.0
     a2 = np.zeros((2, 3, 2))
     total = 0.0
+    i = 1
 {body}
     return total + {result}
 """
@@ -388,11 +393,16 @@ class _ViewsProgram:
     def __init__(self, rng, x):
         self.rng, self.names, self.lines = rng, ["a0", "a1", "a2"], []
         self.env = {"np": np, "x": x.copy(), "_r": _weights_read, "total": 0.0,
-                    "a0": np.outer(x[:3], x[1:5]) + 1.0, "a1": x * 1.0, "a2": np.zeros((2, 3, 2))}
+                    "a0": np.outer(x[:3], x[1:5]) + 1.0, "a1": x * 1.0, "a2": np.zeros((2, 3, 2)), "i": 1}
+
+    def pick_name(self):
+        """Mostly one of the latest arrays: views of views, and writes through them."""
+        recent = self.names[-4:] if self.rng.random() < 0.6 else self.names
+        return self.rng.choice(recent)
 
     def statement(self):
         pick = self.rng.choice
-        a, b = pick(self.names), pick(self.names)
+        a, b = self.pick_name(), self.pick_name()
         kind = self.rng.random()
         if kind < 0.35:
             return f"a{len(self.names)} = " + pick(ALIAS_OPS).format(a=a)
@@ -407,7 +417,7 @@ class _ViewsProgram:
                  for k, v in self.env.items()}
         try:
             exec("\n".join(lines), trial)
-        except (ValueError, IndexError, TypeError):
+        except (ValueError, IndexError, TypeError, ZeroDivisionError, AttributeError):
             return
         self.env = trial
         self.lines += [indent + line for line in lines]
@@ -430,7 +440,7 @@ class _ViewsProgram:
 def run_views_program(seed, backend):
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1.5, 1.5, size=6)
-    source = _ViewsProgram(rng, x).build(int(rng.integers(3, 10)))
+    source = _ViewsProgram(rng, x).build(int(rng.integers(4, 16)))
     namespace = {"np": np, "_r": _weights_read}
     from test_fuzz import compile_program
     program = compile_program(source, namespace)
@@ -448,12 +458,11 @@ def run_views_program(seed, backend):
 VIEWS_FUZZ_CI = {"numpy": 120, "numba": 6}
 
 
+@pytest.mark.fuzz
 @pytest.mark.usefixtures("roll_short_loops")
-def test_views_fuzz(backend, fuzz_examples, request):
+def test_views_fuzz(backend, fuzz_examples):
     import os
-    n, long_mode = fuzz_examples
-    if long_mode and "fuzz" not in request.config.getoption("-m", ""):
-        pytest.skip("long mode runs under -m fuzz")
+    n, _ = fuzz_examples
     start = int(os.environ.get("ALIAS_FUZZ_START", "0"))
     for seed in range(start, start + (n or VIEWS_FUZZ_CI[backend])):
         run_views_program(seed, backend)

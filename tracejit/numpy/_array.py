@@ -62,10 +62,9 @@ def assign(target: Tracer, new: Tracer):
 
 def _inplace(fn):
     def op(a, b):
-        if a.ndim == 0 and not isinstance(a, alias.View) and a.builder.outside_label(a) is None:
+        if alias.is_scalar(a) and a.builder.outside_label(a) is None:
             # NumPy scalars and Python floats are immutable: `a += b` makes a new value and
-            # leaves other names bound to the old one alone (`total += x; history.append(total)`);
-            # a 0-d view is an array, written in place
+            # leaves other names bound to the old one alone (`total += x; history.append(total)`)
             return fn(a, b)
         assign(a, fn(a, b))
         return a
@@ -73,7 +72,14 @@ def _inplace(fn):
 
 
 def _setitem(self, index, value):
+    if alias.is_scalar(self) and self.builder.outside_label(self) is None:
+        raise TypeError(f"'numpy.{self.dtype}' object does not support item assignment")
     assign(self, setitem(self, index, value))
+
+
+def _fill(self, value):
+    if not alias.is_scalar(self):     # a NumPy scalar's fill changes nothing
+        assign(self, F.full_like(self, value))
 
 
 def _item(self, *args):
@@ -181,7 +187,7 @@ METHODS = {
     "round": E.round_, "trace": S.trace, "diagonal": V.diagonal, "repeat": S.repeat,
     "take": S.take, "swapaxes": V.swapaxes, "compress": lambda a, c, axis=None: S.compress(c, a, axis),
     "sort": lambda a, axis=-1, kind=None, order=None: assign(a, R.sort(a, axis)),
-    "fill": lambda a, value: assign(a, F.full_like(a, value)),
+    "fill": _fill,
     "__round__": _round, "tolist": _tolist, "__divmod__": lambda a, b: E.divmod_(a, b),
 }
 for _name, _fn in _BINARY.items():

@@ -110,11 +110,11 @@ def reshaped(a, new_shape, numpy_op=None):
     """`a` in `new_shape`: a view when NumPy's `numpy_op` (default: reshape) gives one for a's
     strides, else a new array."""
     new_shape = tuple(new_shape)
+    if not would_view(a, numpy_op or (lambda s: s.reshape(new_shape))):
+        return sh.reshape(a, shape=new_shape)     # a new array, even in the same shape
     if tuple(a.shape) == new_shape:
         return a
-    if would_view(a, numpy_op or (lambda s: s.reshape(new_shape))):
-        return make_view(a, _reshape_step(tuple(a.shape), new_shape))
-    return sh.reshape(a, shape=new_shape)
+    return make_view(a, _reshape_step(tuple(a.shape), new_shape))
 
 
 @implements(np.reshape)

@@ -32,10 +32,14 @@ class Storage:
     def __init__(self, root: Tracer, order="K"):
         self.root = root
         self.version = 0
-        value = root.val
-        self.layout = np.empty_like(value, dtype=np.bool_, order=order) \
-            if isinstance(value, np.ndarray) else np.empty(root.shape, np.bool_)
+        self.layout = _layout(root, order)
         root.storage = self
+
+
+def _layout(t: Tracer, order="K"):
+    value = t.val
+    return np.empty_like(value, dtype=np.bool_, order=order) \
+        if isinstance(value, np.ndarray) else np.empty(t.shape, np.bool_)
 
 
 def storage_of(t: Tracer) -> Storage:
@@ -60,8 +64,9 @@ class View(Tracer):
     __slots__ = ("steps", "seen", "readonly")
 
     def __init__(self, value: Tracer, storage: Storage, steps: tuple, readonly: bool):
+        atom, val = value.atom, value.val        # `value` may be a view: brought up to date
         self.seen = storage.version
-        Tracer.__init__(self, value.builder, _ATOM.__get__(value), _VAL.__get__(value))
+        Tracer.__init__(self, value.builder, atom, val)
         self.storage, self.steps, self.readonly = storage, steps, readonly
 
     def _fresh(self):
@@ -102,6 +107,8 @@ class View(Tracer):
 
 def make_view(source: Tracer, step: ViewStep, readonly=False) -> View:
     """The view `step` takes of `source`, sharing its storage."""
+    if is_scalar(source):        # NumPy views a new 0-d array made from the scalar
+        source = Tracer(source.builder, source.atom, source.val)
     value = step.read(source)
     if isinstance(source, View):
         return View(value, source.storage, source.steps + (step,), readonly or source.readonly)
@@ -111,7 +118,7 @@ def make_view(source: Tracer, step: ViewStep, readonly=False) -> View:
 def shadow(t: Tracer) -> np.ndarray:
     """NumPy's version of `t`'s memory: a boolean array of its shape and strides in its storage."""
     if not isinstance(t, View):
-        return storage_of(t).layout
+        return t.storage.layout if t.storage is not None else _layout(t)
     array = t.storage.layout
     for step in t.steps:
         array = step.numpy(array)
@@ -123,6 +130,13 @@ def would_view(t: Tracer, numpy_op) -> bool:
     ravel copy when the strides do not allow a view)."""
     source = shadow(t)
     return np.may_share_memory(numpy_op(source), source)
+
+
+def is_scalar(t: Tracer) -> bool:
+    """Whether NumPy would hold this 0-d value as an immutable scalar (what indexing, reductions
+    and arithmetic give), not as a 0-d array (a view, a copy, a created or written array)."""
+    return t.ndim == 0 and t.storage is None and not (t.is_constant and
+                                                      isinstance(t.val, np.ndarray))
 
 
 def is_readonly(t: Tracer) -> bool:
