@@ -365,11 +365,14 @@ ALIAS_OPS = ["{a}[1:]", "{a}[::2]", "{a}[::-1]", "{a}[0]", "{a}[..., 1:]", "{a}[
              "{a}.squeeze()", "np.flip({a}, -1)", "np.asarray({a})", "np.moveaxis({a}, 0, -1)",
              "np.broadcast_to({a}, (2,) + {a}.shape)", "{a}.diagonal()", "{a}.copy()",
              "{a}.flatten()", "np.array({a})", "{a}.astype(np.float64)", "{a}[[0, -1]]",
-             "{a} * 1.0", "np.copy({a})", "{a}.T.reshape(-1)", "{a}[:, ::2].ravel()"]
+             "{a} * 1.0", "np.copy({a})", "{a}.T.reshape(-1)", "{a}[:, ::2].ravel()",
+             "np.atleast_2d({a})", "np.rot90({a})", "{a}.real", "np.transpose({a})",
+             "{a}[:, 1]", "{a}[1, ...]", "{a}.T[::2]", "np.squeeze({a}[:1])"]
 ALIAS_WRITES = ["{a}[0] = {e}", "{a}[-1:] = {e}", "{a}[..., :1] = {e}", "{a} += {e}",
                 "{a}[::2] *= {e}", "{a}.fill({e})", "np.copyto({a}, {e})", "{a}[...] = {a} * {e}",
                 "{a}[i % {a}.shape[0]] = {e}", "{a}[i % {a}.shape[0]] += {e}",
-                "{a}[i % {a}.shape[0]:] *= {e}"]
+                "{a}[i % {a}.shape[0]:] *= {e}", "np.put({a}, [0, 1], {e})",
+                "np.fill_diagonal({a}, {e})", "np.add.at({a}, [0, 0], {e})"]
 # bounded factors: repeated `*=` in loops must not overflow finite differences
 VALUES = ["x[{k}]", "np.sin(x[{k}])", "x[{k}] * 0.25 + 0.75", "np.tanh(np.sum({b}))",
           "np.tanh({b}[0])"]

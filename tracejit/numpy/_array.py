@@ -179,7 +179,7 @@ METHODS = {
     "sum": F.sum, "mean": F.mean, "std": F.std, "var": F.var, "max": F.max, "min": F.min,
     "reshape": _reshape, "transpose": _transpose, "ravel": V.ravel, "flatten": V.flatten,
     "squeeze": V.squeeze, "dot": F.dot, "clip": F.clip, "item": _item,
-    "astype": V.astype_method, "copy": lambda a, order="C": V.copy_array(a, order),
+    "astype": V.astype_method, "copy": lambda a, order="C": V.copy_array(a, order, method=True),
     "T": property(V.transpose), "view": V.view,
     "real": property(V.real), "imag": property(V.imag), "conj": E.conjugate,
     "conjugate": E.conjugate, "prod": R.prod, "cumsum": R.cumsum, "cumprod": R.cumprod,

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ir import Lit
 from ..ops import shape as sh
-from ..ops.alias import Storage, View, ViewStep, make_view, would_view
+from ..ops.alias import Storage, ViewStep, is_scalar, make_view, would_view
 from ..ops.core import Tracer, concretize_int
 from . import _elementwise as E
 from . import _funcs as F
@@ -265,8 +265,9 @@ def copy(a, order="K", subok=False):
     return copy_array(a, order)
 
 
-def copy_array(a, order="K"):
-    """A new array with a's values, laid out in `order` as NumPy's copy would be."""
+def copy_array(a, order="K", method=False):
+    """A new array with a's values, laid out in `order` as NumPy's copy would be (the copy and
+    astype methods of a NumPy scalar give a scalar)."""
     a = F.asarray(a)
     if not isinstance(a, Tracer):
         return F.copy(a, order)
@@ -275,7 +276,8 @@ def copy_array(a, order="K"):
         new = Tracer(a.builder, Lit(value), value)
     else:
         new = sh.reshape(a, shape=a.shape)   # a new var: a returned copy is never the input
-    Storage(new, order)
+    if not (method and is_scalar(a)):
+        Storage(new, order)
     return new
 
 
@@ -285,27 +287,28 @@ def flatten(a, order="C"):
 
 @implements(np.astype)
 def astype(x, dtype, /, *, copy=True, device=None):
-    return astype_method(F.asarray(x), dtype, copy=copy)
+    return astype_method(F.asarray(x), dtype, copy=copy, method=False)
 
 
-def astype_method(a, dtype, order="K", casting="unsafe", subok=True, copy=True):
+def astype_method(a, dtype, order="K", casting="unsafe", subok=True, copy=True, method=True):
     if np.dtype(dtype) != a.dtype:
         return F.astype(a, dtype)
-    return copy_array(a, order) if copy else a
+    return copy_array(a, order, method) if copy else a
 
 
 @implements(np.asarray, np.asanyarray, always=True)
 def asarray(a, dtype=None, order=None, **kwargs):
     if not isinstance(a, Tracer):
         return F.array(a, dtype=dtype)
-    return a if dtype is None else astype_method(a, dtype, copy=False)
+    return a if dtype is None else astype_method(a, dtype, copy=False, method=False)
 
 
 @implements(np.array, always=True)
 def array(obj, dtype=None, copy=True, order="K", **kwargs):
     if not isinstance(obj, Tracer):
         return F.array(obj, dtype=dtype)
-    return astype_method(obj, obj.dtype if dtype is None else dtype, order, copy=bool(copy))
+    return astype_method(obj, obj.dtype if dtype is None else dtype, order, copy=bool(copy),
+                         method=False)
 
 
 def view(a, dtype=None, type=None):

@@ -107,8 +107,13 @@ class View(Tracer):
 
 def make_view(source: Tracer, step: ViewStep, readonly=False) -> View:
     """The view `step` takes of `source`, sharing its storage."""
-    if is_scalar(source):        # NumPy views a new 0-d array made from the scalar
+    if is_scalar(source):
+        # NumPy views a new 0-d array made from the scalar, which nothing else can reach (a 0-d
+        # result is a scalar again): a new value, unless read-only
         source = Tracer(source.builder, source.atom, source.val)
+        if not readonly:
+            value = step.read(source)
+            return Tracer(value.builder, value.atom, value.val)
     value = step.read(source)
     if isinstance(source, View):
         return View(value, source.storage, source.steps + (step,), readonly or source.readonly)
