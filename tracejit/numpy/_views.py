@@ -25,23 +25,62 @@ from . import _shapes as S
 from ._registry import implements
 
 
-# ---- the three kinds of view step -------------------------------------------------------------
-def _index_step(index):
-    return ViewStep(lambda x: I.getitem(x, index), lambda x, new: I.setitem(x, index, new),
-                    lambda a: a[index])
+# ---- the kinds of view step ---------------------------------------------------------------------
+class IndexStep(ViewStep):
+    """A basic index (static ints, slices, None, Ellipsis): a strided slice, a slice update."""
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def read(self, x):
+        return I.getitem(x, self.index)
+
+    def write(self, x, new):
+        return I.setitem(x, self.index, new)
+
+    def numpy(self, a):
+        return a[self.index]
 
 
-def _reshape_step(in_shape, out_shape):
-    return ViewStep(lambda x: sh.reshape(x, shape=out_shape),
-                    lambda x, new: sh.reshape(new, shape=in_shape),
-                    lambda a: a.reshape(out_shape))
+class ReshapeStep(ViewStep):
+    __slots__ = ("in_shape", "out_shape")
+
+    def __init__(self, in_shape, out_shape):
+        self.in_shape, self.out_shape = in_shape, out_shape
+
+    def read(self, x):
+        return sh.reshape(x, shape=self.out_shape)
+
+    def write(self, x, new):
+        return sh.reshape(new, shape=self.in_shape)
+
+    def numpy(self, a):
+        return a.reshape(self.out_shape)
 
 
-def _transpose_step(perm):
-    inverse = tuple(int(i) for i in np.argsort(perm))
-    return ViewStep(lambda x: sh.transpose(x, perm=perm),
-                    lambda x, new: sh.transpose(new, perm=inverse),
-                    lambda a: a.transpose(perm))
+class TransposeStep(ViewStep):
+    __slots__ = ("perm",)
+
+    def __init__(self, perm):
+        self.perm = perm
+
+    def read(self, x):
+        return sh.transpose(x, perm=self.perm)
+
+    def write(self, x, new):
+        return sh.transpose(new, perm=tuple(int(i) for i in np.argsort(self.perm)))
+
+    def numpy(self, a):
+        return a.transpose(self.perm)
+
+
+class FunctionStep(ViewStep):
+    """Any other view: read by a decomposition, written by `write` (None: read-only)."""
+    __slots__ = ("read", "write", "numpy")
+
+    def __init__(self, read, write, numpy):
+        self.read, self.write, self.numpy = read, write, numpy
 
 
 def _refuse_write(what):
@@ -55,10 +94,17 @@ def _static_bound(b):
     return concretize_int(b) if isinstance(b, Tracer) else (None if b is None else int(b))
 
 
+def _plain_bounds(s):
+    return all(b is None or type(b) is int for b in (s.start, s.stop, s.step))
+
+
 def _basic_index(index):
     """The index as static Python entries when it is a basic one (ints, slices, None, Ellipsis),
     else None. Traced slice bounds are guarded here, once."""
     entries = index if isinstance(index, tuple) else (index,)
+    if all(type(e) is int or e is None or e is Ellipsis or type(e) is slice and
+           _plain_bounds(e) for e in entries):
+        return entries                           # already static: the common case, cheap
     out = []
     for e in entries:
         if e is None or e is Ellipsis:
@@ -75,12 +121,14 @@ def _basic_index(index):
 def getitem(x, index):
     """`x[index]`: a view for basic indices (a scalar, which is a copy, when every axis gets an
     int), a new array for advanced ones."""
+    if type(index) is int and x.ndim == 1:
+        return I.getitem(x, index)              # the common scalar read, kept cheap
     basic = _basic_index(index)
     if basic is None:
         return _dynamic_view(x, index)
     if len(basic) == x.ndim and all(isinstance(e, int) for e in basic):
         return I.getitem(x, basic)
-    return make_view(x, _index_step(basic))
+    return make_view(x, IndexStep(basic))
 
 
 def _dynamic_view(x, index):
@@ -93,7 +141,7 @@ def _dynamic_view(x, index):
     if not dynamic or result.ndim == 0 and Ellipsis not in entries:
         return result
     concrete = tuple(int(e.val) if isinstance(e, Tracer) else e for e in entries)
-    step = ViewStep(lambda y: I.getitem(y, index),
+    step = FunctionStep(lambda y: I.getitem(y, index),
                     _refuse_write("a view taken at a data-dependent integer index"),
                     lambda a: a[concrete])
     return make_view(x, step)
@@ -114,7 +162,7 @@ def reshaped(a, new_shape, numpy_op=None):
         return sh.reshape(a, shape=new_shape)     # a new array, even in the same shape
     if tuple(a.shape) == new_shape:
         return a
-    return make_view(a, _reshape_step(tuple(a.shape), new_shape))
+    return make_view(a, ReshapeStep(tuple(a.shape), new_shape))
 
 
 @implements(np.reshape)
@@ -163,7 +211,7 @@ atleast_3d = implements(np.atleast_3d)(_atleast(np.atleast_3d))
 # ---- axis permutations and flips ---------------------------------------------------------------
 def permuted(a, perm):
     perm = tuple(int(p) for p in perm)
-    return a if perm == tuple(range(a.ndim)) else make_view(a, _transpose_step(perm))
+    return a if perm == tuple(range(a.ndim)) else make_view(a, TransposeStep(perm))
 
 
 @implements(np.transpose, np.permute_dims)
@@ -220,7 +268,7 @@ def rot90(m, k=1, axes=(0, 1)):
 
 # ---- read-only views --------------------------------------------------------------------------
 def _readonly_view(a, read, numpy):
-    return make_view(a, ViewStep(read, None, numpy), readonly=True)
+    return make_view(a, FunctionStep(read, None, numpy), readonly=True)
 
 
 @implements(np.broadcast_to)
@@ -244,7 +292,7 @@ def real(val):
     val = F.asarray(val)
     if val.dtype.kind != "c":
         return val                      # NumPy: x.real is x for a real array
-    return make_view(val, ViewStep(E.real, _refuse_write("the real part of a complex array"),
+    return make_view(val, FunctionStep(E.real, _refuse_write("the real part of a complex array"),
                                    lambda a: a))
 
 
@@ -253,10 +301,10 @@ def imag(val):
     """For a real array, NumPy gives a new read-only array of zeros."""
     val = F.asarray(val)
     if val.dtype.kind == "c":
-        return make_view(val, ViewStep(E.imag, _refuse_write("the imaginary part of a complex "
+        return make_view(val, FunctionStep(E.imag, _refuse_write("the imaginary part of a complex "
                                                              "array"), lambda a: a))
     zeros = copy_array(F.zeros_like(val))
-    return make_view(zeros, ViewStep(lambda x: x, None, lambda a: a), readonly=True)
+    return make_view(zeros, FunctionStep(lambda x: x, None, lambda a: a), readonly=True)
 
 
 # ---- copies -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from .core import Tracer
 # the slots of a plain tracer, which View's properties wrap
 _ATOM = Tracer.atom
 _VAL = Tracer.val
+_get_atom, _set_atom, _get_val, _set_val = _ATOM.__get__, _ATOM.__set__, _VAL.__get__, _VAL.__set__
 
 
 class Storage:
@@ -47,15 +48,21 @@ def storage_of(t: Tracer) -> Storage:
 
 
 class ViewStep:
-    """One step from a source array to a view of it.
+    """One step from a source array to a view of it; subclasses define the three methods."""
+    __slots__ = ()
 
-    read(source) -> the view's value; write(source, new) -> the source's value after `new` was
-    written into the view, or None for a read-only view; numpy(array) -> NumPy's view of a
-    concrete array (of the source's shape and strides)."""
-    __slots__ = ("read", "write", "numpy")
+    def read(self, source: Tracer) -> Tracer:
+        """The view's value, made of primitives."""
+        raise NotImplementedError
 
-    def __init__(self, read, write, numpy):
-        self.read, self.write, self.numpy = read, write, numpy
+    def write(self, source: Tracer, new: Tracer) -> Tracer:
+        """The source's value after `new` was written into the view (the step's inverse); None
+        for a read-only view."""
+        raise NotImplementedError
+
+    def numpy(self, array: np.ndarray) -> np.ndarray:
+        """NumPy's own view of a concrete array of the source's shape and strides."""
+        raise NotImplementedError
 
 
 class View(Tracer):
@@ -64,42 +71,46 @@ class View(Tracer):
     __slots__ = ("steps", "seen", "readonly")
 
     def __init__(self, value: Tracer, storage: Storage, steps: tuple, readonly: bool):
-        atom, val = value.atom, value.val        # `value` may be a view: brought up to date
+        builder = value.builder
+        _set_atom(self, value.atom)             # `value` may be a view: brought up to date
+        _set_val(self, value.val)
+        self.builder, self.storage, self.steps, self.readonly = builder, storage, steps, readonly
         self.seen = storage.version
-        Tracer.__init__(self, value.builder, atom, val)
-        self.storage, self.steps, self.readonly = storage, steps, readonly
+        if builder.alive is not None:
+            builder.alive.add(self)
 
-    def _fresh(self):
-        if self.seen != self.storage.version:
-            value = self.storage.root
-            for step in self.steps:
-                value = step.read(value)
-            self._hold(value)
+    def _refresh(self):
+        value = self.storage.root
+        for step in self.steps:
+            value = step.read(value)
+        self._hold(value)
 
     def _hold(self, value):
-        _ATOM.__set__(self, value.atom)
-        _VAL.__set__(self, value.val)
+        _set_atom(self, value.atom)
+        _set_val(self, value.val)
         self.seen = self.storage.version
 
     def _atom(self):
-        self._fresh()
-        return _ATOM.__get__(self)
+        if self.seen != self.storage.version:
+            self._refresh()
+        return _get_atom(self)
 
     def _val(self):
-        self._fresh()
-        return _VAL.__get__(self)
+        if self.seen != self.storage.version:
+            self._refresh()
+        return _get_val(self)
 
     atom = property(_atom, _ATOM.__set__)
     val = property(_val, _VAL.__set__)
     # shape and dtype never change: asking for them must not re-derive the view
-    aval = property(lambda self: _ATOM.__get__(self).aval)
-    shape = property(lambda self: _ATOM.__get__(self).aval.shape)
-    dtype = property(lambda self: _ATOM.__get__(self).aval.dtype)
-    ndim = property(lambda self: _ATOM.__get__(self).aval.ndim)
-    size = property(lambda self: _ATOM.__get__(self).aval.size)
+    aval = property(lambda self: _get_atom(self).aval)
+    shape = property(lambda self: _get_atom(self).aval.shape)
+    dtype = property(lambda self: _get_atom(self).aval.dtype)
+    ndim = property(lambda self: _get_atom(self).aval.ndim)
+    size = property(lambda self: _get_atom(self).aval.size)
 
     def held_atom(self):
-        return _ATOM.__get__(self) if self.seen == self.storage.version else None
+        return _get_atom(self) if self.seen == self.storage.version else None
 
     def rebind(self, other):
         raise AssertionError("a view is written through alias.write, never rebound")
