@@ -277,6 +277,22 @@ def test_writes_through_views_of_arguments_stay_refused():
         tracejit.jit(writes_view_of_argument)(X)
 
 
+def returns_copies(x):
+    y = x * 1.0
+    return x.copy(), y, y.copy(), np.array(y)
+
+
+def test_returned_copies_share_nothing(backend):
+    x = X.copy()
+    outputs = tracejit.jit(returns_copies, backend=backend)(x)
+    for out in outputs:
+        assert not np.shares_memory(out, x)
+    for k, out in enumerate(outputs[2:]):
+        assert not np.shares_memory(out, outputs[1])
+    outputs[0][0] = 99.0
+    np.testing.assert_array_equal(x, X)
+
+
 # ---- NumPy's writing functions --------------------------------------------------------------------
 def copyto_into_view(x):
     y = np.outer(x, x[:3])

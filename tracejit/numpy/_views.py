@@ -323,7 +323,9 @@ def copy_array(a, order="K", method=False):
         value = np.array(a.val, order=order)
         new = Tracer(a.builder, Lit(value), value)
     else:
-        new = sh.reshape(a, shape=a.shape)   # a new var: a returned copy is never the input
+        # a new var computed into a new buffer (convert copies in both executors; a reshape
+        # would hand the caller a view of the argument when the copy is returned)
+        new = sh.convert(a, dtype=a.dtype, weak=a.aval.weak)
     if not (method and is_scalar(a)):
         Storage(new, order)
     return new
