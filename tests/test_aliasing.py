@@ -341,6 +341,16 @@ def test_writing_functions_write_through_aliases(fn, backend):
 
 
 # ---- loops that write through views ---------------------------------------------------------------
+def writes_held_views_in_loop(x, n):
+    y = np.outer(x[:3], x) + 1.0
+    col = y[:, 1]
+    row = y[1]
+    for i in range(n):
+        row[1:] = row[:-1] * 0.5 + x[1:] * 0.25
+        col *= 0.9
+    return _weighted(y) + _weighted(col) + _weighted(row)
+
+
 def writes_rows_through_views(x, n):
     y = np.outer(x[:3], x) + 1.0
     col = y[:, 1]
@@ -362,12 +372,21 @@ def reads_stale_view_in_loop(x, n):
     return total + _weighted(tail)
 
 
-@pytest.mark.parametrize("fn", [writes_rows_through_views, reads_stale_view_in_loop])
+# (function, whether its loop rolls when rolling is on: `y[i % 3]` reads a different row in
+# each iteration, which the rolled body cannot express, so it stays unrolled)
+VIEW_LOOPS = [(writes_held_views_in_loop, True), (writes_rows_through_views, False),
+              (reads_stale_view_in_loop, True)]
+
+
+@pytest.mark.parametrize("fn, rolls", VIEW_LOOPS)
 @pytest.mark.parametrize("rolled", [True, False])
-def test_loops_writing_through_views(fn, rolled, backend, monkeypatch):
+def test_loops_writing_through_views(fn, rolls, rolled, backend, monkeypatch):
     import tracejit.frontend.context as context
     monkeypatch.setattr(context, "UNROLL_OPS", 0 if rolled else 10**9)
+    monkeypatch.setattr(context, "ROLL_LOOPS", rolled)
     for n in (5, 7):
+        trace = tracejit.make_trace(lambda x: fn(x, n))(X)
+        assert any(op.prim.name == "loop" for op in trace.ops) == (rolled and rolls)
         check_program(lambda x: fn(x, n), backend)
 
 
