@@ -216,7 +216,8 @@ class TraceContext:
         # Python values read after it (invariant 7: they would keep the traced trip's values)
         steered = self.python_branches > record.branches or python_changed
         exit_bound = record.bound if exiting and record.bound != -1 and not steered else False
-        alive = {t.atom for t in self.builder.alive if isinstance(t.atom, Var)}
+        # a stale view is re-derived when next read: its old atom need not survive
+        alive = {a for a in (t.held_atom() for t in self.builder.alive) if isinstance(a, Var)}
         # a short counted loop stays straight-line code (UNROLL_OPS); a while loop rolls
         # whatever its length, so that one trace serves every trip count
         counted = not exiting or record.loop_op is not None or \

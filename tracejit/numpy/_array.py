@@ -1,21 +1,24 @@
 """ndarray behaviour for traced values: operators, methods and attributes, defined once here.
 
 Operators follow NumPy exactly (they are the same functions as `numpy.add` etc.). In-place
-operators and item assignment are made functional: the tracer is rebound to the new value, and a
-view created by basic indexing passes the write on to the array it views, as NumPy would.
+operators, item assignment and NumPy's writing functions (copyto, put, fill_diagonal) are made
+functional by `assign`, which writes through the alias model (`ops/alias.py`): every view of the
+same storage sees the write, as in NumPy.
 """
 import numpy as np
 
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
+from ..ops import alias
 from ..ops.core import Tracer, concretize_int
 from . import _elementwise as E
 from . import _funcs as F
 from . import _reductions as R
 from . import _shapes as S
+from . import _views as V
 from ._indexing import getitem, setitem
-from ._registry import IMPLEMENTATIONS
+from ._registry import IMPLEMENTATIONS, implements
 
 _BINARY = {
     "add": F.add, "sub": F.subtract, "mul": F.multiply, "truediv": F.divide, "pow": F.power,
@@ -39,7 +42,9 @@ def _bool_only(fn, name):
 
 
 def assign(target: Tracer, new: Tracer):
-    """Make `target` hold `new` (an in-place write), and pass the write on to what it views."""
+    """Make `target` hold `new` (an in-place write), seen by every array sharing its storage."""
+    if alias.is_readonly(target):
+        raise ValueError("assignment destination is read-only")
     label = target.builder.outside_label(target)
     if label is not None:
         # NumPy would change the caller's array; a compiled call could not, so refuse
@@ -52,15 +57,12 @@ def assign(target: Tracer, new: Tracer):
         new = sh.convert(new, dtype=target.dtype)
     if tuple(new.shape) != tuple(target.shape):
         new = sh.broadcast_to(new, shape=target.shape)
-    target.rebind(new)
-    if target.base is not None:
-        parent, index = target.base
-        assign(parent, setitem(parent, index, target))
+    alias.write(target, new)
 
 
 def _inplace(fn):
     def op(a, b):
-        if a.ndim == 0 and a.builder.outside_label(a) is None:
+        if alias.is_scalar(a) and a.builder.outside_label(a) is None:
             # NumPy scalars and Python floats are immutable: `a += b` makes a new value and
             # leaves other names bound to the old one alone (`total += x; history.append(total)`)
             return fn(a, b)
@@ -70,13 +72,14 @@ def _inplace(fn):
 
 
 def _setitem(self, index, value):
+    if alias.is_scalar(self) and self.builder.outside_label(self) is None:
+        raise TypeError(f"'numpy.{self.dtype}' object does not support item assignment")
     assign(self, setitem(self, index, value))
 
 
-def _iter(self):
-    if self.ndim == 0:
-        raise TypeError("iteration over a 0-d array")
-    return (getitem(self, i) for i in range(self.shape[0]))
+def _fill(self, value):
+    if not alias.is_scalar(self):     # a NumPy scalar's fill changes nothing
+        assign(self, F.full_like(self, value))
 
 
 def _item(self, *args):
@@ -110,7 +113,7 @@ def _tolist(self):
     """Nested lists of Python numbers: traced floats stay differentiable, as float() does."""
     if self.ndim == 0:
         return _item(self)
-    return [_tolist(row) for row in _iter(self)]
+    return [_tolist(getitem(self, i)) for i in range(self.shape[0])]
 
 
 def _array(self, dtype=None, copy=None):
@@ -123,31 +126,68 @@ def _array(self, dtype=None, copy=None):
 
 
 def _reshape(self, *shape, order="C"):
-    return F.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
+    return V.reshape(self, shape[0] if len(shape) == 1 else shape, order=order)
 
 
 def _transpose(self, *axes):
-    return F.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int)
+    return V.transpose(self, axes[0] if len(axes) == 1 and not isinstance(axes[0], int)
                        else (axes or None))
 
 
+# ---- NumPy's functions that write into an array ------------------------------------------------
+@implements(np.copyto)
+def copyto(dst, src, casting="same_kind", where=True):
+    if not isinstance(dst, Tracer):
+        raise UnsupportedError("numpy.copyto into an array tracejit did not see being created",
+                               hint="Create it inside the traced function (numpy.zeros...).")
+    src = F.asarray(src)
+    assign(dst, src if where is True else F.where(where, src, dst))
+
+
+@implements(np.put)
+def put(a, ind, v, mode="raise"):
+    """a.flat[ind] = v for distinct static indices, with v repeated along them as NumPy does."""
+    if mode != "raise":
+        raise UnsupportedError(f"numpy.put(mode={mode!r})")
+    ind = np.asarray(ind).reshape(-1)
+    v = F.asarray(v)
+    values = F.reshape(v, (-1,)) if F.ndim(v) else v
+    if F.ndim(values) and F.shape(values)[0] != ind.size:
+        values = getitem(values, np.arange(ind.size) % F.shape(values)[0])
+    flat = setitem(F.reshape(a, (-1,)), ind, values)
+    assign(a, F.reshape(flat, a.shape))
+
+
+@implements(np.fill_diagonal)
+def fill_diagonal(a, val, wrap=False):
+    """The main diagonal of `a` (every axis of one length, or a 2-D array) set to `val`."""
+    if a.ndim < 2 or (a.ndim > 2 and len(set(a.shape)) > 1) or wrap and a.shape[0] > a.shape[1]:
+        raise UnsupportedError("numpy.fill_diagonal other than on a square array or a 2-D one "
+                               "without wrap")
+    rows = np.arange(min(a.shape))
+    val = F.asarray(val)
+    if F.ndim(val):
+        val = getitem(F.reshape(val, (-1,)), rows % F.size(val))
+    assign(a, setitem(a, (rows,) * a.ndim, val))
+
+
 METHODS = {
-    "__getitem__": getitem, "__setitem__": _setitem, "__iter__": _iter,
+    "__getitem__": V.getitem, "__setitem__": _setitem, "__iter__": V.iterate,
     "__neg__": F.negative, "__pos__": lambda a: a, "__abs__": F.absolute,
     "__invert__": lambda a: F.logical_not(a) if a.dtype == np.bool_ else NotImplemented,
     "__array_ufunc__": _array_ufunc, "__array_function__": _array_function, "__array__": _array,
     "sum": F.sum, "mean": F.mean, "std": F.std, "var": F.var, "max": F.max, "min": F.min,
-    "reshape": _reshape, "transpose": _transpose, "ravel": F.ravel, "flatten": F.ravel,
-    "squeeze": F.squeeze, "dot": F.dot, "clip": F.clip, "item": _item, "astype": F.astype,
-    "copy": lambda a, order="C": a if a.is_constant else sh.reshape(a, shape=a.shape),
-    "T": property(lambda a: F.transpose(a)),
-    "real": property(E.real), "imag": property(E.imag), "conj": E.conjugate,
+    "reshape": _reshape, "transpose": _transpose, "ravel": V.ravel, "flatten": V.flatten,
+    "squeeze": V.squeeze, "dot": F.dot, "clip": F.clip, "item": _item,
+    "astype": V.astype_method, "copy": lambda a, order="C": V.copy_array(a, order, method=True),
+    "T": property(V.transpose), "view": V.view,
+    "real": property(V.real), "imag": property(V.imag), "conj": E.conjugate,
     "conjugate": E.conjugate, "prod": R.prod, "cumsum": R.cumsum, "cumprod": R.cumprod,
     "argmax": R.argmax, "argmin": R.argmin, "argsort": R.argsort, "any": R.any_, "all": R.all_,
-    "round": E.round_, "trace": S.trace, "diagonal": S.diagonal, "repeat": S.repeat,
-    "take": S.take, "swapaxes": S.swapaxes, "compress": lambda a, c, axis=None: S.compress(c, a, axis),
+    "round": E.round_, "trace": S.trace, "diagonal": V.diagonal, "repeat": S.repeat,
+    "take": S.take, "swapaxes": V.swapaxes, "compress": lambda a, c, axis=None: S.compress(c, a, axis),
     "sort": lambda a, axis=-1, kind=None, order=None: assign(a, R.sort(a, axis)),
-    "fill": lambda a, value: assign(a, F.full_like(a, value)),
+    "fill": _fill,
     "__round__": _round, "tolist": _tolist, "__divmod__": lambda a, b: E.divmod_(a, b),
 }
 for _name, _fn in _BINARY.items():

@@ -107,10 +107,7 @@ def _getitem(x, index):
             out_shape.append(spec[axis][1])
         axis += 1
     out_shape += [size for _, size, _ in spec[axis:]]
-    result = result if tuple(result.shape) == tuple(out_shape) else sh.reshape(result, shape=tuple(out_shape))
-    if result is not x and result.ndim > 0:
-        result.base = (x, index)      # a NumPy view: in-place writes to it reach x
-    return result
+    return result if tuple(result.shape) == tuple(out_shape) else sh.reshape(result, shape=tuple(out_shape))
 
 
 def _index_tracer(like, e):

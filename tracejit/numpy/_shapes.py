@@ -124,33 +124,45 @@ def rot90(m, k=1, axes=(0, 1)):
     return flip(F.transpose(m, perm), axes[1])
 
 
+def swapaxes_perm(nd, axis1, axis2):
+    perm = list(range(nd))
+    i, j = _axis(axis1, nd), _axis(axis2, nd)
+    perm[i], perm[j] = j, i
+    return perm
+
+
+def moveaxis_perm(nd, source, destination):
+    src = [_axis(s, nd) for s in np.atleast_1d(source)]
+    dst = [_axis(d, nd) for d in np.atleast_1d(destination)]
+    order = [n for n in range(nd) if n not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return order
+
+
+def rollaxis_perm(nd, axis, start=0):
+    axis, start = _axis(axis, nd), start % (nd + 1) if start < 0 else start
+    if axis < start:
+        start -= 1
+    return moveaxis_perm(nd, axis, start)
+
+
 @implements(np.swapaxes)
 def swapaxes(a, axis1, axis2):
     a = asarray(a)
-    perm = list(range(a.ndim))
-    i, j = _axis(axis1, a.ndim), _axis(axis2, a.ndim)
-    perm[i], perm[j] = j, i
-    return F.transpose(a, perm)
+    return F.transpose(a, swapaxes_perm(a.ndim, axis1, axis2))
 
 
 @implements(np.moveaxis)
 def moveaxis(a, source, destination):
     a = asarray(a)
-    src = [_axis(s, a.ndim) for s in np.atleast_1d(source)]
-    dst = [_axis(d, a.ndim) for d in np.atleast_1d(destination)]
-    order = [n for n in range(a.ndim) if n not in src]
-    for d, s in sorted(zip(dst, src)):
-        order.insert(d, s)
-    return F.transpose(a, order)
+    return F.transpose(a, moveaxis_perm(a.ndim, source, destination))
 
 
 @implements(np.rollaxis)
 def rollaxis(a, axis, start=0):
     a = asarray(a)
-    axis, start = _axis(axis, a.ndim), start % (a.ndim + 1) if start < 0 else start
-    if axis < start:
-        start -= 1
-    return moveaxis(a, axis, start) if axis != start else a
+    return F.transpose(a, rollaxis_perm(a.ndim, axis, start))
 
 
 @implements(np.permute_dims)

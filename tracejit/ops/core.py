@@ -102,8 +102,8 @@ class Builder:
 
     def outside_label(self, tracer) -> str | None:
         """The name of the outside array `tracer` is (or is a view of), if any."""
-        while tracer.base is not None:
-            tracer = tracer.base[0]
+        if tracer.storage is not None:
+            tracer = tracer.storage.root
         entry = self.outside.get(id(tracer))
         return entry[1] if entry is not None and entry[0] is tracer else None
 
@@ -242,14 +242,14 @@ class Tracer:
     A tracer whose atom is a `Lit` is a constant: it does not depend on any input. Array methods
     and operators are attached by `tracejit.numpy`, which defines them in terms of primitives.
     """
-    __slots__ = ("builder", "atom", "val", "base", "__weakref__")
+    __slots__ = ("builder", "atom", "val", "storage", "__weakref__")
     __array_priority__ = 1000     # make ndarray op Tracer defer to Tracer's reflected operators
 
-    def __init__(self, builder, atom, val=None, base=None):
+    def __init__(self, builder, atom, val=None):
         self.builder = builder
         self.atom = atom
         self.val = val
-        self.base = base          # (tracer, index) when this is a basic-indexing view
+        self.storage = None       # the buffer it shares with its views, once it has any (alias.py)
         if builder.alive is not None:
             builder.alive.add(self)
 
@@ -263,6 +263,11 @@ class Tracer:
     def rebind(self, other: "Tracer"):
         """Point this tracer at a new value: how in-place updates are made functional."""
         self.atom, self.val = other.atom, other.val
+
+    def held_atom(self):
+        """The atom this tracer holds without bringing it up to date (None: it would re-derive
+        it when next read, see alias.View): what loop rolling must keep alive."""
+        return self.atom
 
     def __len__(self):
         if not self.shape:
