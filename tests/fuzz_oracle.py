@@ -121,17 +121,33 @@ class Caller:
 
 
 def _smooth_fd_grads(fn, inputs):
-    """Central differences, or None where the program is not smooth at the input (two step
-    sizes disagree: a kink, a branch or a rounding boundary within reach)."""
+    """Central differences, or None where the program is not smooth at the input: two step
+    sizes disagree (a kink, a branch or a rounding boundary within reach), or a one-sided
+    difference does (the input itself sits on a jump: a branch on the digits of a value's text
+    flips at every perturbation)."""
     grads = []
     for i, x in enumerate(inputs):
-        def along(xi, i=i):
+        def along(xi, i=i, x=x):
+            if isinstance(x, np.generic):          # perturb a NumPy scalar as a NumPy scalar:
+                xi = type(x)(xi)                   # type tests must see what the program got
             return fn(*inputs[:i], xi, *inputs[i + 1:])
         fine, coarse = numerical_grad(along, x, 1e-6), numerical_grad(along, x, 1e-5)
-        if not np.allclose(fine, coarse, rtol=1e-3, atol=1e-4):
+        if not np.allclose(fine, coarse, rtol=1e-3, atol=1e-4) or \
+                not np.allclose(_forward_differences(along, x, 1e-6), fine, rtol=1e-2, atol=1e-2):
             return None
         grads.append(fine)
     return grads
+
+
+def _forward_differences(f, x, h):
+    x = np.array(x, dtype=np.float64)
+    at_x = float(f(x.copy()))
+    out = np.zeros_like(x)
+    for k in range(x.size):
+        moved = x.copy()
+        moved.reshape(-1)[k] += h
+        out.reshape(-1)[k] = (float(f(moved)) - at_x) / h
+    return out
 
 
 def _check_grads(caller, inputs, grads, value):

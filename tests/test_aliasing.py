@@ -519,3 +519,29 @@ def test_views_fuzz(backend, fuzz_examples):
             run_views_program(seed, backend)
         except Exception as error:
             raise AssertionError(f"views fuzz program of seed {seed}") from error
+
+
+def _scalar_made_array_written(x0):
+    s = np.mean(x0 * 1.0) * 2.0
+    a = np.asarray(s)                        # NumPy: a new 0-d array, not the scalar itself
+    a[()] = a * 3.0
+    return a + s + (0.5 if np.asarray(s) is s else 2.0)
+
+
+def _zero_d_array_stays_an_array(x0):
+    c = np.zeros(())
+    c += np.sum(x0)                          # 0-d arithmetic gives a scalar; `c` stays an array
+    c *= 2.0
+    b = np.array(float(np.sum(x0)))
+    b[...] = 1.5 * b
+    return c * isinstance(c, np.ndarray) + b * type(b).__name__.count("n")
+
+
+@pytest.mark.parametrize("fn", [_scalar_made_array_written, _zero_d_array_stays_an_array])
+@pytest.mark.parametrize("make", [np.array, np.float64], ids=["0-d array", "float64"])
+def test_zero_d_arrays_and_scalars_keep_their_kind_through_writes(fn, make, backend):
+    compiled = tracejit.jit(fn, backend=backend)
+    for value in (0.2, -0.3, 1.7):
+        x = make(value)
+        assert np.allclose(compiled(x), fn(x), rtol=1e-13)
+        assert np.allclose(tracejit.grad(fn, backend=backend)(x), numerical_grad(fn, np.array(x)))

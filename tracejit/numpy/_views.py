@@ -17,7 +17,7 @@ from ..errors import UnsupportedError
 from ..ir import Lit
 from ..ops import shape as sh
 from ..ops.alias import Storage, ViewStep, is_scalar, make_view, would_view
-from ..ops.core import Tracer, concretize_int
+from ..ops.core import Tracer, concretize_int, python_type
 from . import _elementwise as E
 from . import _funcs as F
 from . import _indexing as I
@@ -350,6 +350,8 @@ def astype_method(a, dtype, order="K", casting="unsafe", subok=True, copy=True, 
 def asarray(a, dtype=None, order=None, **kwargs):
     if not isinstance(a, Tracer):
         return F.array(a, dtype=dtype)
+    if python_type(a) is not np.ndarray:
+        return array(a, dtype)
     return a if dtype is None else astype_method(a, dtype, copy=False, method=False)
 
 
@@ -357,6 +359,11 @@ def asarray(a, dtype=None, order=None, **kwargs):
 def array(obj, dtype=None, copy=True, order="K", **kwargs):
     if not isinstance(obj, Tracer):
         return F.array(obj, dtype=dtype)
+    if python_type(obj) is not np.ndarray:
+        # a NumPy or Python scalar: NumPy makes a new, writable 0-d array of it
+        new = F.array(obj, dtype=dtype)
+        Storage(new)
+        return new
     return astype_method(obj, obj.dtype if dtype is None else dtype, order, copy=bool(copy),
                          method=False)
 

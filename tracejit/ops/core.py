@@ -261,8 +261,13 @@ class Tracer:
     is_constant = property(lambda self: isinstance(self.atom, Lit))
 
     def rebind(self, other: "Tracer"):
-        """Point this tracer at a new value: how in-place updates are made functional."""
-        self.atom, self.val = other.atom, other.val
+        """Point this tracer at a new value: how in-place updates are made functional. The
+        object keeps its kind: a 0-d array written in place stays an array, though the NumPy
+        arithmetic that computed the new value gives a scalar."""
+        val = other.val
+        if isinstance(self.val, np.ndarray) and val is not None and not isinstance(val, np.ndarray):
+            val = np.asarray(val)
+        self.atom, self.val = other.atom, val
 
     def held_atom(self):
         """The atom this tracer holds without bringing it up to date (None: it would re-derive
