@@ -545,3 +545,27 @@ def test_zero_d_arrays_and_scalars_keep_their_kind_through_writes(fn, make, back
         x = make(value)
         assert np.allclose(compiled(x), fn(x), rtol=1e-13)
         assert np.allclose(tracejit.grad(fn, backend=backend)(x), numerical_grad(fn, np.array(x)))
+
+
+def _write_through_reshape_of_derived(x):
+    y = x * 1.0                 # keeps x's memory order: reshape views a C array, copies an F one
+    v = y.reshape(-1)
+    v[0] = 100.0
+    return np.sum(y)
+
+
+def test_view_or_copy_follows_the_argument_layout_of_each_call(backend):
+    compiled = tracejit.jit(_write_through_reshape_of_derived, backend=backend)
+    c = np.arange(6.0).reshape(2, 3)
+    layouts = [c, np.asfortranarray(c), c[:, ::-1], c, np.asfortranarray(c)]
+    for x in layouts:
+        assert compiled(x) == _write_through_reshape_of_derived(x)
+    assert compiled.stats()["misses"] == 3          # one trace per layout, then cache hits
+
+
+def test_traces_that_read_no_layout_do_not_guard_strides():
+    compiled = tracejit.jit(lambda x: np.sum(x.reshape(-1) * 2.0), backend="numpy")
+    c = np.arange(6.0).reshape(2, 3)
+    for x in (c, np.asfortranarray(c), c[:, ::-1]):
+        compiled(x)
+    assert compiled.stats()["misses"] == 1

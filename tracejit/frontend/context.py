@@ -148,6 +148,10 @@ class TraceContext:
     def read_global_missing(self, globals_source, name):
         self.guard(globals_source, NotIn(name))
 
+    def outside_arrays(self):
+        """(source, input tracer) of every array the trace reads from outside state."""
+        return list(self._input_by_source.items())
+
     def _array_input(self, array, source):
         tracer = self._input_by_source.get(source)
         if tracer is None:

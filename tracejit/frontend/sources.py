@@ -138,6 +138,19 @@ class ArrayOf(Check):
 
 
 @dataclass(frozen=True)
+class StridesAre(Check):
+    """The array's memory layout: where NumPy's choice between a view and a copy (reshape,
+    ravel) was read off it, an array laid out otherwise must re-trace."""
+    strides: tuple
+
+    def holds(self, value):
+        return value.strides == self.strides
+
+    def __str__(self):
+        return f"strides {self.strides}"
+
+
+@dataclass(frozen=True)
 class NotIn(Check):
     """The name is absent from a globals dict (so the builtin of that name is what was read)."""
     name: str

@@ -17,7 +17,7 @@ from .context import TraceContext, check_array_dtype, is_constant
 from .decode import source_loc
 from .frame import Frame
 from .handlers import globals_source
-from .sources import ArgLeaf, Attr, Is, RootFn, Source, SourceGuard
+from .sources import ArgLeaf, Attr, Is, RootFn, Source, SourceGuard, StridesAre
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,23 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
             raise ctx.too_deep() from None
     out_leaves, out_tree = flatten(result)
     outputs = [_output_atom(ctx, o, fn) for o in out_leaves]
+    if ctx.builder.layout_read and ctx.builder.wrote:
+        _guard_layouts(ctx, leaves, labels, arg_leaves)
     trace = ctx.builder.build(outputs, name=name or getattr(fn, "__name__", "f"))
     return TraceResult(trace, tuple(arg_leaves), tuple(s for s, _ in ctx.sourced_inputs),
                        tuple(ctx.guards), out_tree,
                        tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
                              for o in out_leaves))
+
+
+def _guard_layouts(ctx, leaves, labels, arg_leaves):
+    """The trace chose between a view and a copy by a memory layout, which follows from the
+    layouts of the arrays it read: guard their strides (arguments and outside arrays)."""
+    for k in arg_leaves:
+        if isinstance(leaves[k], np.ndarray):
+            ctx.guard(ArgLeaf(k, labels[k]), StridesAre(leaves[k].strides))
+    for source, tracer in ctx.outside_arrays():
+        ctx.guard(source, StridesAre(tracer.val.strides))
 
 
 def _check_not_iterator(leaf, label, loc):

@@ -144,6 +144,7 @@ def shadow(t: Tracer) -> np.ndarray:
 def would_view(t: Tracer, numpy_op) -> bool:
     """Whether NumPy's `numpy_op` returns a view of an array laid out as `t` is (reshape and
     ravel copy when the strides do not allow a view)."""
+    t.builder.layout_read = True
     source = shadow(t)
     return np.may_share_memory(numpy_op(source), source)
 
@@ -162,6 +163,7 @@ def is_readonly(t: Tracer) -> bool:
 def write(target: Tracer, new: Tracer):
     """`target` now holds `new` (same shape and dtype), as NumPy's in-place write would leave it:
     the root of its storage takes the new buffer value, and every other alias goes stale."""
+    target.builder.wrote = True
     if not isinstance(target, View):
         storage = storage_of(target)    # before the write: NumPy writes keep the layout
         target.rebind(new)

@@ -84,6 +84,11 @@ class Builder:
         # open value recorders ({Var: value}): nested transformations applied while tracing
         # need the concrete value of every var their ops read or write
         self.recorders: list[dict] = []
+        # NumPy's view-or-copy choice read off a memory layout (reshape, ravel), and an in-place
+        # write: together, the layouts of the arrays read from outside decide what the write
+        # reaches, so they are guarded (see alias.py, frontend/trace.py)
+        self.layout_read = False
+        self.wrote = False
 
     def record(self, args, atoms, outs, values):
         for recorder in self.recorders:
