@@ -184,3 +184,20 @@ def test_tracejit_numpy_namespace_mirrors_numpy():
     x = np.array([0.25, 1.5, -2.0])
     np.testing.assert_array_equal(tnp.round(x, 1), np.round(x, 1))
     np.testing.assert_allclose(tnp.fft.rfft(x), np.fft.rfft(x))
+
+
+def _python_number_division(x):
+    v = float(x[0])                      # a Python float: dividing it by zero raises
+    return 1.0 / v + (v % 2.0) + (v // 0.5) + np.sum(x)
+
+
+def test_dividing_python_numbers_by_zero_raises_as_python_does(backend):
+    compiled = tracejit.jit(_python_number_division, backend=backend)
+    assert compiled(np.array([1.5, 2.0])) == _python_number_division(np.array([1.5, 2.0]))
+    with pytest.raises(ZeroDivisionError):
+        compiled(np.array([0.0, 2.0]))
+    assert compiled(np.array([3.0, 2.0])) == _python_number_division(np.array([3.0, 2.0]))
+    # NumPy scalars and arrays keep NumPy's rule (inf, with a warning)
+    with np.errstate(divide="ignore"):
+        assert tracejit.jit(lambda x: np.sum(x) / x[0], backend=backend)(np.array([0.0, 1.0])) \
+            == np.inf

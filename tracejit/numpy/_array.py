@@ -20,9 +20,27 @@ from . import _views as V
 from ._indexing import getitem, setitem
 from ._registry import IMPLEMENTATIONS, implements
 
+def _is_python_number(x):
+    return type(x) in (int, float, bool) or isinstance(x, Tracer) and x.aval.weak
+
+
+def _python_division(fn, name):
+    """`fn` with Python's rule for two Python numbers: dividing by zero raises
+    ZeroDivisionError (NumPy gives inf or nan). A traced divisor is guarded to be nonzero, so
+    a call where it is zero re-traces and raises as plain Python does."""
+    def op(a, b):
+        if _is_python_number(a) and _is_python_number(b) and \
+                bool(ew.eq(b, 0) if isinstance(b, Tracer) else b == 0):
+            raise ZeroDivisionError(f"{name} by zero")
+        return fn(a, b)
+    return op
+
+
 _BINARY = {
-    "add": F.add, "sub": F.subtract, "mul": F.multiply, "truediv": F.divide, "pow": F.power,
-    "matmul": F.matmul, "mod": E.remainder, "floordiv": E.floor_divide,
+    "add": F.add, "sub": F.subtract, "mul": F.multiply, "pow": F.power, "matmul": F.matmul,
+    "truediv": _python_division(F.divide, "division"),
+    "mod": _python_division(E.remainder, "modulo"),
+    "floordiv": _python_division(E.floor_divide, "integer division or modulo"),
 }
 _COMPARE = {"lt": F.less, "le": F.less_equal, "gt": F.greater, "ge": F.greater_equal,
             "eq": F.equal, "ne": F.not_equal}
