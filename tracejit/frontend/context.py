@@ -54,10 +54,10 @@ class LoopRecord:
     bound: object = None       # a `for` loop: items of its iterator (-1 unknown); None: `while`
     state: dict = None         # the frame's Python state at the last back-edge (pystate)
     changed: set = None        # slots whose Python value an iteration changed
-    own: tuple = ()            # a `for` loop's own iterator (its stack slot): the trip count
+    own: frozenset = frozenset()   # a `for` loop's own iterator (its stack slot): the trip count
 
     def note_state(self, state):
-        self.changed |= changed_slots(self.state, state) - set(self.own)
+        self.changed |= changed_slots(self.state, state) - self.own
         self.state = state
 
     def contains(self, pc):
@@ -181,7 +181,8 @@ class TraceContext:
             bound = _iterator_bound(frame, head)
             record = LoopRecord(head, edge, [], first=first, branches=branches, bound=bound,
                                 state=state, changed=set(),
-                                own=() if bound is None else (("stack", len(frame.stack) - 1),))
+                                own=frozenset() if bound is None else
+                                {("stack", len(frame.stack) - 1)})
             loops.append(record)
         state = state_of(frame)
         if self._may_exit_on_data(record):
