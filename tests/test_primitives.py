@@ -33,6 +33,8 @@ UNARY = [  # (name, numpy function, input)
     ("arccos", np.arccos, _unit(3)), ("arctan", np.arctan, _any(3)),
     ("arcsinh", np.arcsinh, _any(3)), ("arccosh", np.arccosh, _pos(3) + 1.0),
     ("arctanh", np.arctanh, _unit(3)), ("square", np.square, _any(3)),
+    ("log2", np.log2, _pos(3)), ("log10", np.log10, _pos(3)), ("exp2", np.exp2, _any(3)),
+    ("cbrt", np.cbrt, _pos(4) * np.array([1, -1, 1, -1])),
 ]
 
 BINARY = [  # (name, function, x, y): broadcasting pairs included
@@ -40,6 +42,7 @@ BINARY = [  # (name, function, x, y): broadcasting pairs included
     ("mul", np.multiply, _any(2, 3), _any(1, 3)), ("div", np.divide, _any(3), _pos(2, 3)),
     ("pow", np.power, _pos(3), _any(3)), ("maximum", np.maximum, _any(4), _any(4)),
     ("minimum", np.minimum, _any(2, 2), _any(2)), ("arctan2", np.arctan2, _any(3), _pos(3)),
+    ("hypot", np.hypot, _any(3), _pos(2, 3)),
 ]
 
 

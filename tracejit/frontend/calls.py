@@ -17,11 +17,13 @@ from __future__ import annotations
 import inspect
 import io
 import logging
+import functools
 import math
 import types
 
 import numpy as np
 
+from ..numpy import _elementwise as E
 from ..numpy import _funcs as F
 from ..numpy._registry import IMPLEMENTATIONS, has_tracer
 from ..scipy import is_scipy_callable, load as load_scipy_shims
@@ -31,7 +33,7 @@ from ..ops import special
 from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int
 from .context import is_trusted
 from .frame import Frame, Return, run_frame
-from .pyvalues import door
+from .pyvalues import door, traced_among
 from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
 
 CO_GENERATOR = inspect.CO_GENERATOR
@@ -60,29 +62,85 @@ def _np_impl(np_name):
     return IMPLEMENTATIONS[id(getattr(np, np_name))]
 
 
-def _math(np_name):
+def _libm_error(result, args, infinity_error):
+    """The error CPython's math module raises where libm's answer is nan from arguments that
+    are not nan (a domain error: ValueError) or infinite from finite ones (`infinity_error`:
+    OverflowError, or ValueError at a pole such as log(0)); NumPy returns the nan or inf. Each
+    test is guarded, so a call where the answer would differ re-traces and raises."""
+    nan_made = F.logical_and(F.isnan(result),
+                             F.logical_not(functools.reduce(F.logical_or, map(F.isnan, args))))
+    infinity_made = F.logical_and(E.isinf(result),
+                                  functools.reduce(F.logical_and, map(F.isfinite, args)))
+    if not bool(F.logical_or(nan_made, infinity_made)):
+        return None
+    if bool(nan_made):
+        return ValueError("math domain error")
+    error = infinity_error(*args)
+    return error("math range error" if error is OverflowError else "math domain error")
+
+
+def _pole(*args):
+    return ValueError
+
+
+def _overflow(*args):
+    return OverflowError
+
+
+def _pole_at(at):
+    """ValueError where `at(*args)` holds (a pole of the function), else OverflowError."""
+    return lambda *args: ValueError if bool(at(*args)) else OverflowError
+
+
+_MATH = {   # math name: (NumPy name or function, what an infinity from finite arguments raises)
+    "sin": ("sin", _pole), "cos": ("cos", _pole), "tan": ("tan", _pole),
+    "exp": ("exp", _overflow), "expm1": ("expm1", _overflow), "exp2": ("exp2", _overflow),
+    "sinh": ("sinh", _overflow), "cosh": ("cosh", _overflow),
+    "log1p": ("log1p", _pole), "log2": ("log2", _pole), "log10": ("log10", _pole),
+    "sqrt": ("sqrt", _pole), "asin": ("arcsin", _pole), "acos": ("arccos", _pole),
+    "acosh": ("arccosh", _pole), "atanh": ("arctanh", _pole),
+    "fmod": ("fmod", _pole), "remainder": (lambda x, y: _ieee_remainder(x, y), _pole),
+    "pow": ("power", _pole_at(lambda x, y: F.equal(x, 0))),
+    "tanh": ("tanh", None), "atan": ("arctan", None), "atan2": ("arctan2", None),
+    "asinh": ("arcsinh", None), "fabs": ("absolute", None), "hypot": ("hypot", None),
+    "degrees": ("degrees", None), "radians": ("radians", None), "cbrt": ("cbrt", None),
+}
+
+
+def _ieee_remainder(x, y):
+    """math.remainder: x - n*y for the integer n nearest x/y (ties to even), exact, computed
+    through fmod as CPython does (NumPy's `remainder` is Python's `%`, another function)."""
+    ax, ay = F.absolute(x), F.absolute(y)
+    m = E.fmod(ax, ay)
+    c = F.subtract(ay, m)
+    tie = F.subtract(m, F.multiply(2.0, E.fmod(F.multiply(0.5, F.subtract(ax, m)), ay)))
+    r = F.where(F.less(m, c), m, F.where(F.greater(m, c), F.negative(c), tie))
+    return F.where(E.signbit(x), F.negative(r), r)
+
+
+def _numpy_function(name):
+    return lambda *args: _np_impl(name)(*args)
+
+
+def _math(compute, infinity_error):
+    """A math-module function of traced values: `compute` as a Python float, raising what
+    CPython's math module raises (`_libm_error`)."""
     def fn(*args):
-        return _as_python_float(_np_impl(np_name)(*args))
+        args = [_as_python_float(a) if isinstance(a, Tracer) else float(a) for a in args]
+        result = _as_python_float(compute(*args))
+        error = None if infinity_error is None else _libm_error(result, args, infinity_error)
+        if error is not None:
+            raise error
+        return result
     return fn
 
 
 LOOKASIDE = {id(float): _float, id(int): _int, id(bool): _bool}
-for _math_name, _np_name in {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "exp", "log1p": "log1p",
-                             "expm1": "expm1", "sqrt": "sqrt", "tanh": "tanh", "sinh": "sinh",
-                             "cosh": "cosh", "asin": "arcsin", "acos": "arccos", "atan": "arctan",
-                             "atan2": "arctan2", "fabs": "absolute", "pow": "power",
-                             "log2": "log2", "log10": "log10", "hypot": "hypot",
-                             "degrees": "degrees", "radians": "radians", "asinh": "arcsinh",
-                             "acosh": "arccosh", "atanh": "arctanh", "exp2": "exp2",
-                             "cbrt": "cbrt", "fmod": "fmod", "remainder": "remainder"}.items():
-    if hasattr(math, _math_name):
-        LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
-
-
-def _math_special(prim):
-    def fn(x):
-        return _as_python_float(prim(x)) if isinstance(x, Tracer) else prim.impl(x)
-    return fn
+LOOKASIDE.update({id(getattr(math, name)): _math(
+    _numpy_function(compute) if isinstance(compute, str) else compute, error)
+    for name, (compute, error) in _MATH.items() if hasattr(math, name)})
+LOOKASIDE.update({id(math.erf): _math(special.erf, None), id(math.erfc): _math(special.erfc, None),
+                  id(math.lgamma): _math(special.gammaln, _pole_at(lambda x: F.less_equal(x, 0)))})
 
 
 def _math_to_int(np_name):
@@ -100,8 +158,6 @@ def _math_test(np_name):
     return fn
 
 
-LOOKASIDE.update({id(math.erf): _math_special(special.erf), id(math.erfc): _math_special(special.erfc),
-                  id(math.lgamma): _math_special(special.gammaln)})
 LOOKASIDE.update({id(getattr(math, n)): _math_to_int(n) for n in ("floor", "ceil", "trunc")})
 LOOKASIDE.update({id(getattr(math, n)): _math_test(n) for n in ("isfinite", "isnan", "isinf")})
 
@@ -124,11 +180,19 @@ LOOKASIDE.update({id(t): _numpy_scalar_type(t) for t in (
     np.uint32, np.uint64, np.bool_)})
 
 
+_checked_log = _math(_numpy_function("log"), _pole)
+
+
 def _math_log(x, base=None):
-    if not isinstance(x, Tracer) and not isinstance(base, Tracer):
-        return math.log(x) if base is None else math.log(x, base)
-    out = F.log(x) if base is None else F.divide(F.log(x), F.log(base))
-    return _as_python_float(out)
+    """math.log(x[, base]): CPython divides log(x) by log(base), so base 1 raises
+    ZeroDivisionError."""
+    out = _checked_log(x)
+    if base is None:
+        return out
+    divisor = _checked_log(base)
+    if bool(F.equal(divisor, 0)):
+        raise ZeroDivisionError("float division by zero")
+    return F.divide(out, divisor)
 
 
 LOOKASIDE[id(math.log)] = _math_log
@@ -152,7 +216,7 @@ def call(frame: Frame, fn, args, kwargs):
     answer = door(fn, args, kwargs)
     if answer is not None:
         return answer(*args, **kwargs)
-    impl = LOOKASIDE.get(id(fn))
+    impl = LOOKASIDE.get(id(fn)) if traced_among(args, kwargs) else None
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
     impl = IMPLEMENTATIONS.get(id(fn)) or ufunc_method(fn)

@@ -39,7 +39,8 @@ def _deep(value, convert):
     return value
 
 
-def _traced(args, kwargs):
+def traced_among(args, kwargs):
+    """Whether a traced value is among the arguments (or the values of a dict argument)."""
     return has_tracer(args) or has_tracer(kwargs.values()) or any(
         type(a) is dict and has_tracer(a.values()) for a in (*args, *kwargs.values()))
 
@@ -75,7 +76,7 @@ def door(fn, args, kwargs):
     if answer is None and isinstance(fn, types.BuiltinMethodType) and \
             isinstance(fn.__self__, (str, bytes)) and fn.__name__ in _STR_METHODS:
         answer = _value_query(fn)           # "{:.3f}".format(x) (`%` is the opcode's: percent)
-    if answer is None or not _traced(args, kwargs):
+    if answer is None or not traced_among(args, kwargs):
         return None
     if fn is type and len(args) != 1:       # type(name, bases, namespace) makes a class
         return None
@@ -84,7 +85,7 @@ def door(fn, args, kwargs):
 
 def text(value, conversion=None, spec=""):
     """An f-string field: `format(conversion(value), spec)`, through the door when traced."""
-    if _traced((value,), {}):
+    if traced_among((value,), {}):
         value = _deep(value, concretize_exact)
     return format(conversion(value) if conversion else value, spec)
 

@@ -24,24 +24,82 @@ def _is_python_number(x):
     return type(x) in (int, float, bool) or isinstance(x, Tracer) and x.aval.weak
 
 
-def _python_division(fn, name):
-    """`fn` with Python's rule for two Python numbers: dividing by zero raises
-    ZeroDivisionError (NumPy gives inf or nan). A traced divisor is guarded to be nonzero, so
-    a call where it is zero re-traces and raises as plain Python does."""
+def _is_python_int(x):
+    return type(x) in (int, bool) or isinstance(x, Tracer) and x.aval.weak and x.dtype.kind in "biu"
+
+
+def _holds(condition) -> bool:
+    """A condition on Python numbers; on traced ones the outcome is guarded like a branch."""
+    return bool(condition)
+
+
+def _as_python_float(x):
+    return sh.convert(x, dtype=np.dtype(np.float64), weak=True) if isinstance(x, Tracer) \
+        else float(x)
+
+
+# A Python int traced as int64 stays below 2**62 in magnitude: then the int64 result of + - * **
+# is exact whenever the float64 shadow of the same operation is below 2**62 too
+_INT_LIMIT = 2.0 ** 62
+_PYTHON_INT_OPS = {"add": int.__add__, "sub": int.__sub__, "mul": int.__mul__, "pow": int.__pow__}
+
+
+def _python_int_result(fn, name, a, b):
+    """Python ints do not overflow; int64 does. The result is traced while the float64 shadow
+    of the operation stays in range (guarded); beyond it, both operands are made exact
+    (guarded) constants and Python computes the big int."""
+    result = fn(a, b)
+    shadow = fn(_as_python_float(a), _as_python_float(b))
+    if not _holds(F.absolute(shadow) >= _INT_LIMIT):
+        return result
+    exact = [concretize_int(v) if isinstance(v, Tracer) else int(v) for v in (a, b)]
+    return _PYTHON_INT_OPS[name](*exact)
+
+
+def _python_pow(a, b):
+    """`**` of two Python numbers as CPython computes it: 0 to a negative power raises
+    ZeroDivisionError, an int to a negative int is a float, a float result overflowing raises
+    OverflowError, a negative float to a fractional power (a complex number) is refused."""
+    negative_exponent = _holds(F.less(b, 0))
+    if negative_exponent and _holds(F.equal(a, 0)):
+        raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+    if _is_python_int(a) and _is_python_int(b):
+        if not negative_exponent:
+            return _python_int_result(F.power, "pow", a, b)
+        a = _as_python_float(a)
+    if _holds(F.less(a, 0)) and _holds(F.not_equal(F.floor(b), b)):
+        traced = a if isinstance(a, Tracer) else b
+        raise UnsupportedError("a negative Python float raised to a fractional power is a complex "
+                               "number in Python; tracejit traces real numbers only",
+                               traced.builder.loc,
+                               "Use numpy arrays (NumPy gives nan) or complex() explicitly.")
+    result = F.power(a, b)
+    if _holds(F.logical_and(E.isinf(result), F.logical_and(F.isfinite(a), F.isfinite(b)))):
+        raise OverflowError(34, "Numerical result out of range")
+    return result
+
+
+def _python_numbers(fn, name):
+    """`fn` (NumPy's operator) with Python's rules when both operands are Python numbers:
+    dividing by zero raises ZeroDivisionError (NumPy gives inf or nan; a traced divisor is
+    guarded nonzero), ints never overflow, `**` as `_python_pow`."""
     def op(a, b):
-        if _is_python_number(a) and _is_python_number(b) and \
-                bool(ew.eq(b, 0) if isinstance(b, Tracer) else b == 0):
-            raise ZeroDivisionError(f"{name} by zero")
+        if not (_is_python_number(a) and _is_python_number(b)):
+            return fn(a, b)
+        if name == "pow":
+            return _python_pow(a, b)
+        if name in ("truediv", "mod", "floordiv") and _holds(F.equal(b, 0)):
+            raise ZeroDivisionError(f"{_DIVISION_NAMES[name]} by zero")
+        if name in _PYTHON_INT_OPS and _is_python_int(a) and _is_python_int(b):
+            return _python_int_result(fn, name, a, b)
         return fn(a, b)
     return op
 
 
-_BINARY = {
+_DIVISION_NAMES = {"truediv": "division", "mod": "modulo", "floordiv": "integer division or modulo"}
+_BINARY = {name: _python_numbers(fn, name) for name, fn in {
     "add": F.add, "sub": F.subtract, "mul": F.multiply, "pow": F.power, "matmul": F.matmul,
-    "truediv": _python_division(F.divide, "division"),
-    "mod": _python_division(E.remainder, "modulo"),
-    "floordiv": _python_division(E.floor_divide, "integer division or modulo"),
-}
+    "truediv": F.divide, "mod": E.remainder, "floordiv": E.floor_divide}.items()}
 _COMPARE = {"lt": F.less, "le": F.less_equal, "gt": F.greater, "ge": F.greater_equal,
             "eq": F.equal, "ne": F.not_equal}
 _LOGICAL = {"and": F.logical_and, "or": F.logical_or, "xor": F.logical_xor}
@@ -123,7 +181,7 @@ def _array_function(self, func, types, args, kwargs):
 def _round(self, ndigits=None):
     """round(x): a Python int (guarded) without ndigits, else NumPy's rounding."""
     if ndigits is None:
-        return concretize_int(sh.convert(E.rint(self), dtype=np.dtype(np.int64)))
+        return concretize_int(E.rint(self) if self.dtype.kind == "f" else self)
     return ew.pyround(self, ndigits=int(ndigits)) if self.aval.weak else E.round_(self, ndigits)
 
 

@@ -35,11 +35,8 @@ def _binary(*np_fns):
     return register
 
 
-_LN2, _LN10 = math.log(2.0), math.log(10.0)
+_LN2 = math.log(2.0)
 _SCALED = {   # name: (numpy function, composition)
-    "exp2": (np.exp2, lambda x: ew.exp(ew.mul(x, _LN2))),
-    "log2": (np.log2, lambda x: ew.div(ew.log(x), _LN2)),
-    "log10": (np.log10, lambda x: ew.div(ew.log(x), _LN10)),
     "reciprocal": (np.reciprocal, lambda x: _reciprocal(x)),
     "fabs": (np.fabs, lambda x: ew.abs(F.astype(x, np.float64) if x.dtype.kind in "biu" else x)),
     "rad2deg": (np.rad2deg, lambda x: ew.mul(x, 180.0 / math.pi)),
@@ -63,11 +60,6 @@ for _name, (_np_fn, _compose) in _SCALED.items():
     globals()[_name] = _unary(_np_fn)(_compose)
 
 
-@_unary(np.cbrt)
-def cbrt(x):
-    return ew.mul(ew.sign(x), ew.pow(ew.abs(x), 1.0 / 3.0))
-
-
 @_unary(np.sinc)
 def sinc(x):
     zero = ew.eq(x, 0)
@@ -78,7 +70,6 @@ def sinc(x):
 _BINARY = {
     "floor_divide": (np.floor_divide, ew.floor_divide), "remainder": (np.remainder, ew.mod),
     "fmod": (np.fmod, ew.fmod),
-    "hypot": (np.hypot, lambda x, y: ew.sqrt(ew.add(ew.mul(x, x), ew.mul(y, y)))),
     "float_power": (np.float_power, lambda x, y: ew.pow(_as_float64(x), _as_float64(y))),
     "fmax": (np.fmax, lambda x, y: _nan_ignoring(ew.maximum, x, y)),
     "fmin": (np.fmin, lambda x, y: _nan_ignoring(ew.minimum, x, y)),

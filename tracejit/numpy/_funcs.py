@@ -81,7 +81,8 @@ _ELEMENTWISE = {
     np.less: ew.lt, np.less_equal: ew.le, np.greater: ew.gt, np.greater_equal: ew.ge,
     np.equal: ew.eq, np.not_equal: ew.ne, np.logical_and: ew.logical_and,
     np.logical_or: ew.logical_or, np.logical_xor: ew.logical_xor, np.logical_not: ew.logical_not,
-    np.isnan: ew.isnan, np.isfinite: ew.isfinite,
+    np.isnan: ew.isnan, np.isfinite: ew.isfinite, np.log2: ew.log2, np.log10: ew.log10,
+    np.exp2: ew.exp2, np.cbrt: ew.cbrt, np.hypot: ew.hypot,
 }
 for _np_fn, _prim in _ELEMENTWISE.items():
     globals()[_np_fn.__name__] = _elementwise(_np_fn, _prim)

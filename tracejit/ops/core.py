@@ -347,13 +347,19 @@ def concretize_bool(t: Tracer) -> bool:
 def concretize_int(t: Tracer) -> int:
     """An integer made from traced data steers shapes or loops: guard its exact value."""
     from .elementwise import eq
-    from .shape import convert
     _require_concrete(t, "int()")
     if t.size != 1 or t.dtype.kind not in "biuf":
         raise TypeError(f"only integer scalar arrays can be converted to a scalar index (got {t.aval})")
-    as_int = t if t.dtype.kind in "iu" else convert(t, dtype=np.dtype(np.int64))
-    value = int(np.asarray(as_int.val).reshape(()))
-    guard(eq(as_int, value), expected=True, reason=t.builder.reason or "int")
+    scalar = np.asarray(t.val).reshape(())[()]
+    if t.dtype.kind != "f":
+        value = int(scalar)
+        guard(eq(t, value), expected=True, reason=t.builder.reason or "int")
+        return value
+    # Python's int() of a float: exact however large (no int64 in between), ValueError for
+    # nan and OverflowError for inf as CPython raises them
+    from .elementwise import trunc
+    value = int(float(scalar))
+    guard(eq(trunc(t), float(value)), expected=True, reason=t.builder.reason or "int")
     return value
 
 

@@ -126,6 +126,15 @@ exp = unary("exp", np.exp, lambda g, ans, x: mul(g, ans))
 log = unary("log", np.log, lambda g, ans, x: div(g, x))
 log1p = unary("log1p", np.log1p, lambda g, ans, x: div(g, add(x, 1)))
 expm1 = unary("expm1", np.expm1, lambda g, ans, x: mul(g, add(ans, 1)))
+# their own primitives, not log(x) / log(2) and the like: int(np.log10(1000.0)) is 3 in NumPy
+# and would be 2 through the composition (one ulp below)
+_LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
+log2 = unary("log2", np.log2, lambda g, ans, x: div(g, mul(x, _LN2)))
+log10 = unary("log10", np.log10, lambda g, ans, x: div(g, mul(x, _LN10)))
+exp2 = unary("exp2", np.exp2, lambda g, ans, x: mul(g, mul(ans, _LN2)))
+cbrt = unary("cbrt", np.cbrt, lambda g, ans, x: div(g, mul(mul(ans, ans), 3)))
+hypot = binary("hypot", np.hypot, lambda g, ans, x, y: mul(g, div(x, ans)),   # no overflow
+               lambda g, ans, x, y: mul(g, div(y, ans)))
 sin = unary("sin", np.sin, lambda g, ans, x: mul(g, cos(x)))
 cos = unary("cos", np.cos, lambda g, ans, x: neg(mul(g, sin(x))))
 tan = unary("tan", np.tan, lambda g, ans, x: mul(g, add(mul(ans, ans), 1)))
@@ -214,6 +223,8 @@ _NUMBA = {
     sinh: "math.sinh({0})", cosh: "math.cosh({0})", arcsin: "math.asin({0})",
     arccos: "math.acos({0})", arctan: "math.atan({0})", arcsinh: "math.asinh({0})",
     arccosh: "math.acosh({0})", arctanh: "math.atanh({0})",
+    log2: "math.log2({0})", log10: "math.log10({0})", exp2: "np.exp2({0})", cbrt: "np.cbrt({0})",
+    hypot: "math.hypot({0}, {1})",
     convert: "{0}",                                      # the operand cast does the conversion
 }
 for _prim, _template in _NUMBA.items():
