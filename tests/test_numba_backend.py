@@ -603,3 +603,37 @@ def test_text_of_a_kernel_sum_is_settled_by_numpy_not_a_side_exit():
     assert stats["misses"] == 1 and stats["side_exits"] == 0
     other = x[::-1].copy()
     assert compiled(other) == f(other)                # a new value still re-traces correctly
+
+
+# ---- kernels build for every trace: generated source at the edges of what numba accepts --------
+def _many_invariants(x, ws):
+    h = x * 1.0
+    for _ in range(8):
+        acc = h * 0.5
+        for w in ws:
+            acc = acc + np.tanh(h * w)
+        h = np.sin(acc) * 0.5
+    return np.sum(h)
+
+
+def _many_carries(x, n):
+    states = [x * (k + 1.0) for k in range(n)]
+    for _ in range(8):
+        states = [np.tanh(s * 0.9 + states[k - 1] * 0.1) for k, s in enumerate(states)]
+    return sum(np.sum(s * (k + 1)) for k, s in enumerate(states))
+
+
+@pytest.mark.parametrize("shape,width", [("invariants", 31), ("invariants", 70), ("carries", 31)])
+def test_loop_bodies_with_many_parameters_get_a_kernel(shape, width):
+    """CPython compiles a call of more than 30 arguments through `*args`, which numba's inlining
+    rejects: an LSTM's loop body (53 parameters) fell back to the numpy executor."""
+    x = np.linspace(0.1, 0.5, 5)
+    if shape == "invariants":
+        args, fn = (x, [np.cos(x + k) for k in range(width)]), _many_invariants
+    else:
+        args, fn = (x,), lambda x: _many_carries(x, width)
+    grad = tracejit.jit_grad(fn, backend="numba")
+    got = grad(*args)
+    entry = only_entry(grad)
+    assert entry.executor == "numba" and entry.fallback_reason is None, entry.fallback_reason
+    np.testing.assert_allclose(got, tracejit.jit_grad(fn, backend="numpy")(*args), rtol=1e-12)

@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from ..ir import Lit, Var
-from .numba_lower import NoLowering, cast, dtype_name, literal, python_slices, slice_positions
+from .numba_lower import (MAX_CALL_ARGS, NoLowering, cast, dtype_name, literal, packed,
+                          python_slices, slice_positions)
 
 
 def _version(module, extra=""):
@@ -506,9 +507,14 @@ class KernelBuilder:
         self.line("return (" + "".join(f"{v}, " for v in values) + ")")
         params += [f"c{i}" for i in range(len(self.lit_args))] + \
             [f"s{i}" for i in range(len(self.scratch))]
+        lines = self.lines
+        if self.parent is not None and len(params) > MAX_CALL_ARGS:   # called through `call`
+            groups = packed(params)
+            params = [f"g{k}" for k in range(len(groups))]
+            lines = [f"    {', '.join(groups)}, = {', '.join(params)},"] + lines
         inline = ", inline='always'" if self.parent is not None and INLINE_BODIES else ""
         return (f"\n@njit(cache=True, error_model='numpy'{inline})\n"
-                f"def {name}({', '.join(params)}):\n" + "\n".join(self.lines) + "\n")
+                f"def {name}({', '.join(params)}):\n" + "\n".join(lines) + "\n")
 
     def _handed_back(self, returned, values, carried, held_out):
         """What a loop body returns. The caller hands each carry's buffer back next iteration,

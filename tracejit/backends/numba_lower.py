@@ -189,3 +189,24 @@ class Statement:
     def __init__(self, emit, rearranges=False):
         self.emit = emit
         self.rearranges = rearranges
+
+
+# CPython compiles a call with more arguments than this (or a tuple display with more items)
+# through a list and `*args`, which numba's inlining pass rejects: a body with more parameters
+# takes them in nested tuples of at most this many (`packed`), and its callers pass them so
+MAX_CALL_ARGS = 30
+
+
+def packed(items):
+    """`items` (source text) grouped into nested tuple displays so that no call or display
+    has more than MAX_CALL_ARGS of them; the same text unpacks them as an assignment target."""
+    items = list(items)
+    while len(items) > MAX_CALL_ARGS:
+        items = ["(" + "".join(f"{item}, " for item in items[k:k + MAX_CALL_ARGS]) + ")"
+                 for k in range(0, len(items), MAX_CALL_ARGS)]
+    return items
+
+
+def call(fn, args):
+    """Source of a call of the generated function `fn` (see `packed`)."""
+    return f"{fn}({', '.join(packed(args))})"

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..ir import Aval, Trace
 from ..transforms.dce import dce
-from ..backends.numba_lower import Statement, literal
+from ..backends.numba_lower import Statement, call, literal
 from .core import Builder, GuardFailure, Primitive
 from .elementwise import add, eq, select, sub
 from .index import take
@@ -400,7 +400,7 @@ def _lower_sweep(kb, op):
         kb.line(f"{bufs[-1]} = np.empty(({stride},) + {tuple(a.shape)!r}, {dt})")
 
     def step(index):
-        kb.line(f"{res} = {fwd}({', '.join([index] + inv + state + fwd_lits)})")
+        kb.line(f"{res} = {call(fwd, [index] + inv + state + fwd_lits)}")
         for j, name in enumerate(state):
             kb.line(f"{name} = {res}[{j}]")
     with kb.block(f"for {r} in range({trip}):"):
@@ -422,7 +422,7 @@ def _lower_sweep(kb, op):
             carried = [f"{buf}[{r} - {lo}]" for buf in bufs]
             args = [f"{start} + {r}", f"{r} == {trip} - 1"] + inv + carried + extra + cts + \
                 acc + rev_lits
-            kb.line(f"{res}r = {rev}({', '.join(args)})")
+            kb.line(f"{res}r = {call(rev, args)}")
             for j, name in enumerate(cts + acc):
                 kb.line(f"{name} = {res}r[{j}]")
     for var, name in zip(op.outputs, cts + acc):
@@ -461,7 +461,7 @@ def _lower_loop(kb, op):
         for name, j in tapes:
             _store_row(kb, name, row, carries[j], atoms[j], j in held)
         args = [index] + invariants + [name for names in carries for name in names] + lits
-        kb.line(f"{result} = {fn}({', '.join(args)})")
+        kb.line(f"{result} = {call(fn, args)}")
         for j, names in enumerate(carries):
             for e, name in enumerate(names):
                 kb.line(f"{name} = {result}[{at[j] + e}]")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import TracejitError
-from ..backends.numba_lower import Statement
+from ..backends.numba_lower import Statement, call
 from ..ir import Aval, Trace, Var, aval_of
 from ..tree import flatten, unflatten
 from .core import Primitive, Tracer, _atom, _stack, bind
@@ -290,7 +290,7 @@ def _lower_checkpoint(kb, op):
     fn, extra = kb.subkernel(sub)
     args = [kb.operand(a) for a in op.inputs] + extra
     result, slot = kb.fresh("r"), {v: j for j, v in enumerate(sub.outputs)}
-    kb.line(f"{result} = {fn}({', '.join(args)})")
+    kb.line(f"{result} = {call(fn, args)}")
     for var, atom in zip(op.outputs, body.outputs):
         if isinstance(atom, Var):
             value = f"{result}[{slot[atom]}]"
