@@ -222,13 +222,18 @@ def test_global_constant_change_retraces():
 
 
 def test_cache_limit_warns_and_names_the_guard():
-    g = tracejit.jit_grad(lambda x, n: np.sum(x * n), backend=SUITE_BACKEND)
-    g(np.ones(2), 0)
+    g = tracejit.jit_grad(lambda x, n: np.sum(x[:n]), backend=SUITE_BACKEND)   # n: a shape
+    g(np.ones(6), 0)
     (compiled,) = g._compiled.values()
     compiled.cache_limit = 3
     with pytest.warns(RuntimeWarning, match="cache limit 3"):
         for n in range(1, 5):
-            np.testing.assert_allclose(g(np.ones(2), n), [n, n])
+            np.testing.assert_allclose(g(np.ones(6), n), [1.0] * n + [0.0] * (6 - n))
+    # an int the function only computes with is a trace input: no re-trace
+    h = tracejit.jit_grad(lambda x, n: np.sum(x * n), backend=SUITE_BACKEND)
+    for n in range(5):
+        np.testing.assert_allclose(h(np.ones(2), n), [n, n])
+    assert h.stats()["misses"] == 1
 
 
 # ---- the IR --------------------------------------------------------------------------------------

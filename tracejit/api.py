@@ -183,23 +183,24 @@ class _Entry:
         tree, template = self.layout          # set by the trace just made (under the cache lock)
         # a loop the adjoint reruns with a tape records it in the primal run instead
         trace = verify(prune_loops(inline_calls(merge_taped_loops(cse(dce(result.trace))))))
-        return trace, _compile_finish(tree, template, result.out_weak)
+        return trace, _compile_finish(tree, template, result.out_kinds)
 
 
-def _compile_finish(tree, template, out_weak):
+def _compile_finish(tree, template, out_kinds):
     """`finish(outputs, leaves)`, generated: the user-visible result from the flat list of
     traced outputs, the layout's other leaves put back as they were."""
-    env = {"python_value": _python_value}
+    env = {"python_value": _python_value, "numpy_scalar": _numpy_scalar}
 
     def constant(value):
         env[f"K{len(env)}"] = value
         return f"K{len(env) - 1}"
-    slots = iter(range(len(out_weak)))
+    slots = iter(range(len(out_kinds)))
+    wrap = {"python": "python_value(o[{}])", "scalar": "numpy_scalar(o[{}])", "array": "o[{}]"}
     exprs = []
     for leaf in template:
         if leaf is _OUT:
             k = next(slots)
-            exprs.append(f"python_value(o[{k}])" if out_weak[k] else f"o[{k}]")
+            exprs.append(wrap[out_kinds[k]].format(k))
         else:
             exprs.append(constant(leaf))
     source = f"def finish(o, leaves):\n    return {unflatten_source(tree, exprs, constant)}\n"
@@ -209,6 +210,12 @@ def _compile_finish(tree, template, out_weak):
 
 def _is_output(leaf):
     return not (leaf is None or isinstance(leaf, str))
+
+
+def _numpy_scalar(value):
+    """A 0-d output plain NumPy returns as a NumPy scalar (`x[1]`), which executors may hold
+    as a 0-d array."""
+    return value[()] if type(value) is np.ndarray else value
 
 
 def _python_value(value):

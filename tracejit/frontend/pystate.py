@@ -20,7 +20,7 @@ import types
 import numpy as np
 
 from ..ir import Aval, Lit
-from ..ops.core import FOLD_LIMIT, Tracer
+from ..ops.core import FOLD_LIMIT, PYTHON_INT_BOUND, Tracer
 from ..ops.elementwise import convert
 
 TRACED = "<traced>"
@@ -132,9 +132,6 @@ def promote_changed(frame, before: dict, after: dict, skip=()) -> dict:
     return promoted
 
 
-_INT64 = 1 << 62      # Python ints beyond this would wrap as int64: they stay Python values
-
-
 def _promoted(builder, value):
     """`value` as a traced value standing for the same Python or NumPy number, or None."""
     if isinstance(value, Tracer):
@@ -143,7 +140,7 @@ def _promoted(builder, value):
                 np.size(constant) > FOLD_LIMIT:
             return None
         aval = value.aval
-    elif type(value) is float or (type(value) is int and -_INT64 < value < _INT64):
+    elif type(value) is float or (type(value) is int and abs(value) < PYTHON_INT_BOUND):
         constant, aval = value, Aval((), np.dtype(type(value)), weak=True)
     else:
         return None

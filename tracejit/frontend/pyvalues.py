@@ -63,7 +63,7 @@ def _value_query(fn):
 
 _TYPE_QUERIES = (isinstance, issubclass, type, hasattr, callable, np.isscalar, np.ndim,
                  np.shape, np.size, np.iscomplexobj, np.isrealobj, np.iterable, np.result_type)
-_VALUE_QUERIES = (str, repr, ascii, format, hash, np.array2string, np.array_repr, np.array_str,
+_VALUE_QUERIES = (str, repr, ascii, format, hash, hex, oct, bin, chr, np.array2string, np.array_repr, np.array_str,
                   np.format_float_positional, np.format_float_scientific, np.min_scalar_type)
 DOORS = {id(fn): _type_query(fn) for fn in _TYPE_QUERIES}
 DOORS.update({id(fn): _value_query(fn) for fn in _VALUE_QUERIES})

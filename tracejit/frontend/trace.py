@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import TracejitError
 from ..ir import Aval, Lit, Trace
-from ..ops.core import Tracer
+from ..ops.core import PYTHON_INT_BOUND, Tracer, python_type
 from ..tree import TreeDef, flatten, unflatten
 from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
@@ -29,16 +29,20 @@ class TraceResult:
     sourced: tuple                 # for each remaining trace input: its Source
     guards: tuple                  # SourceGuard, checked before running the trace
     out_tree: TreeDef
-    out_weak: tuple                # per output: behaves as a Python scalar
+    out_kinds: tuple               # per output: "python" scalar, NumPy "scalar" or "array"
 
 
 def leaf_is_input(leaf):
-    return isinstance(leaf, (np.ndarray, np.generic)) or type(leaf) is float
+    """Arrays, NumPy scalars and Python numbers are trace inputs: a trace serves every value
+    (as in JAX), guarding one only where the program depends on it (a branch, a shape, an
+    index). Python ints too large for int64 arithmetic stay constants, keyed by value."""
+    return isinstance(leaf, (np.ndarray, np.generic)) or type(leaf) is float or \
+        type(leaf) is int and abs(leaf) < PYTHON_INT_BOUND
 
 
 def _input_aval(leaf, label, loc):
-    if type(leaf) is float:
-        return Aval((), np.dtype(np.float64), weak=True)
+    if type(leaf) in (float, int):
+        return Aval((), np.dtype(type(leaf)), weak=True)
     check_array_dtype(leaf, f"argument {label}", loc)
     return Aval(np.shape(leaf), np.asarray(leaf).dtype)
 
@@ -90,9 +94,17 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
         _guard_layouts(ctx, leaves, labels, arg_leaves)
     trace = ctx.builder.build(outputs, name=name or getattr(fn, "__name__", "f"))
     return TraceResult(trace, tuple(arg_leaves), tuple(s for s, _ in ctx.sourced_inputs),
-                       tuple(ctx.guards), out_tree,
-                       tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
-                             for o in out_leaves))
+                       tuple(ctx.guards), out_tree, tuple(map(_output_kind, out_leaves)))
+
+
+def _output_kind(value):
+    """What object plain Python returns for an output: a Python scalar (a weak value), a NumPy
+    scalar (`x[1]`, `np.sum(x)`) or an array (`python_type`, fixed by the trace)."""
+    if type(value) is float or isinstance(value, Tracer) and value.aval.weak:
+        return "python"
+    if isinstance(value, Tracer) and value.ndim == 0 and python_type(value) is not np.ndarray:
+        return "scalar"
+    return "array"
 
 
 def _guard_layouts(ctx, leaves, labels, arg_leaves):

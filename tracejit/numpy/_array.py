@@ -5,20 +5,22 @@ operators, item assignment and NumPy's writing functions (copyto, put, fill_diag
 functional by `assign`, which writes through the alias model (`ops/alias.py`): every view of the
 same storage sees the write, as in NumPy.
 """
+import operator
+
 import numpy as np
 
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
 from ..ops import alias
-from ..ops.core import Tracer, concretize_int
+from ..ops.core import PYTHON_INT_BOUND, Tracer, concretize_int, python_type, stand_in
 from . import _elementwise as E
 from . import _funcs as F
 from . import _reductions as R
 from . import _shapes as S
 from . import _views as V
 from ._indexing import getitem, setitem
-from ._registry import IMPLEMENTATIONS, implements
+from ._registry import IMPLEMENTATIONS, implements, python_ints_made_static
 
 def _is_python_number(x):
     return type(x) in (int, float, bool) or isinstance(x, Tracer) and x.aval.weak
@@ -38,9 +40,9 @@ def _as_python_float(x):
         else float(x)
 
 
-# A Python int traced as int64 stays below 2**62 in magnitude: then the int64 result of + - * **
-# is exact whenever the float64 shadow of the same operation is below 2**62 too
-_INT_LIMIT = 2.0 ** 62
+# the int64 result of + - * ** of traced Python ints is exact when the float64 shadow of the
+# same operation stays below PYTHON_INT_BOUND too
+_INT_LIMIT = float(PYTHON_INT_BOUND)
 _PYTHON_INT_OPS = {"add": int.__add__, "sub": int.__sub__, "mul": int.__mul__, "pow": int.__pow__}
 
 
@@ -84,6 +86,8 @@ def _python_numbers(fn, name):
     dividing by zero raises ZeroDivisionError (NumPy gives inf or nan; a traced divisor is
     guarded nonzero), ints never overflow, `**` as `_python_pow`."""
     def op(a, b):
+        if isinstance(a, _SEQUENCES) or isinstance(b, _SEQUENCES):
+            return _with_sequence(fn, name, a, b)
         if not (_is_python_number(a) and _is_python_number(b)):
             return fn(a, b)
         if name == "pow":
@@ -94,6 +98,53 @@ def _python_numbers(fn, name):
             return _python_int_result(fn, name, a, b)
         return fn(a, b)
     return op
+
+
+_SEQUENCES = (list, tuple, str, bytes)
+
+
+def _with_sequence(fn, name, a, b):
+    """A Python sequence and a traced value: `seq * n` repeats the sequence for an integer
+    scalar (a Python int or a NumPy one, as CPython and NumPy do), with n guarded; a Python
+    number with a sequence otherwise raises CPython's TypeError; NumPy values take the
+    sequence as an array."""
+    traced = a if isinstance(a, Tracer) else b
+    integer = traced.ndim == 0 and traced.dtype.kind in "iub" and \
+        python_type(traced) is not np.ndarray
+    if name == "mul" and integer:
+        return a * concretize_int(b) if traced is b else concretize_int(a) * b
+    if traced.aval.weak:
+        return _PYTHON_OPERATORS[name](*(stand_in(v) if v is traced else v for v in (a, b)))
+    return fn(a, b)
+
+
+_PYTHON_OPERATORS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+                     "pow": operator.pow, "matmul": operator.matmul, "truediv": operator.truediv,
+                     "mod": operator.mod, "floordiv": operator.floordiv}
+
+
+def _python_ints_only(name):
+    """Bitwise operators and shifts of Python ints (traced: a loop counter, an int argument):
+    computed by Python on the ints they stand for, guarded. Other traced values: booleans only
+    (`&`, `|`, `^` as NumPy's logical functions)."""
+    python_op = getattr(operator, f"{name}_", None) or getattr(operator, name)
+    logical = _LOGICAL.get(name)
+
+    def op(a, b):
+        if _is_python_int(a) and _is_python_int(b):
+            return python_op(*(concretize_int(v) if isinstance(v, Tracer) else v for v in (a, b)))
+        if logical is None or a.dtype != np.bool_ or np.result_type(b) != np.bool_:
+            raise TypeError(f"operator {name} on traced values is supported for booleans and "
+                            "Python ints only")
+        return logical(a, b)
+    return op
+
+
+def _divmod(a, b):
+    """divmod: Python's rules for Python numbers (ZeroDivisionError), NumPy's otherwise."""
+    if _is_python_number(a) and _is_python_number(b):
+        return _BINARY["floordiv"](a, b), _BINARY["mod"](a, b)
+    return E.divmod_(a, b)
 
 
 _DIVISION_NAMES = {"truediv": "division", "mod": "modulo", "floordiv": "integer division or modulo"}
@@ -107,14 +158,6 @@ _LOGICAL = {"and": F.logical_and, "or": F.logical_or, "xor": F.logical_xor}
 
 def _binary(fn):
     return (lambda a, b: fn(a, b)), (lambda a, b: fn(b, a))
-
-
-def _bool_only(fn, name):
-    def op(a, b):
-        if a.dtype != np.bool_ or np.result_type(b) != np.bool_:
-            raise TypeError(f"operator {name} on traced values is supported for booleans only")
-        return fn(a, b)
-    return op
 
 
 def assign(target: Tracer, new: Tracer):
@@ -264,15 +307,26 @@ METHODS = {
     "take": S.take, "swapaxes": V.swapaxes, "compress": lambda a, c, axis=None: S.compress(c, a, axis),
     "sort": lambda a, axis=-1, kind=None, order=None: assign(a, R.sort(a, axis)),
     "fill": _fill,
-    "__round__": _round, "tolist": _tolist, "__divmod__": lambda a, b: E.divmod_(a, b),
+    "__round__": _round, "tolist": _tolist, "__divmod__": _divmod,
+    "__rdivmod__": lambda a, b: _divmod(b, a),
 }
 for _name, _fn in _BINARY.items():
     METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _binary(_fn)
     METHODS[f"__i{_name}__"] = _inplace(_fn)
 for _name, _fn in _COMPARE.items():
     METHODS[f"__{_name}__"] = _fn
-for _name, _fn in _LOGICAL.items():
-    METHODS[f"__{_name}__"] = METHODS[f"__r{_name}__"] = _bool_only(_fn, _name)
+for _name in ("and", "or", "xor", "lshift", "rshift"):
+    METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _binary(_python_ints_only(_name))
+
+def _static_int_arguments(method):
+    """An ndarray method reads its Python int arguments as NumPy functions do (axes, counts,
+    shapes): `python_ints_made_static`."""
+    def call(self, *args, **kwargs):
+        args, kwargs = python_ints_made_static((args, kwargs))
+        return method(self, *args, **kwargs)
+    return call
+
 
 for _name, _fn in METHODS.items():
-    setattr(Tracer, _name, _fn)
+    plain = _name.startswith("__") or isinstance(_fn, property)
+    setattr(Tracer, _name, _fn if plain else _static_int_arguments(_fn))

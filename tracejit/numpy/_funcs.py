@@ -14,7 +14,8 @@ from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import linalg as la
 from ..ops import shape as sh
-from ..ops.core import Tracer, as_numpy_scalar, constant, current_builder, python_type
+from ..ops.core import (Tracer, as_numpy_scalar, concretize_exact, concretize_int, constant,
+                        current_builder, python_type)
 from ..ops.reduce import reduce_max, reduce_min, reduce_sum
 from ._registry import implements
 
@@ -180,14 +181,12 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
 
 # ---- shapes ---------------------------------------------------------------------------------
 def _resolve_shape(new_shape, size):
-    new_shape = tuple(int(n) for n in (new_shape if isinstance(new_shape, (tuple, list))
-                                       else (new_shape,)))
-    if -1 in new_shape:
-        known = math.prod(n for n in new_shape if n != -1)
-        new_shape = tuple(size // known if n == -1 else n for n in new_shape)
-    if math.prod(new_shape) != size:
-        raise ValueError(f"cannot reshape array of size {size} into shape {new_shape}")
-    return new_shape
+    """The shape NumPy's reshape makes of `new_shape` for `size` elements (-1 resolved), with
+    NumPy's own errors: asked of a zero-strided stand-in that holds no memory."""
+    if not isinstance(new_shape, (tuple, list)):
+        new_shape = (new_shape,)
+    stand_in = np.lib.stride_tricks.as_strided(np.zeros(1, np.int8), (size,), (0,))
+    return stand_in.reshape(tuple(int(n) for n in new_shape)).shape
 
 
 @implements(np.reshape)
@@ -350,8 +349,24 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
     return _like(a, fill_value, dtype, shape)
 
 
+def static_values(tree):
+    """`tree` with each traced scalar replaced by the Python object it stands for, guarded:
+    an int by its value, anything else exactly (as text is)."""
+    if isinstance(tree, Tracer):
+        return concretize_int(tree) if tree.dtype.kind in "iub" and tree.ndim == 0 \
+            else concretize_exact(tree)
+    if type(tree) in (list, tuple):
+        return type(tree)(static_values(item) for item in tree)
+    if type(tree) is dict:
+        return {key: static_values(value) for key, value in tree.items()}
+    return tree
+
+
 def _creator(np_fn):
+    """A NumPy function making a new array from Python values (shapes, bounds, counts): run
+    natively on them, a traced value among them made the Python value it stands for, guarded."""
     def fn(*args, **kwargs):
+        args, kwargs = static_values((args, kwargs))
         return _constant(np_fn(*args, **kwargs))
     fn.__name__ = np_fn.__name__
     return implements(np_fn, always=True)(fn)

@@ -14,9 +14,9 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
-from ..ops.core import Tracer, as_numpy_scalar, concretize_int, constant
+from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int, constant
 from ..ops.index import nonzero_flat, scatter_add, take
-from ..ops.reduce import reduce_sum
+from ..ops.reduce import reduce_min, reduce_sum
 
 
 def _is_array_index(e):
@@ -150,6 +150,14 @@ def _wrap_negative(idx, n):
         if value.size and (value.min() < -n or value.max() >= n):
             raise IndexError(f"index out of bounds for axis with size {n}")
         return constant(idx, np.where(value < 0, value + n, value))
+    # a traced index is checked here, before it is wrapped and merged with other axes' indices
+    # (where -n - 1 would wrap to -1, or an overflowing column land in the next row); the check
+    # is guarded, so a call with an index out of range re-traces and raises NumPy's IndexError
+    in_range = ew.logical_and(ew.ge(idx, -n), ew.lt(idx, n))
+    if idx.ndim:
+        in_range = reduce_min(in_range, axes=tuple(range(idx.ndim)), keepdims=False)
+    if not concretize_bool(in_range):
+        raise IndexError(f"index out of bounds for axis with size {n}")
     return ew.select(ew.lt(idx, 0), ew.add(idx, n), idx)
 
 

@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from ..ops.core import Tracer, current_builder
+from ..ops.core import Tracer, concretize_int, current_builder
 
 # id(numpy callable) -> tracejit implementation; ids of module-level functions are stable
 IMPLEMENTATIONS: dict[int, object] = {}
@@ -25,6 +25,23 @@ def has_tracer(args):
     return False
 
 
+def _is_python_int(x):
+    return isinstance(x, Tracer) and x.aval.weak and x.ndim == 0 and x.dtype.kind in "iu"
+
+
+def python_ints_made_static(args):
+    """`args` with each traced Python int (a loop counter, an int argument) made the int it
+    stands for, guarded: outside ufuncs, NumPy reads Python ints as shapes, axes, counts,
+    repetitions and bounds, which a trace fixes (a call with another value re-traces)."""
+    if _is_python_int(args):
+        return concretize_int(args)
+    if type(args) in (list, tuple):
+        return type(args)(python_ints_made_static(a) for a in args)
+    if type(args) is dict:
+        return {k: python_ints_made_static(v) for k, v in args.items()}
+    return args
+
+
 def implements(*numpy_functions, always=False):
     """Register the decorated function as the traced version of `numpy_functions`.
 
@@ -33,9 +50,12 @@ def implements(*numpy_functions, always=False):
     """
     def register(fn):
         original = numpy_functions[0] if numpy_functions else None
+        static_ints = not isinstance(original, np.ufunc)
 
         @functools.wraps(fn)
         def dispatch(*args, **kwargs):
+            if static_ints:
+                args, kwargs = python_ints_made_static((args, kwargs))
             if original is not None and not has_tracer(args) and not has_tracer(kwargs.values()):
                 if not (always and current_builder() is not None):
                     return original(*args, **kwargs)

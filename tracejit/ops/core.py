@@ -363,6 +363,10 @@ def concretize_int(t: Tracer) -> int:
     return value
 
 
+# A Python int is traced (as a weak int64) only below this magnitude: then + - * ** of two such
+# ints cannot wrap unseen (numpy/_array.py checks each result against its float64 shadow)
+PYTHON_INT_BOUND = 1 << 62
+
 _PYTHON_SCALARS = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
 
 

@@ -25,6 +25,7 @@ from time import perf_counter
 
 import numpy as np
 
+from ..ops.core import PYTHON_INT_BOUND
 from ..frontend.sources import (ArgLeaf, ArrayOf, Attr, Equals, Is, Item, Length, ModuleGlobals,
                                 NotIn, RootFn, TypeIs)
 
@@ -35,8 +36,8 @@ def leaf_key(leaf):
     t = type(leaf)
     if isinstance(leaf, np.ndarray):             # subclasses too (memmap): a trace fixes shapes
         return (t, leaf.shape, leaf.dtype.str)
-    if t is float:
-        return t
+    if t is float or t is int and -PYTHON_INT_BOUND < leaf < PYTHON_INT_BOUND:
+        return t                                 # a trace input (frontend.trace.leaf_is_input)
     if isinstance(leaf, np.generic):
         return (t,)
     if t in (int, bool, str, type(None), complex, bytes):
@@ -133,6 +134,8 @@ def _leaf_mismatch(gen, key, v):
     """Python source that is true when `leaf_key(v) != key` (for the value named `v`)."""
     if key is float:
         return f"type({v}) is not float"
+    if key is int:
+        return f"type({v}) is not int or not -{PYTHON_INT_BOUND} < {v} < {PYTHON_INT_BOUND}"
     if key[0] == "object":
         return f"not ({v} is {gen.constant(key[1])} or {v} == {gen.constant(key[1])})"
     if key[0] == "type" or len(key) == 1:
