@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import TracejitError
 from ..ir import Aval, Lit, Trace
-from ..ops.core import Tracer
+from ..ops.core import Tracer, python_type
 from ..tree import TreeDef, flatten, unflatten
 from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
@@ -29,7 +29,7 @@ class TraceResult:
     sourced: tuple                 # for each remaining trace input: its Source
     guards: tuple                  # SourceGuard, checked before running the trace
     out_tree: TreeDef
-    out_weak: tuple                # per output: behaves as a Python scalar
+    out_types: tuple               # per output: the type plain Python would return (see below)
 
 
 def leaf_is_input(leaf):
@@ -90,9 +90,14 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
         _guard_layouts(ctx, leaves, labels, arg_leaves)
     trace = ctx.builder.build(outputs, name=name or getattr(fn, "__name__", "f"))
     return TraceResult(trace, tuple(arg_leaves), tuple(s for s, _ in ctx.sourced_inputs),
-                       tuple(ctx.guards), out_tree,
-                       tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
-                             for o in out_leaves))
+                       tuple(ctx.guards), out_tree, tuple(map(output_type, out_leaves)))
+
+
+def output_type(value):
+    """The type the plain call returns for an output: a Python scalar for a weak value, a
+    NumPy scalar (`x[0]`, `np.sum(x)`) or an ndarray. Executors return 0-d results as either;
+    the compiled function's `finish` makes them this type again."""
+    return python_type(value) if isinstance(value, Tracer) else type(value)
 
 
 def _guard_layouts(ctx, leaves, labels, arg_leaves):

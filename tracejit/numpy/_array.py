@@ -123,7 +123,7 @@ def _array_function(self, func, types, args, kwargs):
 def _round(self, ndigits=None):
     """round(x): a Python int (guarded) without ndigits, else NumPy's rounding."""
     if ndigits is None:
-        return concretize_int(sh.convert(E.rint(self), dtype=np.dtype(np.int64)))
+        return concretize_int(E.rint(self))
     return ew.pyround(self, ndigits=int(ndigits)) if self.aval.weak else E.round_(self, ndigits)
 
 
