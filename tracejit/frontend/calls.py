@@ -60,8 +60,14 @@ def _np_impl(np_name):
     return IMPLEMENTATIONS[id(getattr(np, np_name))]
 
 
-def _math(np_name):
+def _math(math_name, np_name):
+    """`math.<math_name>` as NumPy's `np_name` of traced values (a Python float, still traced);
+    of Python numbers only, the math function itself (its result and its errors)."""
+    native = getattr(math, math_name)
+
     def fn(*args):
+        if not any(isinstance(a, Tracer) for a in args):
+            return native(*args)
         return _as_python_float(_np_impl(np_name)(*args))
     return fn
 
@@ -76,12 +82,12 @@ for _math_name, _np_name in {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "e
                              "acosh": "arccosh", "atanh": "arctanh", "exp2": "exp2",
                              "cbrt": "cbrt", "fmod": "fmod", "remainder": "remainder"}.items():
     if hasattr(math, _math_name):
-        LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
+        LOOKASIDE[id(getattr(math, _math_name))] = _math(_math_name, _np_name)
 
 
-def _math_special(prim):
+def _math_special(prim, native):
     def fn(x):
-        return _as_python_float(prim(x)) if isinstance(x, Tracer) else prim.impl(x)
+        return _as_python_float(prim(x)) if isinstance(x, Tracer) else native(x)
     return fn
 
 
@@ -100,8 +106,9 @@ def _math_test(np_name):
     return fn
 
 
-LOOKASIDE.update({id(math.erf): _math_special(special.erf), id(math.erfc): _math_special(special.erfc),
-                  id(math.lgamma): _math_special(special.gammaln)})
+LOOKASIDE.update({id(math.erf): _math_special(special.erf, math.erf),
+                  id(math.erfc): _math_special(special.erfc, math.erfc),
+                  id(math.lgamma): _math_special(special.gammaln, math.lgamma)})
 LOOKASIDE.update({id(getattr(math, n)): _math_to_int(n) for n in ("floor", "ceil", "trunc")})
 LOOKASIDE.update({id(getattr(math, n)): _math_test(n) for n in ("isfinite", "isnan", "isinf")})
 

@@ -181,7 +181,8 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
 
 
 def _arg_extreme(a, axis, keepdims, extreme):
-    """The first position where `a` attains its max/min: the smallest matching index."""
+    """The first position where `a` attains its max/min: the smallest matching index (a NaN
+    is the extreme, as NumPy's max/min propagate it)."""
     a = asarray(a)
     if axis is None:
         a, axis = F.ravel(a), 0
@@ -189,6 +190,8 @@ def _arg_extreme(a, axis, keepdims, extreme):
     n = a.shape[axis]
     positions = np.arange(n).reshape([n if d == axis else 1 for d in range(a.ndim)])
     hits = ew.eq(a, extreme(a, axis=axis, keepdims=True))
+    if a.dtype.kind in "fc":
+        hits = ew.logical_or(hits, ew.isnan(a))
     return F.min(ew.select(hits, positions, n), axis=axis, keepdims=keepdims)
 
 
