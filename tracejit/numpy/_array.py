@@ -36,8 +36,40 @@ def _python_division(fn, name):
     return op
 
 
+def _is_integer(x):
+    return x.dtype.kind in "biu" if isinstance(x, Tracer) else isinstance(x, int)
+
+
+def _may_hold(x, test):
+    """Whether `test` may hold of `x`: decided now for a constant, else left to a guard."""
+    if isinstance(x, Tracer):
+        return not x.is_constant or bool(test(x.val))
+    return bool(test(x))
+
+
+def _python_power(a, b):
+    """`a ** b` with Python's rules where both are Python numbers and NumPy's differ: zero to
+    a negative power raises ZeroDivisionError, an int to a negative int is a float, and a
+    negative finite float to a fractional power is complex in Python, which tracejit does not
+    trace (refused). Each condition on traced data is guarded, so a call where it changes
+    re-traces; a constant exponent decides most of them when tracing."""
+    if not (_is_python_number(a) and _is_python_number(b)):
+        return F.power(a, b)
+    if _may_hold(b, lambda v: v < 0):
+        if bool(F.logical_and(F.equal(a, 0), F.less(b, 0))):
+            raise ZeroDivisionError("0.0 cannot be raised to a negative power")
+        if _is_integer(a) and _is_integer(b) and bool(F.less(b, 0)):
+            a = F.multiply(a, 1.0)
+    if _may_hold(b, lambda v: np.isfinite(v) and v != np.trunc(v)) and _may_hold(a, lambda v: v < 0):
+        fractional = F.logical_and(F.isfinite(b), F.not_equal(ew.trunc(b), b))
+        if bool(F.logical_and(F.logical_and(F.isfinite(a), F.less(a, 0)), fractional)):
+            raise UnsupportedError("a negative number to a fractional power: Python's result is "
+                                   "a complex number, which tracejit does not trace")
+    return F.power(a, b)
+
+
 _BINARY = {
-    "add": F.add, "sub": F.subtract, "mul": F.multiply, "pow": F.power, "matmul": F.matmul,
+    "add": F.add, "sub": F.subtract, "mul": F.multiply, "pow": _python_power, "matmul": F.matmul,
     "truediv": _python_division(F.divide, "division"),
     "mod": _python_division(E.remainder, "modulo"),
     "floordiv": _python_division(E.floor_divide, "integer division or modulo"),
