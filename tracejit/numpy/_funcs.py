@@ -139,6 +139,8 @@ def _reducer(np_fn, prim, combine):
         if dtype is not None:
             a = astype(a, dtype)
         result = prim(a, axes=normalize_axes(axis, ndim(a)), keepdims=bool(keepdims))
+        if dtype is not None and result.dtype != np.dtype(dtype):
+            result = astype(result, dtype)      # a small int sums as int64 unless told otherwise
         return result if initial is None else combine(result, initial_like(initial, result))
     fn.__name__ = np_fn.__name__
     return fn
