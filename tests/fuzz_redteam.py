@@ -19,6 +19,7 @@ and shape, values equal (floats to 1e-9 relative, NaN where NaN; ints and bools 
 the same exception class when the plain call raises. A tracejit refusal (TracejitError) counts
 as refused, not wrong.
 """
+import contextlib
 import dataclasses
 import linecache
 import math
@@ -28,6 +29,7 @@ import textwrap
 import numpy as np
 
 import tracejit
+from tracejit.frontend import context
 
 OK, REFUSED, WRONG, CRASHED, SKIPPED = "ok", "refused", "wrong", "crashed", "skipped"
 
@@ -154,6 +156,110 @@ PYNUM = [
     n2 = len(x) * 2 - cnt % 3
     acc += float(np.sum(np.arange(max(n2, 0)) * 0.5))
     """,
+    """
+    i = 0
+    tot = 0.0
+    while float(np.sum(y)) > -5.0 and i < 20:
+        y = y - 0.3
+        tot += float(y[0])
+        i += 1
+    cnt += i
+    acc += tot
+    """,
+    """
+    for it in range(k % 7 + 2):
+        if float(y[it % len(y)]) > {c}:
+            y = y * 0.9
+            cnt += 2
+        else:
+            y = y + 0.1
+            cnt -= 1
+    """,
+    """
+    steps = 0
+    z = float(x[0])
+    while abs(z) > 0.01 and steps < 50:
+        z = z / 2.0
+        steps += 1
+    cnt += steps
+    acc += z
+    """,
+    """
+    hist = []
+    for v in x:
+        if v > {c}:
+            hist.append(float(v))
+    acc += sum(hist) + len(hist)
+    """,
+    """
+    j = 0
+    for i in range(len(x)):
+        j = i if x[i] > x[j] else j
+    cnt += j
+    acc += float(y[j])
+    """,
+    """
+    n_pos = int(np.sum(x > {c}))
+    z = np.zeros(n_pos + 1)
+    z[n_pos] = 1.0
+    acc += float(z @ np.arange(n_pos + 1.0))
+    """,
+    """
+    cnt = (cnt * 1000003 + k) % 2 ** 31
+    """,
+    """
+    e = 0
+    while 2 ** e < abs(cnt) + 1:
+        e += 1
+    cnt += e
+    """,
+    """
+    flag = False
+    for v in y:
+        if v != v:
+            flag = True
+    cnt += flag
+    """,
+    """
+    b = [float(v) > {c} for v in x]
+    cnt += sum(b) + any(b) + all(b)
+    """,
+    """
+    acc += sum(float(v) ** 2 for v in x)
+    """,
+    """
+    pairs = sorted(zip([float(v) for v in x], range(len(x))))
+    cnt += pairs[0][1]
+    """,
+    """
+    cnt += sorted(range(len(x)), key=lambda i: float(x[i]))[-1]
+    """,
+    """
+    w = 1.0
+    for i in range(len(x)):
+        w = w * 0.5 + float(x[i])
+        if w > 3.0:
+            break
+    acc += w
+    """,
+    """
+    i = len(x) - 1
+    while i >= 0:
+        if x[i] < {c}:
+            break
+        i -= 1
+    cnt += i
+    """,
+    """
+    acc += float(x[0]) ** 2 + abs(float(x[-1])) ** 0.5 + 2.0 ** -cnt
+    """,
+    """
+    cnt += pow(int(x[0] * 10), 2, 7) + abs(-int(x[0] * 5))
+    """,
+    """
+    q, r = divmod(float(x[0]), 0.3)
+    acc += q + r + float(x[-1]) % -0.7 + round(float(x[0]), 2)
+    """,
 ]
 
 VIEWS = [
@@ -256,6 +362,77 @@ VIEWS = [
     e = y[0:0]
     acc += float(e.sum()) + len(e)
     """,
+    """
+    for i in range(len(y) - 1):
+        y[i + 1] += y[i]
+    """,
+    """
+    z = y
+    z += 1.0
+    """,
+    """
+    z = y
+    y = y + 1.0
+    z[0] = 9.0
+    acc += float(z[0])
+    """,
+    """
+    m = np.zeros((2, len(y)))
+    m[0] = y
+    m[1, ::-1] = y
+    y = m.sum(axis=0)
+    """,
+    """
+    v = y[1:]
+    y[:-1] = v
+    """,
+    """
+    y[:] = y[::-1]
+    """,
+    """
+    y[::-1] += y
+    """,
+    """
+    t = y.reshape(-1, 1)
+    t *= 2.0
+    acc += float(t[0, 0])
+    """,
+    """
+    q = y[y > {c}]
+    q += 1.0
+    acc += float(q.sum())
+    """,
+    """
+    y = y[np.argsort(y)]
+    """,
+    """
+    y += y.mean()
+    """,
+    """
+    z0 = np.array(float(x[0]))
+    z0 += 1.0
+    acc += float(z0)
+    """,
+    """
+    z0 = y.sum(keepdims=True)
+    z0 *= 2.0
+    acc += float(z0[0])
+    """,
+    """
+    for i in range(len(y)):
+        if y[i] < {c}:
+            y[i] = -y[i]
+    """,
+    """
+    parts = [y[i] for i in range(len(y))]
+    y[0] = 100.0
+    acc += float(parts[0])
+    """,
+    """
+    rows = list(np.stack([y, y * 2.0]))
+    rows[1][0] = -5.0
+    acc += float(rows[1].sum())
+    """,
 ]
 
 TYPES = [
@@ -343,6 +520,40 @@ TYPES = [
     b = bool(x[0] > 0) + True
     cnt += b
     """,
+    """
+    acc += float(x[0]) + np.float32(1.5)
+    """,
+    """
+    acc = acc + np.sum(x.astype(np.float32))
+    """,
+    """
+    ci = cnt + np.int32(3)
+    ci = ci * 100000 * 100000
+    cnt += int(ci % 1000)
+    """,
+    """
+    cnt += int(np.uint8(200) + np.uint8(int(x[0] > 0) * 100))
+    """,
+    """
+    if isinstance(cnt, int):
+        cnt += 1
+    else:
+        acc += 1.0
+    """,
+    """
+    acc += round(x[0], 2) + round(x[-1])
+    """,
+    """
+    acc += np.sum(x > 0) // 2 + np.sum(x > 0, dtype=np.int32) + x.mean(dtype=np.float32)
+    """,
+    """
+    acc += True / 2 + (x[0] > 0) / 2 + len(x) // 2 * 1.0
+    """,
+    """
+    r = np.float64(x[0]) ** 2 + np.float32(x[-1]) * 2
+    acc += r
+    cnt += type(r) is np.float64
+    """,
 ]
 
 EXCEPTIONS = [
@@ -392,6 +603,31 @@ EXCEPTIONS = [
     """
     p = x[0] / float(np.sum(x > 5.0))
     acc += p
+    """,
+    """
+    acc += [1.0, 2.0, 3.0][int(np.argmax(x)) - 5]
+    """,
+    """
+    acc += {{0.5: 1.0}}[float(x[0])]
+    """,
+    """
+    acc += float(x[0]) // float(x[-1] * 0)
+    """,
+    """
+    acc += float(np.array([1.0, 2.0])[int(np.sum(x > {c}))])
+    """,
+    """
+    acc += float(np.linalg.cholesky(np.outer(x, x) + np.diag(x))[0, 0])
+    """,
+    """
+    z = y.reshape(int(np.sum(x > {c})), -1)
+    acc += float(z.sum())
+    """,
+    """
+    acc += float(x[0]) ** -1
+    """,
+    """
+    acc += math.log(abs(float(x[0])) + 1.0) + math.pow(abs(float(x[-1])), 0.5)
     """,
 ]
 
@@ -457,6 +693,42 @@ NANS = [
     """
     acc += float(x[0] * 0.0)
     """,
+    """
+    if float(x[0]) > float('nan'):
+        cnt += 1
+    """,
+    """
+    acc += float(np.nanmin(x)) + float(np.nansum(x))
+    """,
+    """
+    srt = sorted([float(v) for v in x])
+    acc += srt[0] - srt[-1]
+    """,
+    """
+    y = np.floor(y * 0.1) + np.round(y * 0.1) + np.trunc(y * 0.3)
+    """,
+    """
+    y = x / np.abs(x)
+    """,
+    """
+    y = np.exp(y) / np.sum(np.exp(y))
+    """,
+    """
+    y = np.arctan2(x * 0.0, -1.0)
+    """,
+    """
+    cnt += int(x.max() == x.min()) + int(np.any(x == np.inf))
+    """,
+    """
+    acc += abs(float(x[0]) * -0.0)
+    """,
+    """
+    m = float(x[0])
+    for v in x:
+        if v > m:
+            m = float(v)
+    acc += m
+    """,
 ]
 
 # state: (setup at module level, snippet, change made between calls); the change runs in each
@@ -489,6 +761,22 @@ STATE = [
     if FLAG:
         acc += 1.0
     """, "FLAG = not FLAG"),
+    ("N_ITER = 2\n", """
+    for i in range(N_ITER):
+        acc += float(x[i % len(x)])
+    """, "N_ITER = N_ITER + 1"),
+    ("GS = np.float64(2.0)\n", """
+    acc += GS * float(x[0])
+    """, "GS = GS * -1.5"),
+    ("COEF = [1.0, 2.0]\n", """
+    acc += sum(COEF) * float(x[0])
+    """, "COEF[0] = COEF[0] * -1.0"),
+    ("HOLDER = Params(np.ones(3), 1)\n", """
+    acc += float(np.sum(HOLDER.w))
+    """, "HOLDER.w = np.ones(HOLDER.w.shape[0] + 1) * 0.5"),
+    ("", """
+    acc += next_tick()
+    """, ""),
 ]
 
 FAMILIES = {"pynum": PYNUM, "views": VIEWS, "types": TYPES, "exceptions": EXCEPTIONS,
@@ -528,6 +816,19 @@ def _make_closed(c):
 CLOSED = _make_closed(1.0)
 
 
+def _make_ticker():
+    ticks = 0
+
+    def tick():
+        nonlocal ticks
+        ticks += 1
+        return ticks * 1.0
+    return tick
+
+
+next_tick = _make_ticker()
+
+
 def set_closed(c):
     global CLOSED
     CLOSED = _make_closed(c)
@@ -540,6 +841,7 @@ class Program:
     source: str
     change: str           # statements run in each side's namespace before every call but the first
     for_grad: bool        # returns one scalar, for value_and_grad
+    roll: bool            # roll short loops as long ones are (context.UNROLL_OPS = 0)
 
 
 RETURNS = ["acc, cnt, y", "acc", "cnt", "y", "(acc, y[0])", "[cnt, acc]", "y[1:]", "np.sum(y) + acc"]
@@ -574,7 +876,7 @@ def generate(seed, families=None, for_grad=None):
     lines = "\n".join(body + [f"return {ret}"])
     source = (PRELUDE + "".join(setups) + "\n\ndef prog(x, k, s):\n"
               "    y = x.copy()\n    acc = 0.0\n    cnt = 0\n" + textwrap.indent(lines, "    ") + "\n")
-    return Program(family, source, "\n".join(changes), for_grad)
+    return Program(family, source, "\n".join(changes), for_grad, rng.random() < 0.5)
 
 
 # ---- inputs ----------------------------------------------------------------------------------------
@@ -593,7 +895,7 @@ def call_sequence(seed):
 
 
 # ---- judging -------------------------------------------------------------------------------------
-def same(want, got, path="result", zero_signs=True):
+def same(want, got, path="result", zero_signs=True, rtol=1e-9):
     """None when got is what plain Python gave (type, dtype, shape, value), else the difference."""
     if type(want) is not type(got):
         return f"{path}: type {type(got).__name__}, plain {type(want).__name__}"
@@ -601,7 +903,7 @@ def same(want, got, path="result", zero_signs=True):
         if len(want) != len(got):
             return f"{path}: length {len(got)}, plain {len(want)}"
         for i, (w, g) in enumerate(zip(want, got)):
-            diff = same(w, g, f"{path}[{i}]", zero_signs)
+            diff = same(w, g, f"{path}[{i}]", zero_signs, rtol)
             if diff:
                 return diff
         return None
@@ -613,7 +915,7 @@ def same(want, got, path="result", zero_signs=True):
         return None if np.array_equal(want, got) else f"{path}: {got!r}, plain {want!r}"
     if isinstance(want, (float, np.floating, np.ndarray)):
         w, g = np.asarray(want, dtype=np.float64), np.asarray(got, dtype=np.float64)
-        if np.allclose(w, g, rtol=1e-9, atol=1e-300, equal_nan=True) and (not zero_signs or np.array_equal(
+        if np.allclose(w, g, rtol=rtol, atol=1e-300, equal_nan=True) and (not zero_signs or np.array_equal(
                 np.signbit(w[w == 0]), np.signbit(g[w == 0]))) and np.array_equal(
                 np.isinf(w), np.isinf(g)):
             return None
@@ -646,14 +948,69 @@ class Result:
     calls: int = 0
 
 
+@contextlib.contextmanager
+def _rolling(roll):
+    """Short loops roll as long ones would (the loop machinery is then what runs)."""
+    old = context.UNROLL_OPS
+    context.UNROLL_OPS = 0 if roll else old
+    try:
+        yield
+    finally:
+        context.UNROLL_OPS = old
+
+
+def _fd_gradient(fn, args, h):
+    x, rest = args[0], args[1:]
+    grad = np.zeros_like(x)
+    for i in range(x.size):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        grad[i] = (float(fn(up, *rest)) - float(fn(down, *rest))) / (2 * h)
+    return grad
+
+
+def _generic(x):
+    """No zeros, ties (of values or magnitudes), non-finite or huge entries: finite
+    differences are then not on a kink of max/sort/abs (a subgradient is a valid answer)."""
+    if not np.all(np.isfinite(x)) or np.any(np.abs(x) > 1e3) or np.any(np.abs(x) < 1e-3):
+        return False
+    apart = ~np.eye(x.size, dtype=bool)
+    return all(np.all(np.abs(np.subtract.outer(v, v))[apart] > 1e-3) for v in (x, np.abs(x)))
+
+
+def _gradient_diff(program, fn, args, got):
+    """None, or how the compiled gradient differs from central differences where the program
+    is smooth at x (two step sizes agree); state-changing programs are not differentiated."""
+    if program.family == "state" or not _generic(args[0]):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            fine, coarse = _fd_gradient(fn, args, 1e-6), _fd_gradient(fn, args, 1e-5)
+    except Exception:                   # noqa: BLE001 — not differentiable around x
+        return None
+    if not np.all(np.isfinite(fine)) or not np.allclose(fine, coarse, rtol=1e-3, atol=1e-4):
+        return None
+    if np.shape(got) != np.shape(fine) or not np.allclose(got, fine, rtol=1e-4, atol=1e-4):
+        return f"gradient {np.asarray(got).tolist()} != finite differences {fine.tolist()}"
+    return None
+
+
 def judge(program, seed, mode="jit", backend="numpy"):
     """Run the program plainly and compiled (jit or value_and_grad) over the call sequence."""
+    with _rolling(program.roll):
+        return _judge(program, seed, mode, backend)
+
+
+def _judge(program, seed, mode, backend):
     plain_ns, compiled_ns = _namespace(program), _namespace(program)
     if mode == "jit":
         compiled = tracejit.jit(compiled_ns["prog"], backend=backend)
     else:
         compiled = tracejit.value_and_grad(compiled_ns["prog"], backend=backend)
     refused = None
+    # float32 sums may associate differently (one float32 ulp), as documented
+    rtol = 1e-5 if "float32" in program.source else 1e-9
     for number, args in enumerate(call_sequence(seed)):
         if number and program.change:
             for ns in (plain_ns, compiled_ns):
@@ -676,14 +1033,15 @@ def judge(program, seed, mode="jit", backend="numpy"):
         if error is not None:
             return Result(CRASHED, f"{label}: {type(error).__name__}: {error}", number)
         if mode != "jit":
-            out = out[0]
+            out, grad = out
             if not isinstance(want, (float, np.floating, int)):
                 return Result(SKIPPED, "not a scalar", number)
-            diff = same(float(want), float(out), "value")
+            diff = same(float(want), float(out), "value", rtol=rtol) or _gradient_diff(
+                program, plain_ns["prog"], args, grad)
         else:
             # sorting equal zeros leaves either sign (NumPy's SIMD sort): not a difference
             diff = same(want, out, zero_signs=not any(
-                word in program.source for word in ("sort", "median")))
+                word in program.source for word in ("sort", "median")), rtol=rtol)
         if diff:
             return Result(WRONG, f"{label}: {diff}", number)
     return Result(OK, "", number + 1)

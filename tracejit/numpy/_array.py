@@ -51,7 +51,7 @@ def _python_power(a, b):
     """`a ** b` with Python's rules where both are Python numbers and NumPy's differ: zero to
     a negative power raises ZeroDivisionError, an int to a negative int is a float, and a
     negative finite float to a fractional power is complex in Python, which tracejit does not
-    trace (refused). Each condition on traced data is guarded, so a call where it changes
+    trace (refused), and a float result too large raises OverflowError. Each condition on traced data is guarded, so a call where it changes
     re-traces; a constant exponent decides most of them when tracing."""
     if not (_is_python_number(a) and _is_python_number(b)):
         return F.power(a, b)
@@ -65,7 +65,11 @@ def _python_power(a, b):
         if bool(F.logical_and(F.logical_and(F.isfinite(a), F.less(a, 0)), fractional)):
             raise UnsupportedError("a negative number to a fractional power: Python's result is "
                                    "a complex number, which tracejit does not trace")
-    return F.power(a, b)
+    result = F.power(a, b)
+    if result.dtype.kind == "f" and _may_hold(b, lambda v: not 0 <= v <= 1) and bool(
+            F.logical_and(E.isinf(result), F.logical_and(F.isfinite(a), F.isfinite(b)))):
+        raise OverflowError(34, "Numerical result out of range")     # Python's float pow
+    return result
 
 
 _BINARY = {

@@ -185,6 +185,9 @@ def _resolve_shape(new_shape, size):
                                        else (new_shape,)))
     if -1 in new_shape:
         known = math.prod(n for n in new_shape if n != -1)
+        if known == 0 or size % known:          # NumPy's message, "newaxis" for the -1
+            text = ", ".join("newaxis" if n == -1 else str(n) for n in new_shape)
+            raise ValueError(f"cannot reshape array of size {size} into shape ({text})")
         new_shape = tuple(size // known if n == -1 else n for n in new_shape)
     if math.prod(new_shape) != size:
         raise ValueError(f"cannot reshape array of size {size} into shape {new_shape}")
