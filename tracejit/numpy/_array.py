@@ -5,6 +5,8 @@ operators, item assignment and NumPy's writing functions (copyto, put, fill_diag
 functional by `assign`, which writes through the alias model (`ops/alias.py`): every view of the
 same storage sees the write, as in NumPy.
 """
+import operator
+
 import numpy as np
 
 from ..errors import UnsupportedError
@@ -114,15 +116,32 @@ def assign(target: Tracer, new: Tracer):
     alias.write(target, new)
 
 
-def _inplace(fn):
+def _inplace(fn, name):
     def op(a, b):
         if alias.is_scalar(a) and a.builder.outside_label(a) is None:
             # NumPy scalars and Python floats are immutable: `a += b` makes a new value and
             # leaves other names bound to the old one alone (`total += x; history.append(total)`)
             return fn(a, b)
-        assign(a, fn(a, b))
+        new = fn(a, b)
+        if not np.can_cast(new.dtype, a.dtype, casting="same_kind"):
+            _raise_as_numpy(name, a, b)
+        assign(a, new)
         return a
     return op
+
+
+def _raise_as_numpy(name, a, b):
+    """An in-place operator whose result NumPy will not cast back into `a` (`ints += 0.5`):
+    NumPy's own error, got by running the operator on stand-ins of the same kinds."""
+    def stand_in_for(x):
+        if not isinstance(x, (Tracer, np.ndarray)):
+            return x
+        if isinstance(x, Tracer) and x.aval.weak:
+            return x.dtype.type(0).item()
+        return np.zeros((1, 1), x.dtype)
+    getattr(operator, f"i{name}")(np.zeros((1, 1), a.dtype), stand_in_for(b))
+    raise TypeError(f"cannot cast the result of {name} ({np.result_type(a.dtype)}) back into "
+                    f"{a.dtype} in place")
 
 
 def _setitem(self, index, value):
@@ -246,7 +265,7 @@ METHODS = {
 }
 for _name, _fn in _BINARY.items():
     METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _binary(_fn)
-    METHODS[f"__i{_name}__"] = _inplace(_fn)
+    METHODS[f"__i{_name}__"] = _inplace(_fn, _name)
 for _name, _fn in _COMPARE.items():
     METHODS[f"__{_name}__"] = _fn
 for _name, _fn in _LOGICAL.items():
