@@ -109,7 +109,9 @@ def assign(target: Tracer, new: Tracer):
             "(an argument or global): plain NumPy would change the caller's array, compiled "
             "calls would not", target.builder.loc,
             "Work on a copy made inside the function (`a = a.copy()`), or return the new value.")
-    if new.dtype != target.dtype:
+    if new.dtype != target.dtype or new.aval.weak:
+        # an array holds what is written into it as its own dtype: a Python float written
+        # over every element must not leave the array a (weak) Python number
         new = sh.convert(new, dtype=target.dtype)
     if tuple(new.shape) != tuple(target.shape):
         new = sh.broadcast_to(new, shape=target.shape)

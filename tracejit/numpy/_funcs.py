@@ -109,7 +109,8 @@ def where(condition, x=None, y=None):
     if x is None and y is None:
         from ._shapes import nonzero
         return nonzero(condition)
-    return ew.select(asarray(condition), asarray(x), asarray(y))
+    # np.where gives an array even where all three are scalars (a 0-d one)
+    return _new_array(ew.select(asarray(condition), asarray(x), asarray(y)), copy=True)
 
 
 @implements(np.clip)
