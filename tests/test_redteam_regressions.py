@@ -225,3 +225,21 @@ def _counter_in_float_sum(x):
 def test_rolled_counter_stays_python_int(backend):
     check_sequence(_counter_in_float_sum, [(_a(3.0, 0.2),), (_a(0.5, 0.1),), (_a(1.2, -2.0),),
                                            (_a(-0.5, 0.3),)], backend)
+
+
+# ---- a Python number meeting a small dtype keeps it (NEP 50), in every executor ----------------------
+def _float32_plus_python_float(x, s):
+    return np.sum(x) + float(x[0]) * s, x * float(x[-1])
+
+
+def _uint8_plus_python_int(x, s):
+    u = (np.abs(x) * 10).astype(np.uint8)
+    n = int(x[0] > 0)                    # a Python int, guarded
+    return u + n, u[0] * 2
+
+
+@pytest.mark.parametrize("fn", [_float32_plus_python_float, _uint8_plus_python_int],
+                         ids=lambda f: f.__name__)
+def test_python_numbers_keep_small_dtypes(fn, backend):
+    x32 = _a(1.1, 2.3, -0.7, dtype=np.float32)
+    check_sequence(fn, [(x32, 2.0), (x32, 2), (x32 * 3, -1.5)], backend)
