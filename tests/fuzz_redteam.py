@@ -842,6 +842,25 @@ class Program:
     change: str           # statements run in each side's namespace before every call but the first
     for_grad: bool        # returns one scalar, for value_and_grad
     roll: bool            # roll short loops as long ones are (context.UNROLL_OPS = 0)
+    setups: tuple = ()    # module-level statements the snippets need
+    body: tuple = ()      # the snippets, instantiated
+    ret: str = "acc"
+
+    def without(self, index):
+        """The same program with snippet `index` left out (for shrinking)."""
+        body = self.body[:index] + self.body[index + 1:]
+        return dataclasses.replace(self, body=body, source=assemble(self.setups, body, self.ret))
+
+    @property
+    def text(self):
+        """The function alone, for reports (the prelude is the same in every program)."""
+        return "def prog" + self.source.split("def prog", 1)[1]
+
+
+def assemble(setups, body, ret):
+    lines = "\n".join(list(body) + [f"return {ret}"])
+    return (PRELUDE + "".join(setups) + "\n\ndef prog(x, k, s):\n"
+            "    y = x.copy()\n    acc = 0.0\n    cnt = 0\n" + textwrap.indent(lines, "    ") + "\n")
 
 
 RETURNS = ["acc, cnt, y", "acc", "cnt", "y", "(acc, y[0])", "[cnt, acc]", "y[1:]", "np.sum(y) + acc"]
@@ -873,10 +892,8 @@ def generate(seed, families=None, for_grad=None):
             snippet = item
         body.append(_instantiate(snippet, rng))
     ret = "np.sum(y * y) + acc" if for_grad else rng.choice(RETURNS)
-    lines = "\n".join(body + [f"return {ret}"])
-    source = (PRELUDE + "".join(setups) + "\n\ndef prog(x, k, s):\n"
-              "    y = x.copy()\n    acc = 0.0\n    cnt = 0\n" + textwrap.indent(lines, "    ") + "\n")
-    return Program(family, source, "\n".join(changes), for_grad, rng.random() < 0.5)
+    return Program(family, assemble(setups, body, ret), "\n".join(changes), for_grad,
+                   rng.random() < 0.5, tuple(setups), tuple(body), ret)
 
 
 # ---- inputs ----------------------------------------------------------------------------------------
@@ -1062,10 +1079,54 @@ def run(seed, families=None, backend="numpy"):
         return program, Result(CRASHED, f"harness: {type(error).__name__}: {error}")
 
 
-if __name__ == "__main__":
-    import argparse
+def shrink(program, seed, backend="numpy"):
+    """A smaller program failing the same way (same outcome, same first word of the detail's
+    error), by leaving snippets out one at a time while the failure stays."""
+    mode = "grad" if program.for_grad else "jit"
+    want = _signature(judge(program, seed, mode, backend))
+    changed = True
+    while changed and len(program.body) > 1:
+        changed = False
+        for index in range(len(program.body)):
+            smaller = program.without(index)
+            try:
+                result = judge(smaller, seed, mode, backend)
+            except Exception:              # noqa: BLE001 — a harness error is another failure
+                continue
+            if _signature(result) == want:
+                program, changed = smaller, True
+                break
+    return program
+
+
+def _signature(result):
+    return result.kind, result.detail.split(": ")[-1].split("(")[0][:40] if result.kind != OK else ""
+
+
+def campaign(programs, start=0, families=None, backend="numpy", budget=240.0, show=3,
+             minimise=True, out=print):
+    """Run programs seed by seed within `budget` seconds; print the first `show` failures of
+    each outcome (shrunk), and return the tally {(family, outcome): count}."""
     import collections
     import time
+    began = time.time()
+    tally, shown = collections.Counter(), collections.Counter()
+    for seed in range(start, start + programs):
+        if time.time() - began > budget:
+            break
+        program, result = run(seed, families, backend)
+        tally[(program.family, result.kind)] += 1
+        if result.kind in (WRONG, CRASHED, REFUSED) and shown[result.kind] < show:
+            shown[result.kind] += 1
+            if minimise and result.kind != REFUSED:
+                program = shrink(program, seed, backend)
+            out(f"=== seed {seed} {program.family} {result.kind} (roll={program.roll})\n"
+                f"{result.detail}\n{program.text}")
+    return tally
+
+
+if __name__ == "__main__":
+    import argparse
     import warnings
     warnings.simplefilter("ignore")
     parser = argparse.ArgumentParser()
@@ -1076,17 +1137,7 @@ if __name__ == "__main__":
     parser.add_argument("--budget", type=float, default=240.0)
     parser.add_argument("--show", type=int, default=3)
     options = parser.parse_args()
-    began = time.time()
-    tally = collections.Counter()
-    shown = collections.Counter()
-    for seed in range(options.start, options.start + options.programs):
-        if time.time() - began > options.budget:
-            break
-        program, result = run(seed, options.family, options.backend)
-        tally[(program.family, result.kind)] += 1
-        if result.kind in (WRONG, CRASHED, REFUSED) and shown[result.kind] < options.show:
-            shown[result.kind] += 1
-            body = program.source.split("def prog")[1]
-            print(f"=== seed {seed} {program.family} {result.kind}\n{result.detail}\ndef prog{body}")
-    for key in sorted(tally):
-        print(key, tally[key])
+    counts = campaign(options.programs, options.start, options.family, options.backend,
+                      options.budget, options.show)
+    for key in sorted(counts):
+        print(key, counts[key])
