@@ -273,5 +273,15 @@ for _name, _fn in _COMPARE.items():
 for _name, _fn in _LOGICAL.items():
     METHODS[f"__{_name}__"] = METHODS[f"__r{_name}__"] = _bool_only(_fn, _name)
 
+
+def _unsupported_operator(symbol):
+    def op(*_):
+        raise UnsupportedError(f"operator {symbol} on traced values is not supported")
+    return op
+
+
+for _name, _symbol in {"lshift": "<<", "rshift": ">>"}.items():     # not Python's TypeError
+    METHODS[f"__{_name}__"] = METHODS[f"__r{_name}__"] = _unsupported_operator(_symbol)
+
 for _name, _fn in METHODS.items():
     setattr(Tracer, _name, _fn)
