@@ -9,6 +9,10 @@ reproduced by its family and seed (`--families F --first-seed S --programs 1`).
 
     python scripts/fuzz_campaign.py --programs 250 --budget 280               # numpy backend
     python scripts/fuzz_campaign.py --backend numba --programs 10 --budget 280
+    python scripts/fuzz_campaign.py --redteam --programs 300 --budget 280     # tests/fuzz_redteam.py
+
+`--redteam` runs the red-team generator instead (its own families, judged strictly: types,
+dtypes, exception classes; tests/fuzz_redteam.py), shrinking failures snippet by snippet.
 """
 import argparse
 import collections
@@ -215,7 +219,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--backend", default="numpy", choices=["numpy", "numba"])
     p.add_argument("--programs", type=int, default=100, help="programs per family")
-    p.add_argument("--families", default=",".join(FAMILIES))
+    p.add_argument("--families", default=None, help="comma-separated (default: all)")
     p.add_argument("--budget", type=float, default=280.0,
                    help="seconds for running programs, shared equally by the families")
     p.add_argument("--shrink-seconds", type=float, default=120.0)
@@ -225,7 +229,26 @@ def parse_args(argv):
     p.add_argument("--out", default="fuzz_reproducers.md")
     p.add_argument("--no-roll", action="store_true",
                    help="leave short loops unrolled (by default they roll as long loops do)")
+    p.add_argument("--redteam", action="store_true",
+                   help="run tests/fuzz_redteam.py's programs (--programs in all, from "
+                        "--first-seed; --families among its own) instead")
     return p.parse_args(argv)
+
+
+def run_redteam(args):
+    """The red-team campaign: its table, and its shrunk failures written to --out."""
+    import fuzz_redteam
+    families = args.families.split(",") if args.families else None
+    with open(args.out, "w") as out:
+        out.write(f"# Red-team campaign reproducers (backend {args.backend})\n\n")
+        counts = fuzz_redteam.campaign(args.programs, args.first_seed, families, args.backend,
+                                       args.budget, args.reproducers,
+                                       out=lambda text: out.write(f"\n```\n{text}\n```\n"))
+    for family in sorted({f for f, _ in counts}):
+        row = {kind: n for (f, kind), n in counts.items() if f == family}
+        print(f"{family:12s} " + "  ".join(f"{kind} {n}" for kind, n in sorted(row.items())))
+    print(f"\nreproducers: {args.out}")
+    return 1 if any(kind in (fuzz_redteam.WRONG, fuzz_redteam.CRASHED) for _, kind in counts) else 0
 
 
 def main(argv=None):
@@ -233,10 +256,12 @@ def main(argv=None):
     if args.backend == "numba":        # kernels built before the first call, each call checked
         os.environ["TRACEJIT_NUMBA_TIERING"] = "sync"
         os.environ["TRACEJIT_NUMBA_CROSSCHECK"] = "1"
+    if args.redteam:                   # rolls half of its programs itself
+        return run_redteam(args)
     if not args.no_roll:
         import tracejit.frontend.context as context
         context.UNROLL_OPS = 0
-    families = args.families.split(",")
+    families = args.families.split(",") if args.families else list(FAMILIES)
     end = time.perf_counter() + args.budget
     reports = []
     with np.errstate(all="ignore"):

@@ -183,24 +183,25 @@ class _Entry:
         tree, template = self.layout          # set by the trace just made (under the cache lock)
         # a loop the adjoint reruns with a tape records it in the primal run instead
         trace = verify(prune_loops(inline_calls(merge_taped_loops(cse(dce(result.trace))))))
-        return trace, _compile_finish(tree, template, result.out_kinds)
+        return trace, _compile_finish(tree, template, result.out_types,
+                                      [atom.aval for atom in trace.outputs])
 
 
-def _compile_finish(tree, template, out_kinds):
+def _compile_finish(tree, template, out_types, out_avals):
     """`finish(outputs, leaves)`, generated: the user-visible result from the flat list of
-    traced outputs, the layout's other leaves put back as they were."""
-    env = {"python_value": _python_value, "numpy_scalar": _numpy_scalar}
+    traced outputs, the layout's other leaves put back as they were. A 0-d output comes back
+    as the type the plain call returns: a Python scalar, a NumPy scalar or a 0-d array."""
+    env = {"python_value": _python_value, "asarray": np.asarray}
 
     def constant(value):
         env[f"K{len(env)}"] = value
         return f"K{len(env) - 1}"
-    slots = iter(range(len(out_kinds)))
-    wrap = {"python": "python_value(o[{}])", "scalar": "numpy_scalar(o[{}])", "array": "o[{}]"}
+    slots = iter(range(len(out_types)))
     exprs = []
     for leaf in template:
         if leaf is _OUT:
             k = next(slots)
-            exprs.append(wrap[out_kinds[k]].format(k))
+            exprs.append(_output_expr(f"o[{k}]", out_types[k], out_avals[k], constant))
         else:
             exprs.append(constant(leaf))
     source = f"def finish(o, leaves):\n    return {unflatten_source(tree, exprs, constant)}\n"
@@ -208,14 +209,18 @@ def _compile_finish(tree, template, out_kinds):
     return env["finish"]
 
 
+def _output_expr(slot, kind, aval, constant):
+    if kind in (float, int, bool, complex):
+        return f"python_value({slot})"
+    if aval.ndim != 0:
+        return slot
+    if kind is np.ndarray:
+        return f"asarray({slot})"
+    return f"{constant(kind)}({slot})" if issubclass(kind, np.generic) else slot
+
+
 def _is_output(leaf):
     return not (leaf is None or isinstance(leaf, str))
-
-
-def _numpy_scalar(value):
-    """A 0-d output plain NumPy returns as a NumPy scalar (`x[1]`), which executors may hold
-    as a 0-d array."""
-    return value[()] if type(value) is np.ndarray else value
 
 
 def _python_value(value):

@@ -1,6 +1,23 @@
 """The reference executor: runs any trace op by op with each primitive's NumPy implementation."""
+import weakref
+
 from ..ir import Lit
 from ..ops.core import GuardFailure
+
+_PYTHON_NUMBERS = (float, int, bool, complex)
+_weak_positions = weakref.WeakKeyDictionary()     # op -> its inputs that are Python numbers
+
+
+def _python_number_inputs(op):
+    """Positions of `op`'s variables that stand for Python numbers (weak scalars). NumPy must
+    get them as Python numbers, as tracing did: a Python float leaves a float32 array float32
+    (NEP 50), an np.float64 of the same value would widen it."""
+    found = _weak_positions.get(op)
+    if found is None:
+        found = _weak_positions[op] = tuple(
+            i for i, a in enumerate(op.inputs) if type(a) is not Lit and a.aval.weak
+            and not a.aval.shape)
+    return found
 
 
 def run_trace(trace, inputs):
@@ -8,6 +25,9 @@ def run_trace(trace, inputs):
     env = dict(zip(trace.inputs, inputs))
     for op in trace.ops:
         args = [a.value if type(a) is Lit else env[a] for a in op.inputs]
+        for i in _python_number_inputs(op):
+            if type(args[i]) not in _PYTHON_NUMBERS:
+                args[i] = args[i].item()
         try:
             result = op.prim.impl(*args, **op.params)
         except GuardFailure as failure:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..numpy._registry import has_tracer
 from ..numpy._shapes import SUBSCRIPTABLE
-from ..ops.core import Tracer, constant
+from ..ops.core import Tracer, constant, stand_in
 from .frame import handler
 from .pyvalues import percent, text
 from .sources import Equals, Item, Length
@@ -122,7 +122,12 @@ def _binary_slice(frame, instr):
 
 def _subscript(frame, container, key):
     container = _lift_constant_array(container, key)
-    value = container[key]
+    try:
+        value = container[key]
+    except KeyError:
+        if isinstance(key, Tracer):       # the key the user sees is the value, not our tracer
+            raise KeyError(stand_in(key)) from None
+        raise
     source = frame.ctx.source_of(container)
     if source is not None and not isinstance(container, Tracer):
         if isinstance(key, (int, str)) and not isinstance(key, bool):

@@ -29,7 +29,7 @@ class TraceResult:
     sourced: tuple                 # for each remaining trace input: its Source
     guards: tuple                  # SourceGuard, checked before running the trace
     out_tree: TreeDef
-    out_kinds: tuple               # per output: "python" scalar, NumPy "scalar" or "array"
+    out_types: tuple               # per output: the type plain Python would return (see below)
 
 
 def leaf_is_input(leaf):
@@ -94,17 +94,14 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
         _guard_layouts(ctx, leaves, labels, arg_leaves)
     trace = ctx.builder.build(outputs, name=name or getattr(fn, "__name__", "f"))
     return TraceResult(trace, tuple(arg_leaves), tuple(s for s, _ in ctx.sourced_inputs),
-                       tuple(ctx.guards), out_tree, tuple(map(_output_kind, out_leaves)))
+                       tuple(ctx.guards), out_tree, tuple(map(output_type, out_leaves)))
 
 
-def _output_kind(value):
-    """What object plain Python returns for an output: a Python scalar (a weak value), a NumPy
-    scalar (`x[1]`, `np.sum(x)`) or an array (`python_type`, fixed by the trace)."""
-    if type(value) is float or isinstance(value, Tracer) and value.aval.weak:
-        return "python"
-    if isinstance(value, Tracer) and value.ndim == 0 and python_type(value) is not np.ndarray:
-        return "scalar"
-    return "array"
+def output_type(value):
+    """The type the plain call returns for an output: a Python scalar for a weak value, a
+    NumPy scalar (`x[0]`, `np.sum(x)`) or an ndarray. Executors return 0-d results as either;
+    the compiled function's `finish` makes them this type again."""
+    return python_type(value) if isinstance(value, Tracer) else type(value)
 
 
 def _guard_layouts(ctx, leaves, labels, arg_leaves):

@@ -61,7 +61,9 @@ def _python_int_result(fn, name, a, b):
 def _python_pow(a, b):
     """`**` of two Python numbers as CPython computes it: 0 to a negative power raises
     ZeroDivisionError, an int to a negative int is a float, a float result overflowing raises
-    OverflowError, a negative float to a fractional power (a complex number) is refused."""
+    OverflowError, a negative float to a fractional power (a complex number) is refused. The
+    exponent's conditions are tested first, so a constant exponent (`s ** 2`) decides most of
+    them while tracing and leaves no guard."""
     negative_exponent = _holds(F.less(b, 0))
     if negative_exponent and _holds(F.equal(a, 0)):
         raise ZeroDivisionError("0.0 cannot be raised to a negative power")
@@ -69,14 +71,17 @@ def _python_pow(a, b):
         if not negative_exponent:
             return _python_int_result(F.power, "pow", a, b)
         a = _as_python_float(a)
-    if _holds(F.less(a, 0)) and _holds(F.not_equal(F.floor(b), b)):
+    fractional = F.logical_and(F.isfinite(b), F.not_equal(F.floor(b), b))
+    if _holds(fractional) and _holds(F.logical_and(F.isfinite(a), F.less(a, 0))):
         traced = a if isinstance(a, Tracer) else b
         raise UnsupportedError("a negative Python float raised to a fractional power is a complex "
                                "number in Python; tracejit traces real numbers only",
                                traced.builder.loc,
                                "Use numpy arrays (NumPy gives nan) or complex() explicitly.")
     result = F.power(a, b)
-    if _holds(F.logical_and(E.isinf(result), F.logical_and(F.isfinite(a), F.isfinite(b)))):
+    shrinks = not isinstance(b, Tracer) and 0 <= b <= 1      # |a| ** b cannot overflow
+    if not shrinks and _holds(F.logical_and(E.isinf(result),
+                                            F.logical_and(F.isfinite(a), F.isfinite(b)))):
         raise OverflowError(34, "Numerical result out of range")
     return result
 
@@ -172,22 +177,41 @@ def assign(target: Tracer, new: Tracer):
             "(an argument or global): plain NumPy would change the caller's array, compiled "
             "calls would not", target.builder.loc,
             "Work on a copy made inside the function (`a = a.copy()`), or return the new value.")
-    if new.dtype != target.dtype:
+    if new.dtype != target.dtype or new.aval.weak:
+        # an array holds what is written into it as its own dtype: a Python float written
+        # over every element must not leave the array a (weak) Python number
         new = sh.convert(new, dtype=target.dtype)
     if tuple(new.shape) != tuple(target.shape):
         new = sh.broadcast_to(new, shape=target.shape)
     alias.write(target, new)
 
 
-def _inplace(fn):
+def _inplace(fn, name):
     def op(a, b):
         if alias.is_scalar(a) and a.builder.outside_label(a) is None:
             # NumPy scalars and Python floats are immutable: `a += b` makes a new value and
             # leaves other names bound to the old one alone (`total += x; history.append(total)`)
             return fn(a, b)
-        assign(a, fn(a, b))
+        new = fn(a, b)
+        if not np.can_cast(new.dtype, a.dtype, casting="same_kind"):
+            _raise_as_numpy(name, a, b)
+        assign(a, new)
         return a
     return op
+
+
+def _raise_as_numpy(name, a, b):
+    """An in-place operator whose result NumPy will not cast back into `a` (`ints += 0.5`):
+    NumPy's own error, got by running the operator on stand-ins of the same kinds."""
+    def stand_in_for(x):
+        if not isinstance(x, (Tracer, np.ndarray)):
+            return x
+        if isinstance(x, Tracer) and x.aval.weak:
+            return x.dtype.type(0).item()
+        return np.zeros((1, 1), x.dtype)
+    getattr(operator, f"i{name}")(np.zeros((1, 1), a.dtype), stand_in_for(b))
+    raise TypeError(f"cannot cast the result of {name} ({np.result_type(a.dtype)}) back into "
+                    f"{a.dtype} in place")
 
 
 def _setitem(self, index, value):
@@ -312,7 +336,7 @@ METHODS = {
 }
 for _name, _fn in _BINARY.items():
     METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _binary(_fn)
-    METHODS[f"__i{_name}__"] = _inplace(_fn)
+    METHODS[f"__i{_name}__"] = _inplace(_fn, _name)
 for _name, _fn in _COMPARE.items():
     METHODS[f"__{_name}__"] = _fn
 for _name in ("and", "or", "xor", "lshift", "rshift"):
@@ -325,6 +349,8 @@ def _static_int_arguments(method):
         args, kwargs = python_ints_made_static((args, kwargs))
         return method(self, *args, **kwargs)
     return call
+
+
 
 
 for _name, _fn in METHODS.items():

@@ -111,7 +111,8 @@ def where(condition, x=None, y=None):
     if x is None and y is None:
         from ._shapes import nonzero
         return nonzero(condition)
-    return ew.select(asarray(condition), asarray(x), asarray(y))
+    # np.where gives an array even where all three are scalars (a 0-d one)
+    return _new_array(ew.select(asarray(condition), asarray(x), asarray(y)), copy=True)
 
 
 @implements(np.clip)
@@ -141,6 +142,8 @@ def _reducer(np_fn, prim, combine):
         if dtype is not None:
             a = astype(a, dtype)
         result = prim(a, axes=normalize_axes(axis, ndim(a)), keepdims=bool(keepdims))
+        if dtype is not None and result.dtype != np.dtype(dtype):
+            result = astype(result, dtype)      # a small int sums as int64 unless told otherwise
         return result if initial is None else combine(result, initial_like(initial, result))
     fn.__name__ = np_fn.__name__
     return fn

@@ -14,7 +14,8 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
-from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int, constant
+from ..ops.core import (Tracer, as_numpy_scalar, concretize_bool, concretize_index, concretize_int,
+                        constant)
 from ..ops.index import nonzero_flat, scatter_add, take
 from ..ops.reduce import reduce_min, reduce_sum
 
@@ -59,7 +60,7 @@ def _slice_spec(entries, shape, keep_ints):
             continue
         n = shape[axis]
         if isinstance(e, slice):
-            start, stop, step = (concretize_int(b) if isinstance(b, Tracer) else b
+            start, stop, step = (concretize_index(b) if isinstance(b, Tracer) else b
                                  for b in (e.start, e.stop, e.step))
             start, stop, step = slice(start, stop, step).indices(n)
             spec.append((start, len(range(start, stop, step)), step))

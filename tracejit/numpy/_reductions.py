@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import reduce as rd
-from ..ops.core import Tracer, concretize_bool
+from ..ops.core import Tracer, as_numpy_scalar, concretize_bool
 from . import _funcs as F
 from ._funcs import asarray, normalize_axes, refuse
 from ._registry import implements
@@ -181,7 +181,8 @@ def partition(a, kth, axis=-1, kind="introselect", order=None):
 
 
 def _arg_extreme(a, axis, keepdims, extreme):
-    """The first position where `a` attains its max/min: the smallest matching index."""
+    """The first position where `a` attains its max/min: the smallest matching index (a NaN
+    is the extreme, as NumPy's max/min propagate it)."""
     a = asarray(a)
     if axis is None:
         a, axis = F.ravel(a), 0
@@ -189,6 +190,8 @@ def _arg_extreme(a, axis, keepdims, extreme):
     n = a.shape[axis]
     positions = np.arange(n).reshape([n if d == axis else 1 for d in range(a.ndim)])
     hits = ew.eq(a, extreme(a, axis=axis, keepdims=True))
+    if a.dtype.kind in "fc":
+        hits = ew.logical_or(hits, ew.isnan(a))
     return F.min(ew.select(hits, positions, n), axis=axis, keepdims=keepdims)
 
 
@@ -207,34 +210,56 @@ def argmin(a, axis=None, out=None, *, keepdims=False):
 @implements(np.quantile)
 def quantile(a, q, axis=None, out=None, overwrite_input=False, method="linear",
              keepdims=False, *, weights=None):
-    """Linear interpolation between the order statistics around each quantile (NumPy's default)."""
+    """Linear interpolation between the order statistics around each quantile (NumPy's default),
+    with NumPy's formula (from the upper neighbour when q's fraction is at least 1/2, which
+    decides what infinite neighbours give) and a NaN anywhere making the result NaN."""
     refuse("quantile", out=out, weights=weights)
     if method != "linear" or isinstance(q, Tracer):
         raise UnsupportedError("numpy.quantile/percentile/median with a method other than "
                                "'linear' or a traced q")
     a = asarray(a)
-    axes = normalize_axes(axis, a.ndim)
-    rest = [d for d in range(a.ndim) if d not in axes]
-    flat = F.reshape(F.transpose(a, rest + list(axes)), tuple(a.shape[d] for d in rest) + (-1,))
-    ordered = sort(flat, axis=-1)
+    ordered, rest, axes = _sorted_last(a, axis)
     n = ordered.shape[-1]
     python_q = isinstance(q, (int, float))       # a Python number does not widen a's type
     q = np.asarray(q, dtype=np.float64)
     pos = q * (n - 1)
     below = np.floor(pos).astype(int)
     above = np.minimum(below + 1, n - 1)
-    lo = moveaxis(take(ordered, below, axis=-1), tuple(range(-q.ndim, 0)), tuple(range(q.ndim))) \
-        if q.ndim else take(ordered, below, axis=-1)
-    hi = moveaxis(take(ordered, above, axis=-1), tuple(range(-q.ndim, 0)), tuple(range(q.ndim))) \
-        if q.ndim else take(ordered, above, axis=-1)
+    lo, hi = (_order_stat(ordered, index, q.ndim) for index in (below, above))
     frac = np.reshape(pos - below, q.shape + (1,) * len(rest))
     if a.dtype.kind == "f":
         frac = frac.astype(a.dtype if python_q else np.result_type(a.dtype, q.dtype))
-    out = ew.add(lo, ew.mul(ew.sub(hi, lo), frac))
+    step = ew.sub(hi, lo)
+    out = ew.select(frac >= 0.5, ew.sub(hi, ew.mul(step, 1 - frac)), ew.add(lo, ew.mul(step, frac)))
+    out = _nan_if_any(out, ordered)
     if keepdims:
-        shape = q.shape + tuple(1 if d in axes else n_ for d, n_ in enumerate(a.shape))
-        out = F.reshape(out, shape)
-    return out
+        out = F.reshape(out, q.shape + _kept_shape(a, axes))
+    return as_numpy_scalar(out)
+
+
+def _sorted_last(a, axis):
+    """`a` sorted along the reduced axes, moved last and flattened into one."""
+    axes = normalize_axes(axis, a.ndim)
+    rest = [d for d in range(a.ndim) if d not in axes]
+    flat = F.reshape(F.transpose(a, rest + list(axes)), tuple(a.shape[d] for d in rest) + (-1,))
+    return sort(flat, axis=-1), rest, axes
+
+
+def _order_stat(ordered, index, q_ndim):
+    """The order statistics at `index` (one per quantile), the quantiles' axes first."""
+    picked = take(ordered, index, axis=-1)
+    return moveaxis(picked, tuple(range(-q_ndim, 0)), tuple(range(q_ndim))) if q_ndim else picked
+
+
+def _nan_if_any(out, ordered):
+    """NaN where the data held one, as NumPy's quantile and median give (sorting put it last)."""
+    if ordered.dtype.kind not in "fc":
+        return out
+    return ew.select(ew.isnan(take(ordered, -1, axis=-1)), np.nan, out)
+
+
+def _kept_shape(a, axes):
+    return tuple(1 if d in axes else n for d, n in enumerate(a.shape))
 
 
 @implements(np.percentile)
@@ -247,7 +272,15 @@ def percentile(a, q, axis=None, out=None, overwrite_input=False, method="linear"
 
 @implements(np.median)
 def median(a, axis=None, out=None, overwrite_input=False, keepdims=False):
-    return quantile(a, 0.5, axis=axis, out=out, keepdims=keepdims)
+    """The mean of the middle one or two order statistics, as NumPy computes it (so infinite
+    middles give what their mean gives), NaN where the data held one."""
+    refuse("median", out=out)
+    a = asarray(a)
+    ordered, _, axes = _sorted_last(a, axis)
+    n = ordered.shape[-1]
+    middle = ordered[..., (n - 1) // 2:n // 2 + 1]
+    out = _nan_if_any(F.mean(middle, axis=-1), ordered)
+    return F.reshape(out, _kept_shape(a, axes)) if keepdims else as_numpy_scalar(out)
 
 
 @implements(np.nanmedian)

@@ -11,13 +11,15 @@ These are the public versions (ndarray methods, and the NumPy functions register
 `_funcs` and `_shapes`, replacing the registrations there): the decompositions in those modules
 stay in internal use, where a result nobody else can see needs no view.
 """
+import operator
+
 import numpy as np
 
 from ..errors import UnsupportedError
 from ..ir import Lit
 from ..ops import shape as sh
 from ..ops.alias import Storage, ViewStep, is_scalar, make_view, would_view
-from ..ops.core import Tracer, concretize_int, python_type
+from ..ops.core import Tracer, concretize_index, python_type
 from . import _elementwise as E
 from . import _funcs as F
 from . import _indexing as I
@@ -91,7 +93,7 @@ def _refuse_write(what):
 
 # ---- indexing ---------------------------------------------------------------------------------
 def _static_bound(b):
-    return concretize_int(b) if isinstance(b, Tracer) else (None if b is None else int(b))
+    return concretize_index(b) if isinstance(b, Tracer) else (None if b is None else operator.index(b))
 
 
 def _plain_bounds(s):

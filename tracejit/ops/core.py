@@ -193,7 +193,7 @@ def bind(prim: Primitive, *args, **params):
         out = prim.impl(*[a.value for a in atoms], **params)
         if prim.effect or all(np.size(o) <= FOLD_LIMIT for o in
                               (out if prim.multiple_results else (out,))):
-            return _wrap_constants(builder, prim, out)
+            return _wrap_constants(builder, prim, out, [a.aval for a in atoms], params)
     out_avals = prim.abstract_eval(*[a.aval for a in atoms], **params)
     outs = builder.add(prim, atoms, params, out_avals)
     values = [None] * len(outs)
@@ -217,12 +217,17 @@ def constant(like: "Tracer", value) -> "Tracer":
     return Tracer(like.builder, Lit(value), value)
 
 
-def _wrap_constants(builder, prim, out):
+def _wrap_constants(builder, prim, out, in_avals, params):
+    """Folded results as constant tracers; one the rule makes weak (a Python number, such as
+    `float()` of a constant) becomes a Python number, as its Lit must be to stay weak."""
     if prim.effect:
         return None
-    if prim.multiple_results:
-        return [Tracer(builder, Lit(o), o) for o in out]
-    return Tracer(builder, Lit(out), out)
+    outs = out if prim.multiple_results else (out,)
+    if any(isinstance(o, (np.ndarray, np.generic)) and np.ndim(o) == 0 for o in outs):
+        avals = prim.abstract_eval(*in_avals, **params)
+        outs = [np.asarray(o).item() if aval.weak else o for o, aval in zip(outs, avals)]
+    tracers = [Tracer(builder, Lit(o), o) for o in outs]
+    return tracers if prim.multiple_results else tracers[0]
 
 
 def _value(x):
@@ -288,9 +293,10 @@ class Tracer:
         return concretize_bool(self)
 
     def __index__(self):
-        return concretize_int(self)
+        return concretize_index(self)
 
-    __int__ = __index__
+    def __int__(self):
+        return concretize_int(self)
 
     def __float__(self):
         raise UnsupportedError(
@@ -350,17 +356,29 @@ def concretize_int(t: Tracer) -> int:
     _require_concrete(t, "int()")
     if t.size != 1 or t.dtype.kind not in "biuf":
         raise TypeError(f"only integer scalar arrays can be converted to a scalar index (got {t.aval})")
-    scalar = np.asarray(t.val).reshape(())[()]
-    if t.dtype.kind != "f":
-        value = int(scalar)
-        guard(eq(t, value), expected=True, reason=t.builder.reason or "int")
-        return value
-    # Python's int() of a float: exact however large (no int64 in between), ValueError for
-    # nan and OverflowError for inf as CPython raises them
-    from .elementwise import trunc
-    value = int(float(scalar))
+    if t.dtype.kind == "f":
+        return _float_to_int(t)
+    value = int(np.asarray(t.val).reshape(()))
+    guard(eq(t, value), expected=True, reason=t.builder.reason or "int")
+    return value
+
+
+def _float_to_int(t: Tracer) -> int:
+    """`int()` of a float as Python computes it: truncated, exact at any size (no 64-bit cast),
+    and NaN or ±inf raise Python's ValueError or OverflowError. The guard compares in the
+    float's own type, which NaN and inf never pass: a call where it is one re-traces, and
+    raises there."""
+    from .elementwise import eq, trunc
+    value = int(float(np.asarray(t.val).reshape(())))        # raises as Python does
     guard(eq(trunc(t), float(value)), expected=True, reason=t.builder.reason or "int")
     return value
+
+
+def concretize_index(t: Tracer) -> int:
+    """`operator.index` of a traced value: integers only, as NumPy's scalars accept."""
+    if t.dtype.kind not in "biu":
+        raise TypeError(f"'{python_type(t).__name__}' object cannot be interpreted as an integer")
+    return concretize_int(t)
 
 
 # A Python int is traced (as a weak int64) only below this magnitude: then + - * ** of two such

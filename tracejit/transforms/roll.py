@@ -269,7 +269,9 @@ def _body_input(kind, k, inv, carry, env, builder):
     _, a, d, aval = kind
     value = ew.add(Tracer(builder, Lit(np.asarray(a, dtype=aval.dtype))),
                    _times(k, d if np.ndim(d) else int(d)))
-    return value if value.dtype == aval.dtype else sh.convert(value, dtype=aval.dtype)
+    # the literals were Python ints (weak) when the iterations used them as such: the body's
+    # value must be one too, or promotion with it differs from the traced iterations'
+    return value if value.aval == aval else sh.convert(value, dtype=aval.dtype, weak=aval.weak)
 
 
 def _times(k, d):
