@@ -96,3 +96,27 @@ def test_gradient_through_checked_math_is_unchanged():
     s = 0.25
     dfds = 0.5 / math.sqrt(s) + 1 / s + 1.5 * math.sqrt(s) - math.exp(-s)
     np.testing.assert_allclose(g, dfds * 2 * x, rtol=1e-12)
+
+
+def test_an_unused_inverse_of_a_singular_matrix_still_raises(backend):
+    """Dead code that may raise is kept: plain NumPy raises LinAlgError even when the result
+    is never read."""
+    def f(x):
+        unused = np.linalg.inv(np.diag(np.floor(x)))      # noqa: F841
+        return x[1:] * 2.0
+
+    compiled = tracejit.jit(f, backend=backend)
+    np.testing.assert_allclose(compiled(np.array([1.5, 2.5])), [5.0])
+    with pytest.raises(np.linalg.LinAlgError):
+        compiled(np.array([0.5, 2.5]))
+
+
+def test_big_python_ints_meet_traced_floats_as_python_does():
+    def f(x, k):
+        big = k * k
+        return float(np.sum(x)) + big, np.sum(x) * big
+
+    compiled = tracejit.jit(f)
+    for k in (3, 2 ** 40, 2 ** 70, 5):
+        want, got = f(np.ones(2), k), compiled(np.ones(2), k)
+        assert want == got and [type(w) for w in want] == [type(g) for g in got], k

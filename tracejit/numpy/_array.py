@@ -50,10 +50,11 @@ def _python_int_result(fn, name, a, b):
     """Python ints do not overflow; int64 does. The result is traced while the float64 shadow
     of the operation stays in range (guarded); beyond it, both operands are made exact
     (guarded) constants and Python computes the big int."""
-    result = fn(a, b)
-    shadow = fn(_as_python_float(a), _as_python_float(b))
-    if not _holds(F.absolute(shadow) >= _INT_LIMIT):
-        return result
+    if all(isinstance(v, Tracer) or abs(v) < PYTHON_INT_BOUND for v in (a, b)):
+        result = fn(a, b)
+        shadow = fn(_as_python_float(a), _as_python_float(b))
+        if not _holds(F.absolute(shadow) >= _INT_LIMIT):
+            return result
     exact = [concretize_int(v) if isinstance(v, Tracer) else int(v) for v in (a, b)]
     return _PYTHON_INT_OPS[name](*exact)
 
@@ -93,6 +94,7 @@ def _python_numbers(fn, name):
     def op(a, b):
         if isinstance(a, _SEQUENCES) or isinstance(b, _SEQUENCES):
             return _with_sequence(fn, name, a, b)
+        a, b = _big_ints_as_floats(a, b)
         if not (_is_python_number(a) and _is_python_number(b)):
             return fn(a, b)
         if name == "pow":
@@ -106,6 +108,15 @@ def _python_numbers(fn, name):
 
 
 _SEQUENCES = (list, tuple, str, bytes)
+
+
+def _big_ints_as_floats(a, b):
+    """A Python int beyond int64 meeting a traced float is converted to float, as Python and
+    NumPy do (a NumPy literal of it would overflow int64)."""
+    traced = a if isinstance(a, Tracer) else b
+    if traced.dtype.kind not in "fc":
+        return a, b
+    return tuple(float(v) if type(v) is int and abs(v) >= PYTHON_INT_BOUND else v for v in (a, b))
 
 
 def _with_sequence(fn, name, a, b):

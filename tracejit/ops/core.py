@@ -28,6 +28,8 @@ class Primitive:
     `elementwise` prims broadcast their inputs NumPy-style; the reverse-mode pass sums their
     cotangents back to each input's shape in one place (`unbroadcast`) instead of in every rule.
     `effect` prims (guards) have no outputs and are never removed as dead code.
+    `may_raise` prims (a singular matrix's inverse) are not removed either: plain Python raises
+    there even when nothing reads the result.
     """
 
     def __init__(self, name, impl, abstract_eval, *, vjp=None, jvp=None, elementwise=False,
@@ -40,6 +42,7 @@ class Primitive:
         self.elementwise = elementwise
         self.effect = effect
         self.multiple_results = multiple_results
+        self.may_raise = False
         self.numba = None          # lowering, set in the family file next to the other rules
         PRIMITIVES[name] = self
 

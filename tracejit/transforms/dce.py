@@ -1,5 +1,6 @@
-"""Dead-code elimination: drop ops whose results nothing uses (guards always stay, and so does an
-op holding a trace with a guard: a loop whose body checks the path taken)."""
+"""Dead-code elimination: drop ops whose results nothing uses (guards and ops that may raise
+always stay, and so does an op holding a trace with one: a loop whose body checks the path
+taken)."""
 from ..ir import Trace, Var
 
 
@@ -15,5 +16,5 @@ def dce(trace: Trace) -> Trace:
 
 def has_effect(op):
     """Whether `op` must run though nothing reads its results."""
-    return bool(op.prim.effect) or any(
+    return bool(op.prim.effect or op.prim.may_raise) or any(
         isinstance(v, Trace) and any(has_effect(o) for o in v.ops) for v in op.params.values())
