@@ -403,12 +403,12 @@ def inline(ctx, fn, args, kwargs):
     return run_call(ctx, frame).value
 
 
-def run_call(ctx, frame):
+def run_call(ctx, frame, throw=None):
     caller = ctx.frame
     ctx.enter_call()
     ctx.set_loc(frame)         # a frame starting (or resuming) on its current line reports it
     try:
-        return run_frame(frame)
+        return run_frame(frame, throw)
     finally:
         ctx.exit_call()
         if caller is not None:
@@ -458,15 +458,47 @@ class InterpretedGenerator:
         return self
 
     def __next__(self):
+        return self._resume()
+
+    def send(self, value):
+        if value is not None and self.frame.pc == 0:
+            raise TypeError("can't send non-None value to a just-started generator")
+        if self.frame.stack:
+            self.frame.stack[-1] = value        # what YIELD_VALUE left for the resumed frame
+        return self._resume()
+
+    def throw(self, typ, value=None, traceback=None):
+        """Raise an exception where the generator is suspended (`contextlib` calls this when a
+        with-block's body raised)."""
+        error = typ if isinstance(typ, BaseException) else \
+            value if isinstance(value, BaseException) else typ(*(() if value is None else (value,)))
+        if self.done or self.frame.pc == 0:     # not started: nothing there can catch it
+            self.done = True
+            raise error
+        return self._resume(error)
+
+    def close(self):
+        if self.done or self.frame.pc == 0:
+            self.done = True
+            return
+        try:
+            self.throw(GeneratorExit)
+        except (GeneratorExit, StopIteration):
+            return
+        raise RuntimeError("generator ignored GeneratorExit")
+
+    def _resume(self, throw=None):
         if self.done:
             raise StopIteration
         try:
-            result = run_call(self.frame.ctx, self.frame)
+            result = run_call(self.frame.ctx, self.frame, throw)
         except StopIteration as e:      # PEP 479, which CPython applies to every generator
             self.done = True
             raise RuntimeError("generator raised StopIteration") from e
+        except BaseException:
+            self.done = True
+            raise
         if type(result) is Return:
             self.done = True
             raise StopIteration(result.value)
         return result.value
-

@@ -15,8 +15,10 @@ from ..tree import TreeDef, flatten, unflatten
 from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
 from .decode import source_loc
-from .frame import Frame
+from .frame import Frame, catchable
 from .handlers import globals_source
+from .handlers_except import close_native_exits
+from .usertb import without_tracer
 from .sources import ArgLeaf, Attr, Is, RootFn, Source, SourceGuard, StridesAre
 
 
@@ -30,6 +32,8 @@ class TraceResult:
     guards: tuple                  # SourceGuard, checked before running the trace
     out_tree: TreeDef
     out_weak: tuple                # per output: behaves as a Python scalar
+    protected: bool = False        # traced code with try/with blocks: an op raising at run
+                                   # time may be caught, so the call re-traces (runtime)
 
 
 def leaf_is_input(leaf):
@@ -84,6 +88,12 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
             result = run_call(ctx, frame).value
         except RecursionError:
             raise ctx.too_deep() from None
+        except Exception as error:
+            if catchable(error):     # the user's error: their lines, not the tracer's
+                error.with_traceback(without_tracer(error.__traceback__))
+            raise
+        finally:
+            close_native_exits(ctx)
     out_leaves, out_tree = flatten(result)
     outputs = [_output_atom(ctx, o, fn) for o in out_leaves]
     if ctx.builder.layout_read and ctx.builder.wrote:
@@ -92,7 +102,7 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     return TraceResult(trace, tuple(arg_leaves), tuple(s for s, _ in ctx.sourced_inputs),
                        tuple(ctx.guards), out_tree,
                        tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
-                             for o in out_leaves))
+                             for o in out_leaves), ctx.protected)
 
 
 def _guard_layouts(ctx, leaves, labels, arg_leaves):
