@@ -188,7 +188,7 @@ def call(frame: Frame, fn, args, kwargs):
                     (sourced_attr(ctx, fn, "__self__"), *args), kwargs)
     if isinstance(fn, types.FunctionType) and not is_trusted(fn):
         return inline(ctx, fn, args, kwargs)
-    if isinstance(fn, type) and not is_trusted(fn):
+    if isinstance(fn, type) and (not is_trusted(fn) or issubclass(fn, BaseException)):
         return construct(frame, fn, args, kwargs)
     call_method = getattr(type(fn), "__call__", None)
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
@@ -381,12 +381,16 @@ def construct(frame, cls, args, kwargs):
         obj = inline(ctx, new, (cls, *args), kwargs)
     elif new is object.__new__:
         obj = object.__new__(cls)
+    elif issubclass(cls, BaseException):    # an exception only stores its arguments, traced
+        obj = new(cls, *args, **kwargs)     # ones too, until something reads them
     else:
         return call_native(ctx, cls, args, kwargs)
     ctx.created.add(id(obj))
     init = getattr(type(obj), "__init__", None)
     if isinstance(obj, cls) and isinstance(init, types.FunctionType):
         inline(ctx, init, (obj, *args), kwargs)
+    elif isinstance(obj, BaseException):
+        init(obj, *args, **kwargs)
     return obj
 
 

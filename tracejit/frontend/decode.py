@@ -18,6 +18,7 @@ raises, as (target index, stack depth, push lasti), or None. `user_handlers` tel
 region is the user's (try, with) rather than the compiler's cleanup (inlined comprehensions,
 PEP 709; a generator's StopIteration guard), which only restores state and re-raises.
 """
+import dis
 import itertools
 import linecache
 from dataclasses import dataclass, replace
@@ -71,14 +72,17 @@ def decode(code) -> DecodedCode:
 def _decode(code):
     items = list(bytecode.Bytecode.from_code(code))
     label_at = {item: i for i, item in enumerate(items) if isinstance(item, bytecode.Label)}
-    out, regions, region, user = [], [], None, False    # regions: per instruction, its TryBegin
+    # `bytecode` gives one TryBegin per exception-table entry, in the table's order, but not
+    # the entry's stack depth: that comes from the table itself
+    depths = iter(entry.depth for entry in dis._parse_exception_table(code))
+    out, regions, region, user = [], [], None, False    # regions: per instruction, its entry
     n_labels = 0
     for item in items:
         if isinstance(item, bytecode.Label):
             out.append(item)
             n_labels += 1
         elif isinstance(item, bytecode.TryBegin):
-            region = item
+            region = (item, next(depths))
             user = user or not _is_cleanup_handler(items, label_at[item.target])
         elif isinstance(item, bytecode.TryEnd):
             region = None
@@ -91,8 +95,10 @@ def _decode(code):
     heads = frozenset(i.target for k, i in enumerate(instrs)
                       if i.target is not None and i.target <= k)
     handlers = tuple(None if r is None else
-                     ExceptHandler(positions[r.target], r.stack_depth, r.push_lasti)
+                     ExceptHandler(positions[r[0].target], r[1], r[0].push_lasti)
                      for r in regions)
+    if next(depths, None) is not None:
+        raise NotImplementedError(f"{code.co_name}: exception table entries and TryBegins differ")
     return DecodedCode(code, instrs, heads, handlers, user)
 
 
