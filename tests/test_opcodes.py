@@ -82,7 +82,7 @@ def test_a_newer_python_serves_no_handler_and_says_which_versions_are_supported(
 
 
 REFUSED_INTRINSICS = ("INTRINSIC_IMPORT_STAR", "INTRINSIC_PRINT", "INTRINSIC_ASYNC_GEN_WRAP",
-                      "INTRINSIC_STOPITERATION_ERROR", "INTRINSIC_TYPEVAR", "INTRINSIC_PARAMSPEC",
+                      "INTRINSIC_TYPEVAR", "INTRINSIC_PARAMSPEC",
                       "INTRINSIC_TYPEVARTUPLE", "INTRINSIC_SUBSCRIPT_GENERIC", "INTRINSIC_TYPEALIAS")
 
 

@@ -167,9 +167,14 @@ class CompiledFunction:
             try:
                 result = hot.fast(self.fn, args)
             except GuardFailure as failure:   # a side exit: the general path takes over
-                return self._call(args, kwargs, [hot], self._side_exit(failure))
-            if result is not _MISS:
-                return result
+                exited = self._side_exit(failure)
+            else:
+                if result is not _MISS:
+                    return result
+                exited = None
+            # outside the `except`: an exception the user's code raises while re-tracing must
+            # not get the GuardFailure as its __context__
+            return self._call(args, kwargs, [hot] if exited else None, exited)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs, tried=None, failed=None):
