@@ -140,9 +140,14 @@ def test_fuzz_family(family, fuzz_examples, backend):
     @given(cases(family))
     def run(case):
         outcome = run_case(case, backend)
-        assert outcome.kind not in FAILURES, \
+        failures = (*FAILURES, *MUST_COMPILE.get(family, ()))
+        assert outcome.kind not in failures, \
             f"{family}: {outcome.kind}: {outcome.detail}\n{case.source}"
     run()
+
+
+# families whose programs tracejit compiles: a refusal fails them too
+MUST_COMPILE = {"try_except": (REFUSED,)}
 
 
 # ---- the fuzzer itself ---------------------------------------------------------------------------
