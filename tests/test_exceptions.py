@@ -474,3 +474,43 @@ def _math_errors(x):
                                     [-2.0, 1.0, 0.0, 0.5, 1000.0, 0.5]])
 def test_python_number_errors_follow_python(values, backend):
     _run_sequence(_math_errors, [A([v, 1.0]) for v in values], backend)
+
+
+# ---- loops: a handler inside a rolled loop, with-blocks left by return and break --------------
+def _rolled_loop_with_try(x):
+    total = 0.0
+    for i in range(len(x)):
+        try:
+            total = total + 1.0 / float(x[i])
+        except ZeroDivisionError:
+            total = total - 1.0
+    return total
+
+
+@pytest.mark.usefixtures("roll_short_loops")
+def test_handler_inside_a_rolled_loop(backend):
+    clean = np.linspace(1.0, 2.0, 40)
+    with_zero = clean.copy()
+    with_zero[17] = 0.0
+    _run_sequence(_rolled_loop_with_try, [clean, with_zero, clean * 2.0, with_zero], backend)
+    trace = tracejit.make_trace(_rolled_loop_with_try)(clean)
+    assert "loop" in str(trace)          # the try body did not keep the loop from rolling
+
+
+def _leave_with_blocks(x):
+    manager = Recorder(1.5)
+    total = 0.0
+    for v in x:
+        with manager:
+            if v > 1.0:
+                break
+            total = total + v
+    with manager as scale:
+        if total > 0.5:
+            return total * scale + len(manager.calls)
+    return total - len(manager.calls)
+
+
+def test_with_blocks_left_by_break_and_return(backend):
+    _run_sequence(_leave_with_blocks, [A([0.1, 0.2, 2.0, 0.3]), A([0.1, 0.1, 0.1, 0.1]),
+                                       A([0.4, 0.5, 0.6, 1.5])], backend)
