@@ -11,7 +11,7 @@
   impure       random.* and time.* calls: refused, or right on every call
   views        views, copies and writes through them and through their bases
   try_except   try/except/finally and with-blocks around code that raises on some data only
-               (a user's raise, NumPy's LinAlgError and IndexError, math domain errors)
+               (a user's raise, NumPy's LinAlgError and IndexError, Python's ZeroDivisionError)
   inplace      in-place updates of local arrays in loops
 
 Every family statement is a function (choices, program) that emits lines; names it makes for
@@ -338,14 +338,6 @@ def _try_singular(ch, prog, a, out):
             "except np.linalg.LinAlgError:", f"    {out} = {a} * -2.0"]
 
 
-def _try_math_domain(ch, prog, a, out):
-    if "import math" not in prog.helpers:
-        prog.helpers.insert(0, "import math")
-    fn = ch.pick(["math.sqrt", "math.log", "math.acos"])
-    return ["try:", f"    {out} = {a} * {fn}(float(np.sum({a})))",
-            "except ValueError:", f"    {out} = np.sin({a})"]
-
-
 def _try_gather(ch, prog, a, out):
     # indices computed from the data: out of bounds on some inputs only
     return ["flat = np.ravel(" + a + ")", "try:",
@@ -383,7 +375,7 @@ def try_except(ch, prog):
     a = prog.pick_array(ch)
     out = prog.new(None)             # registered once assigned: the try body must not read it
     make = ch.pick([_try_raise, _try_zero_division, _try_index, _try_in_loop, _try_helper,
-                    _try_singular, _try_math_domain, _try_gather, _try_finally, _try_with])
+                    _try_singular, _try_gather, _try_finally, _try_with])
     prog.emit_block(*make(ch, prog, a, out))
     prog.shapes[out] = prog.shapes[a]
     _uses(prog, out)

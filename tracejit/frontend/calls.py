@@ -23,7 +23,6 @@ import types
 import numpy as np
 
 from ..numpy import _funcs as F
-from ..numpy._python_float import check_math
 from ..numpy._registry import IMPLEMENTATIONS, has_tracer
 from ..scipy import is_scipy_callable, load as load_scipy_shims
 from ..numpy._ufunc_methods import lookup as ufunc_method
@@ -61,19 +60,9 @@ def _np_impl(np_name):
     return IMPLEMENTATIONS[id(getattr(np, np_name))]
 
 
-# math functions whose inf from finite arguments is OverflowError ("math range error"); for
-# the others it is ValueError ("math domain error", log(0.0))
-_MATH_OVERFLOWS = {"exp", "expm1", "exp2", "cosh", "sinh", "pow", "hypot"}
-
-
-def _math(np_name, math_name):
-    """`math.<math_name>` of traced values: NumPy's function, with the math module's errors
-    (guarded, see numpy/_python_float)."""
+def _math(np_name):
     def fn(*args):
-        if not has_tracer(args):
-            return getattr(math, math_name)(*args)
-        return check_math(math_name, _as_python_float(_np_impl(np_name)(*args)), args,
-                          math_name in _MATH_OVERFLOWS)
+        return _as_python_float(_np_impl(np_name)(*args))
     return fn
 
 
@@ -87,15 +76,12 @@ for _math_name, _np_name in {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "e
                              "acosh": "arccosh", "atanh": "arctanh", "exp2": "exp2",
                              "cbrt": "cbrt", "fmod": "fmod", "remainder": "remainder"}.items():
     if hasattr(math, _math_name):
-        LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name, _math_name)
+        LOOKASIDE[id(getattr(math, _math_name))] = _math(_np_name)
 
 
-def _math_special(prim, math_name):
+def _math_special(prim):
     def fn(x):
-        if not isinstance(x, Tracer):
-            return getattr(math, math_name)(x)
-        return check_math(math_name, _as_python_float(prim(x)), (x,),
-                          math_name in _MATH_OVERFLOWS)
+        return _as_python_float(prim(x)) if isinstance(x, Tracer) else prim.impl(x)
     return fn
 
 
@@ -114,8 +100,8 @@ def _math_test(np_name):
     return fn
 
 
-LOOKASIDE.update({id(getattr(math, name)): _math_special(prim, name) for name, prim in (
-    ("erf", special.erf), ("erfc", special.erfc), ("lgamma", special.gammaln))})
+LOOKASIDE.update({id(math.erf): _math_special(special.erf), id(math.erfc): _math_special(special.erfc),
+                  id(math.lgamma): _math_special(special.gammaln)})
 LOOKASIDE.update({id(getattr(math, n)): _math_to_int(n) for n in ("floor", "ceil", "trunc")})
 LOOKASIDE.update({id(getattr(math, n)): _math_test(n) for n in ("isfinite", "isnan", "isinf")})
 
@@ -142,7 +128,7 @@ def _math_log(x, base=None):
     if not isinstance(x, Tracer) and not isinstance(base, Tracer):
         return math.log(x) if base is None else math.log(x, base)
     out = F.log(x) if base is None else F.divide(F.log(x), F.log(base))
-    return check_math("log", _as_python_float(out), (x,) if base is None else (x, base), False)
+    return _as_python_float(out)
 
 
 LOOKASIDE[id(math.log)] = _math_log

@@ -14,7 +14,6 @@ from ..ops import alias
 from ..ops.core import Tracer, concretize_int
 from . import _elementwise as E
 from . import _funcs as F
-from ._python_float import check_power
 from . import _reductions as R
 from . import _shapes as S
 from . import _views as V
@@ -37,17 +36,8 @@ def _python_division(fn, name):
     return op
 
 
-def _python_power(a, b):
-    """`a ** b`; for two Python numbers, Python's errors where NumPy gives inf (see
-    _python_float)."""
-    out = F.power(a, b)
-    if _is_python_number(a) and _is_python_number(b):
-        return check_power(a, b, out)
-    return out
-
-
 _BINARY = {
-    "add": F.add, "sub": F.subtract, "mul": F.multiply, "pow": _python_power, "matmul": F.matmul,
+    "add": F.add, "sub": F.subtract, "mul": F.multiply, "pow": F.power, "matmul": F.matmul,
     "truediv": _python_division(F.divide, "division"),
     "mod": _python_division(E.remainder, "modulo"),
     "floordiv": _python_division(E.floor_divide, "integer division or modulo"),

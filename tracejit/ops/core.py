@@ -364,25 +364,10 @@ def concretize_int(t: Tracer) -> int:
     _require_concrete(t, "int()")
     if t.size != 1 or t.dtype.kind not in "biuf":
         raise TypeError(f"only integer scalar arrays can be converted to a scalar index (got {t.aval})")
-    if t.dtype.kind == "f":
-        _refuse_non_finite_int(t)
     as_int = t if t.dtype.kind in "iu" else convert(t, dtype=np.dtype(np.int64))
     value = int(np.asarray(as_int.val).reshape(()))
     guard(eq(as_int, value), expected=True, reason=t.builder.reason or "int")
     return value
-
-
-def _refuse_non_finite_int(t):
-    """int() of nan or inf raises in Python (a conversion to int64 would give a garbage
-    number): raise the same, guarded, so a call with a finite value re-traces."""
-    from .elementwise import isfinite
-    value = np.asarray(t.val).reshape(())
-    if np.isfinite(value):
-        return
-    guard(isfinite(t), expected=False, reason=t.builder.reason or "int")
-    if np.isnan(value):
-        raise ValueError("cannot convert float NaN to integer")
-    raise OverflowError("cannot convert float infinity to integer")
 
 
 _PYTHON_SCALARS = {"b": bool, "i": int, "u": int, "f": float, "c": complex}
