@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from .calls import call
+from .calls import INTERPRETER_STATE, call
 from .frame import handler
 
 _NOT_CLASS = "catching classes that do not inherit from BaseException is not allowed"
@@ -122,22 +122,15 @@ def _check_errstate(frame, before):
             "np.errstate(...='ignore'/'warn').")
 
 
-def _exc_info():
-    from ..ops.core import current_builder
-    exc = current_builder().ctx.exc_info
+def _exc_info(ctx):
+    exc = ctx.exc_info
     return (None, None, None) if exc is None else (type(exc), exc, exc.__traceback__)
 
 
-def _exception():
-    from ..ops.core import current_builder
-    return current_builder().ctx.exc_info
+def _exception(ctx):
+    return ctx.exc_info
 
 
-def _register_lookasides():
-    from .calls import LOOKASIDE
-    LOOKASIDE[id(sys.exc_info)] = _exc_info
-    if hasattr(sys, "exception"):
-        LOOKASIDE[id(sys.exception)] = _exception
-
-
-_register_lookasides()
+INTERPRETER_STATE[id(sys.exc_info)] = _exc_info
+if hasattr(sys, "exception"):
+    INTERPRETER_STATE[id(sys.exception)] = _exception
