@@ -133,10 +133,6 @@ def _math_log(x, base=None):
 
 LOOKASIDE[id(math.log)] = _math_log
 
-# functions that read the interpreter's own state, which the tracer keeps (sys.exc_info):
-# id -> fn(ctx, *args, **kwargs)
-INTERPRETER_STATE: dict = {}
-
 # builtins that only move objects around: traced values may pass through them
 SAFE_NATIVE = {id(f) for f in (
     len, zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, next,
@@ -151,14 +147,19 @@ _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "
              "add", "discard", "sort", "reverse", "popitem", "__setitem__", "__delitem__"}
 
 
+# functions that read the interpreter's own state, which the tracer keeps (sys.exc_info):
+# id -> fn(ctx, *args, **kwargs)
+INTERPRETER_STATE: dict = {}
+
+
 def call(frame: Frame, fn, args, kwargs):
     ctx = frame.ctx
-    answer = door(fn, args, kwargs)
-    if answer is not None:
-        return answer(*args, **kwargs)
     state = INTERPRETER_STATE.get(id(fn))
     if state is not None:
         return state(ctx, *args, **kwargs)
+    answer = door(fn, args, kwargs)
+    if answer is not None:
+        return answer(*args, **kwargs)
     impl = LOOKASIDE.get(id(fn))
     if impl is not None or _is_ours(fn):
         return (impl or fn)(*args, **kwargs)
