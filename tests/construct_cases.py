@@ -316,12 +316,18 @@ def with_block(x):
     return np.sum(y)
 
 
-@refused("match statements (opcode MATCH_SEQUENCE)", "MATCH_SEQUENCE")
+@case("MATCH_SEQUENCE", "GET_LEN", "MATCH_MAPPING", "MATCH_KEYS", "MATCH_CLASS")
 def match_statement(x):
     match (x[0], x[1]):
-        case (a, b):  # refused
-            return a * b
-    return np.sum(x)
+        case (a, b, *rest):
+            y = a * b + len(rest)
+    match {"scale": 2.0}:
+        case {"scale": s}:
+            y = y * s
+    match x[0]:
+        case np.float64(real=r):
+            y = y + r
+    return y + np.sum(x)
 
 
 @refused("a class statement inside a traced function (opcode LOAD_BUILD_CLASS)",

@@ -16,8 +16,6 @@ REFUSED = {
     **dict.fromkeys(("GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "END_ASYNC_FOR",
                      "BEFORE_ASYNC_WITH", "ASYNC_GEN_WRAP", "CLEANUP_THROW"), _ASYNC),
     **dict.fromkeys(("GET_YIELD_FROM_ITER", "SEND", "END_SEND"), "yield from and await"),
-    **dict.fromkeys(("MATCH_CLASS", "MATCH_KEYS", "MATCH_MAPPING", "MATCH_SEQUENCE", "GET_LEN"),
-                    "match statements"),
     "LOAD_BUILD_CLASS": "a class statement inside a traced function",
     **dict.fromkeys(("LOAD_NAME", "STORE_NAME", "DELETE_NAME", "LOAD_LOCALS",
                      "LOAD_FROM_DICT_OR_DEREF", "LOAD_FROM_DICT_OR_GLOBALS", "LOAD_CLASSDEREF",
