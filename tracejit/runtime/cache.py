@@ -134,6 +134,8 @@ class ErrorsRetrace:
                                "blocks") from error
 
     def __getattr__(self, name):           # executor, fallback_reason, kernel, ...
+        if name == "program":              # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self.program, name)
 
 
