@@ -492,3 +492,39 @@ def _leave_with_blocks(x):
 def test_with_blocks_left_by_break_and_return(backend):
     _run_sequence(_leave_with_blocks, [A([0.1, 0.2, 2.0, 0.3]), A([0.1, 0.1, 0.1, 0.1]),
                                        A([0.4, 0.5, 0.6, 1.5])], backend)
+
+
+# ---- what leaves the trace -------------------------------------------------------------------
+def _raises_with_data(x):
+    if x[0] > 0.0:
+        raise ValueError(x[0] * 2.0, float(x[1]))
+    return np.sum(x)
+
+
+def test_an_escaping_exception_holds_plain_values():
+    with pytest.raises(ValueError) as plain:
+        _raises_with_data(A([1.0, 2.0]))
+    with pytest.raises(ValueError) as traced:
+        tracejit.jit(_raises_with_data)(A([1.0, 2.0]))
+    assert traced.value.args == plain.value.args
+    assert [type(a) for a in traced.value.args] == [type(a) for a in plain.value.args]
+
+
+def _cleanup_generator(log):
+    try:
+        yield 1.0
+        yield 2.0
+    finally:
+        log.append(1.0)
+
+
+def _breaks_out_of_generator(x):
+    log = []
+    for v in _cleanup_generator(log):
+        break
+    return x * len(log)
+
+
+def test_a_dropped_generator_with_pending_finally_is_refused():
+    with pytest.raises(tracejit.UnsupportedError, match="dropped unfinished"):
+        tracejit.jit(_breaks_out_of_generator)(A([1.0, 2.0]))

@@ -499,6 +499,15 @@ class InterpretedGenerator:
             return
         raise RuntimeError("generator ignored GeneratorExit")
 
+    def __del__(self):
+        # CPython closes a dropped generator, running its `finally` and `__exit__` code; the
+        # tracer cannot run code from a finaliser, so a trace that needed it is refused
+        frame = self.frame
+        handler = frame.decoded.handlers[frame.pc - 1] if frame.pc > 0 else None
+        if not self.done and handler is not None and handler.user and \
+                frame.ctx.abandoned_cleanup is None:
+            frame.ctx.abandoned_cleanup = frame.loc
+
     def _resume(self, throw=None):
         if self.done:
             raise StopIteration

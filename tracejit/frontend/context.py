@@ -99,6 +99,7 @@ class TraceContext:
         self.exc_info = None                # the exception being handled (sys.exception())
         self.protected = False              # the code traced has try or with blocks
         self.open_exits = []                # __exit__ of native context managers entered
+        self.abandoned_cleanup = None       # where a generator with pending cleanup was dropped
 
     # ---- locations ----------------------------------------------------------------------------
     def set_loc(self, frame):

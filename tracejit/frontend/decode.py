@@ -45,6 +45,7 @@ class ExceptHandler:
     depth: int             # the value stack is cut to this many values ...
     push_lasti: bool       # ... then the raising instruction's index is pushed (if set), then
                            # the exception
+    user: bool = True      # a try or with block's, not the compiler's cleanup (which re-raises)
 
 
 @dataclass(frozen=True)
@@ -75,15 +76,14 @@ def _decode(code):
     # `bytecode` gives one TryBegin per exception-table entry, in the table's order, but not
     # the entry's stack depth: that comes from the table itself
     depths = iter(entry.depth for entry in dis._parse_exception_table(code))
-    out, regions, region, user = [], [], None, False    # regions: per instruction, its entry
+    out, regions, region = [], [], None    # regions: per instruction, its ExceptHandler
     n_labels = 0
     for item in items:
         if isinstance(item, bytecode.Label):
             out.append(item)
             n_labels += 1
         elif isinstance(item, bytecode.TryBegin):
-            region = (item, next(depths))
-            user = user or not _is_cleanup_handler(items, label_at[item.target])
+            region = (item, next(depths), not _is_cleanup_handler(items, label_at[item.target]))
         elif isinstance(item, bytecode.TryEnd):
             region = None
         elif isinstance(item, bytecode.Instr):
@@ -95,11 +95,12 @@ def _decode(code):
     heads = frozenset(i.target for k, i in enumerate(instrs)
                       if i.target is not None and i.target <= k)
     handlers = tuple(None if r is None else
-                     ExceptHandler(positions[r[0].target], r[1], r[0].push_lasti)
+                     ExceptHandler(positions[r[0].target], r[1], r[0].push_lasti, r[2])
                      for r in regions)
     if next(depths, None) is not None:
         raise NotImplementedError(f"{code.co_name}: exception table entries and TryBegins differ")
-    return DecodedCode(code, instrs, heads, handlers, user)
+    return DecodedCode(code, instrs, heads, handlers,
+                       any(h is not None and h.user for h in handlers))
 
 
 def _resolve_jumps(out):

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import TracejitError
+from ..errors import TracejitError, UnsupportedError
 from ..ir import Aval, Lit, Trace
-from ..ops.core import Tracer
+from ..ops.core import Tracer, stand_in
 from ..tree import TreeDef, flatten, unflatten
 from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
@@ -92,9 +92,14 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
         except Exception as error:
             if catchable(error):     # the user's error: their lines, not the tracer's
                 error.with_traceback(without_tracer(error.__traceback__))
+                _untrace_error(error)
             raise
         finally:
             close_native_exits(ctx)
+        if ctx.abandoned_cleanup is not None:
+            raise UnsupportedError("a generator suspended inside try/finally or a with block "
+                                   "was dropped unfinished; CPython would run its cleanup then",
+                                   ctx.abandoned_cleanup, "Run the generator to its end.")
     out_leaves, out_tree = flatten(result)
     outputs = [_output_atom(ctx, o, fn) for o in out_leaves]
     if ctx.builder.layout_read and ctx.builder.wrote:
@@ -104,6 +109,17 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
                        tuple(ctx.guards), out_tree,
                        tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
                              for o in out_leaves), ctx.protected)
+
+
+def _untrace_error(error):
+    """An exception leaving the trace carries what plain Python would have put in it: the
+    concrete values its arguments and attributes stood for, not traced values."""
+    def concrete(value):
+        return stand_in(value) if isinstance(value, Tracer) else value
+    error.args = tuple(concrete(a) for a in error.args)
+    for name, value in list(getattr(error, "__dict__", {}).items()):
+        if isinstance(value, Tracer):
+            setattr(error, name, concrete(value))
 
 
 def _guard_layouts(ctx, leaves, labels, arg_leaves):
