@@ -528,3 +528,29 @@ def _breaks_out_of_generator(x):
 def test_a_dropped_generator_with_pending_finally_is_refused():
     with pytest.raises(tracejit.UnsupportedError, match="dropped unfinished"):
         tracejit.jit(_breaks_out_of_generator)(A([1.0, 2.0]))
+
+
+def _closing_generator(log):
+    try:
+        yield 1.0
+    except GeneratorExit:
+        log.append(2.0)
+        raise
+    finally:
+        log.append(1.0)
+
+
+def _closes_a_generator(x):
+    log = []
+    gen = _closing_generator(log)
+    first = next(gen)
+    gen.close()
+    try:
+        raise KeyError("after")
+    except KeyError:
+        handled = sys.exc_info()[0] is KeyError
+    return x * (first + sum(log) + handled)
+
+
+def test_closing_a_generator_runs_its_handlers(backend):
+    _run_sequence(_closes_a_generator, [A([1.0, 2.0])], backend)

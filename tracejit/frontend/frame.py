@@ -107,7 +107,7 @@ def run_frame(frame: Frame, throw=None):
             error = None
         try:
             return _run_instructions(frame)
-        except Exception as raised:
+        except BaseException as raised:
             if not catchable(raised):
                 raise
             error, index = raised, frame.last
@@ -141,9 +141,11 @@ def _run_instructions(frame):
 
 def catchable(error):
     """Whether the user's code may catch `error`. tracejit's own errors (a refused construct,
-    a limit) and RecursionError (the tracer nests deeper than CPython would) end the trace."""
+    a limit), RecursionError (the tracer nests deeper than CPython would) and the interpreter's
+    own exits (KeyboardInterrupt, SystemExit) end the trace; GeneratorExit is the user's."""
     from ..errors import TracejitError
-    return not isinstance(error, (TracejitError, RecursionError))
+    return isinstance(error, (Exception, GeneratorExit)) and \
+        not isinstance(error, (TracejitError, RecursionError))
 
 
 def unwind(frame, index, error):
