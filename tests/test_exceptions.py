@@ -554,3 +554,26 @@ def _closes_a_generator(x):
 
 def test_closing_a_generator_runs_its_handlers(backend):
     _run_sequence(_closes_a_generator, [A([1.0, 2.0])], backend)
+
+
+def _raise_leaves_long_loop(x):
+    total = 0.0
+    count = 0
+    try:
+        for v in x:
+            if v > 1.5:
+                raise StopIteration
+            total = total + v * v
+            count += 1
+    except StopIteration:
+        total = -total
+    return total * count
+
+
+@pytest.mark.usefixtures("roll_short_loops")
+def test_an_exception_leaving_a_rolled_loop(backend):
+    base = np.linspace(0.1, 1.0, 40)
+    late, early = base.copy(), base.copy()
+    late[30], early[5] = 2.0, 3.0
+    _run_sequence(_raise_leaves_long_loop, [late, base, early, late, base * 1.2], backend)
+    _run_sequence(_raise_leaves_long_loop, [base, late, early, base], backend)
