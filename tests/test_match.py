@@ -78,11 +78,13 @@ def builtin_classes(x):
 
 def literal_or_as(x):
     kind = int(x[0] > 0.0) + int(x[1] > 0.0)
-    match kind:
-        case 0:
+    match (kind, bool(x[2] > 0.0)):
+        case (0, _):
             return np.sum(x)
-        case 1 | 2 as k:
+        case (1 | 2 as k, True):
             return np.sum(x) * k
+        case (k, False):
+            return np.sum(x) - k
     return 0.0
 
 
@@ -93,7 +95,8 @@ CASES = {
     class_patterns: [A([2.0, 1.0, 3.0]), A([1.0, 2.0, 3.0]), A([1.0, 0.5, -1.0]),
                      A([3.0, 1.0, 1.0])],
     builtin_classes: [A([2.0, 1.0, 3.0]), A([-1.0, 2.0, 3.0]), A([0.5, 0.5, 0.5])],
-    literal_or_as: [A([-2.0, -1.0, 3.0]), A([1.0, -2.0, 3.0]), A([1.0, 2.0, 3.0])],
+    literal_or_as: [A([-2.0, -1.0, 3.0]), A([1.0, -2.0, 3.0]), A([1.0, 2.0, 3.0]),
+                    A([1.0, 2.0, -3.0])],
 }
 
 
