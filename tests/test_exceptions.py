@@ -399,6 +399,7 @@ def test_escaping_exception_shows_the_users_line():
     assert [(e.filename, e.name) for e in entries[-2:]] == \
         [(__file__, "uncaught_data_raise"), (__file__, "_checked_log")]
     assert entries[-1].line == 'raise ValueError("nonpositive")'
+    assert entries[-2].line == "return _checked_log(x) * scale[0]"     # not the finally's
     assert all("tracejit" not in e.filename for e in entries[-2:])
 
 

@@ -36,7 +36,7 @@ class Frame:
     and 3.12's LOAD_FAST_AND_CLEAR around inlined comprehensions expect."""
     __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals",
                  "globals", "builtins", "globals_source", "kw_names", "lineno", "loops",
-                 "heads", "head_ops", "last")
+                 "heads", "head_ops", "last", "raised_at")
 
     def __init__(self, ctx, fn, code, globals_, globals_source):
         self.ctx = ctx
@@ -59,6 +59,7 @@ class Frame:
         self.head_ops = {}        # loop head -> (op count, python_branches, Python state) when
                                   # its loop was last entered
         self.last = -1            # index of the instruction running (or that ran last)
+        self.raised_at = None     # id(error) -> (error, line it was raised at in this frame)
         if self.decoded.user_handlers:
             ctx.protected = True
 
@@ -154,16 +155,32 @@ def unwind(frame, index, error):
     with none, the error leaves the frame, its traceback naming the user's line."""
     ctx = frame.ctx
     chain_context(ctx.exc_info, error)
-    handler = frame.decoded.handlers[index] if 0 <= index < len(frame.instrs) else None
+    valid = 0 <= index < len(frame.instrs)
+    if valid and not _is_reraise(frame.instrs[index]):
+        _note_raise(frame, error)
+    handler = frame.decoded.handlers[index] if valid else None
     if handler is None:
         frame.loops.clear()          # their iterations stay as traced: sound, if unrolled
-        raise error.with_traceback(user_traceback(frame, error.__traceback__))
+        _, lineno = (frame.raised_at or {}).get(id(error), (None, frame.lineno))
+        raise error.with_traceback(user_traceback(frame, lineno, error.__traceback__))
     ctx.created.add(id(error))       # made while tracing: a handler may set its attributes
     del frame.stack[handler.depth:]
     if handler.push_lasti:
         frame.push(index)
     frame.push(error)
     frame.pc = handler.target
+
+
+def _is_reraise(instr):
+    return instr.name == "RERAISE" or (instr.name == "RAISE_VARARGS" and instr.arg == 0)
+
+
+def _note_raise(frame, error):
+    """CPython's traceback entry for a frame is made where an error is raised in it; passing
+    through `finally` or `except ...: raise` does not move it."""
+    if frame.raised_at is None:
+        frame.raised_at = {}
+    frame.raised_at[id(error)] = (error, frame.lineno)
 
 
 def chain_context(handled, error):

@@ -58,7 +58,7 @@ def _check_exc_match(frame, instr):
 
 @handler("RERAISE")
 def _reraise(frame, instr):
-    raise frame.pop()     # the saved index below it only sets the traceback's line in CPython
+    raise frame.pop()     # its traceback line is where the error first entered this frame
 
 
 @handler("BEFORE_WITH")

@@ -5,28 +5,29 @@ would have shown the user's functions and lines instead. As the error leaves eac
 frame, the tracer's entries are dropped from its traceback (a library's, such as NumPy's, stay)
 and an entry for the user's function and line is put in front, so `traceback.print_exc()` and
 debuggers point at the line that raised. An entry needs a real frame object: one frame per user
-code object is made by running a stand-in function compiled under the user's file and name.
+code object is taken from a stand-in generator under the user's file and name (a generator not
+yet started has a frame with no caller, so the frame keeps nothing of the tracer alive).
 """
-import sys
 import types
 
 _PACKAGE = __name__.split(".")[0]
-_STAND_IN_GLOBALS = {"__name__": "<traced>", "_getframe": sys._getframe}
-_stand_ins: dict = {}             # user code object -> frame of its stand-in
+_STAND_IN_GLOBALS = {"__name__": "<traced>"}
+_stand_ins: dict = {}             # user code object -> (its stand-in generator, whose frame)
 
 
-def _frame_of_stand_in():
-    return _getframe()            # noqa: F821 (from _STAND_IN_GLOBALS)
+def _stand_in():
+    yield
 
 
 def _stand_in_frame(code):
-    frame = _stand_ins.get(code)
-    if frame is None:
-        stand_in = _frame_of_stand_in.__code__.replace(
+    entry = _stand_ins.get(code)
+    if entry is None:
+        stand_in = _stand_in.__code__.replace(
             co_filename=code.co_filename, co_name=code.co_name, co_qualname=code.co_qualname,
             co_firstlineno=code.co_firstlineno)
-        frame = _stand_ins[code] = types.FunctionType(stand_in, _STAND_IN_GLOBALS)()
-    return frame
+        generator = types.FunctionType(stand_in, _STAND_IN_GLOBALS)()
+        entry = _stand_ins[code] = (generator, generator.gi_frame)
+    return entry[1]
 
 
 def _is_tracer_entry(tb):
@@ -47,9 +48,9 @@ def without_tracer(tb):
     return kept
 
 
-def user_traceback(frame, tb):
-    """`tb` as it leaves the interpreted `frame`: the user's line of that frame, then the
-    entries of what it called."""
-    lineno = frame.lineno or frame.code.co_firstlineno
+def user_traceback(frame, lineno, tb):
+    """`tb` as it leaves the interpreted `frame`: the user's line `lineno` of that frame, then
+    the entries of what it called."""
+    lineno = lineno or frame.code.co_firstlineno
     # lasti -1: no column information, which the stand-in's code could not give
     return types.TracebackType(without_tracer(tb), _stand_in_frame(frame.code), -1, lineno)
