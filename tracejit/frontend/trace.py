@@ -4,13 +4,13 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..errors import TracejitError, UnsupportedError
 from ..ir import Aval, Lit, Trace
-from ..ops.core import Tracer, stand_in
+from ..ops.core import Tracer
 from ..tree import TreeDef, flatten, unflatten
 from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
@@ -33,8 +33,10 @@ class TraceResult:
     guards: tuple                  # SourceGuard, checked before running the trace
     out_tree: TreeDef
     out_weak: tuple                # per output: behaves as a Python scalar
-    protected: bool = False        # traced code with try/with blocks: an op raising at run
-                                   # time may be caught, so the call re-traces (runtime)
+
+    # traced code with try/with blocks: an op raising at run time may be caught, so such a
+    # call re-traces (runtime.cache.ErrorsRetrace)
+    protected: bool = False
 
 
 def leaf_is_input(leaf):
@@ -63,6 +65,11 @@ def python_entry(fn):
 def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     fn = python_entry(fn)
     ctx = TraceContext(fn)
+    result = _trace(ctx, fn, args, kwargs, name)
+    return replace(result, protected=True) if ctx.protected else result
+
+
+def _trace(ctx, fn, args, kwargs, name):
     leaves, treedef = flatten((tuple(args), kwargs))
     labels = arg_labels(fn, args, kwargs)
     traced, arg_leaves = [], []
@@ -108,18 +115,7 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     return TraceResult(trace, tuple(arg_leaves), tuple(s for s, _ in ctx.sourced_inputs),
                        tuple(ctx.guards), out_tree,
                        tuple(isinstance(o, Tracer) and o.aval.weak or type(o) is float
-                             for o in out_leaves), ctx.protected)
-
-
-def _untrace_error(error):
-    """An exception leaving the trace carries what plain Python would have put in it: the
-    concrete values its arguments and attributes stood for, not traced values."""
-    def concrete(value):
-        return stand_in(value) if isinstance(value, Tracer) else value
-    error.args = tuple(concrete(a) for a in error.args)
-    for name, value in list(getattr(error, "__dict__", {}).items()):
-        if isinstance(value, Tracer):
-            setattr(error, name, concrete(value))
+                             for o in out_leaves))
 
 
 def _guard_layouts(ctx, leaves, labels, arg_leaves):
@@ -130,6 +126,19 @@ def _guard_layouts(ctx, leaves, labels, arg_leaves):
             ctx.guard(ArgLeaf(k, labels[k]), StridesAre(leaves[k].strides))
     for source, tracer in ctx.outside_arrays():
         ctx.guard(source, StridesAre(tracer.val.strides))
+
+
+def _untrace_error(error):
+    """An exception leaving the trace carries what plain Python would have put in it: the
+    concrete values its arguments and attributes stood for, not traced values."""
+    from ..ops.core import stand_in
+
+    def concrete(value):
+        return stand_in(value) if isinstance(value, Tracer) else value
+    error.args = tuple(concrete(a) for a in error.args)
+    for name, value in list(getattr(error, "__dict__", {}).items()):
+        if isinstance(value, Tracer):
+            setattr(error, name, concrete(value))
 
 
 def _check_not_iterator(leaf, label, loc):

@@ -54,11 +54,7 @@ def _binary(fn):
 def _bool_only(fn, name):
     def op(a, b):
         if a.dtype != np.bool_ or np.result_type(b) != np.bool_:
-            if np.result_type(a.dtype, b).kind not in "biu":     # NumPy's own error
-                raise TypeError(f"ufunc 'bitwise_{name}' not supported for the input types")
-            # not NumPy's error but tracejit's limit: a user's `except TypeError` must not see it
-            raise UnsupportedError(f"operator {name} on traced integers (tracejit supports "
-                                   "it for booleans only)", a.builder.loc)
+            raise TypeError(f"operator {name} on traced values is supported for booleans only")
         return fn(a, b)
     return op
 
