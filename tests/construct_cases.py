@@ -288,38 +288,46 @@ def refused(construct, *opcodes):
     return register
 
 
-@refused("try/except or try/finally", "PUSH_EXC_INFO", "CHECK_EXC_MATCH")
+@case("PUSH_EXC_INFO", "CHECK_EXC_MATCH", "POP_EXCEPT", "RAISE_VARARGS")
 def try_except(x):
-    try:  # refused
+    try:
+        if x[0] > 100.0:
+            raise ValueError("large")
         y = np.sin(x)
-    except ValueError:
-        y = x
+    except (ValueError, KeyError) as error:
+        y = x * len(str(error))
     return np.sum(y)
 
 
-@refused("try/except or try/finally", "PUSH_EXC_INFO", "RERAISE")
+@case("PUSH_EXC_INFO", "RERAISE")
 def try_finally(x):
     total = 0.0
-    try:  # refused
+    try:
         total = np.sum(x)
     finally:
         total = total * 2.0
     return total
 
 
-@refused("with blocks (opcode BEFORE_WITH)", "BEFORE_WITH", "WITH_EXCEPT_START")
+@case("BEFORE_WITH", "WITH_EXCEPT_START")
 def with_block(x):
-    with np.errstate(all="ignore"):  # refused
-        y = np.log(x)
+    with np.errstate(all="ignore"):
+        y = np.log(x * x + 1.0)
     return np.sum(y)
 
 
-@refused("match statements (opcode MATCH_SEQUENCE)", "MATCH_SEQUENCE")
+@case("MATCH_SEQUENCE", "GET_LEN", "MATCH_MAPPING", "MATCH_KEYS", "MATCH_CLASS")
 def match_statement(x):
     match (x[0], x[1]):
-        case (a, b):  # refused
-            return a * b
-    return np.sum(x)
+        case (a, b, *rest):
+            y = a * b + len(rest)
+    match {"scale": 2.0}:
+        case {"scale": s}:
+            y = y * s
+    match x[0]:
+        case np.float64(real=r):
+            y = y + r
+    return y + np.sum(x)
 
 
 @refused("a class statement inside a traced function (opcode LOAD_BUILD_CLASS)",
@@ -367,10 +375,11 @@ def delete_attribute(x):
     return np.sum(x)
 
 
-@refused("try/except or try/finally", "CHECK_EG_MATCH")
+@refused("except* and generic type parameters", "CHECK_EG_MATCH")
 def except_star(x):
-    try:  # refused
+    try:
         y = np.sum(x)
-    except* ValueError:
+        raise ValueError("always")
+    except* ValueError:  # refused
         y = 0.0
     return y

@@ -10,7 +10,8 @@
   text         f-strings, repr/str, `%` of traced values deciding branches or parsed back
   impure       random.* and time.* calls: refused, or right on every call
   views        views, copies and writes through them and through their bases
-  try_except   try/except (and raise) around data-dependent code
+  try_except   try/except/finally and with-blocks around code that raises on some data only
+               (a user's raise, NumPy's LinAlgError and IndexError, Python's ZeroDivisionError)
   inplace      in-place updates of local arrays in loops
 
 Every family statement is a function (choices, program) that emits lines; names it makes for
@@ -329,10 +330,52 @@ def _try_helper(ch, prog, a, out):
             f"    {out} = np.cos({a})"]
 
 
+def _try_singular(ch, prog, a, out):
+    # a 2x2 matrix that is singular exactly when the data's sum is positive
+    return ["try:", f"    s = float(np.sum({a}) > {ch.pick(['0.0', '0.3'])})",
+            f"    m = np.linalg.inv(np.array([[1.0, s], [s, 1.0]]) * (1.0 + np.mean({a}) ** 2))",
+            f"    {out} = {a} * np.sum(m)",
+            "except np.linalg.LinAlgError:", f"    {out} = {a} * -2.0"]
+
+
+def _try_gather(ch, prog, a, out):
+    # indices computed from the data: out of bounds on some inputs only
+    return ["flat = np.ravel(" + a + ")", "try:",
+            f"    {out} = np.reshape(flat[(np.abs(flat) * {ch.pick(['1.0', '2.0'])})"
+            f".astype(np.int64)], np.shape({a}))",
+            "except IndexError:", f"    {out} = {a} * 0.5"]
+
+
+def _try_finally(ch, prog, a, out):
+    name = prog.new(None, "h")
+    prog.helpers.extend([f"def {name}(a, log):", "    try:",
+                         f"        if np.min(a) < {ch.pick(['0.0', '-0.5'])}:",
+                         "            return np.cos(a)", "        raise KeyError('k')",
+                         "    finally:", "        log.append(1.5)", ""])
+    return [f"log_{out} = []", "try:", f"    {out} = {name}({a}, log_{out}) * 2.0",
+            "except KeyError:", f"    {out} = {a} * 3.0",
+            f"{out} = {out} * len(log_{out}) + log_{out}[0]"]
+
+
+_SUPPRESSOR = ["class Suppress:", "    def __init__(self, *kinds):", "        self.kinds = kinds",
+               "    def __enter__(self):", "        return 0.5",
+               "    def __exit__(self, kind, value, tb):",
+               "        return kind is not None and issubclass(kind, self.kinds)", ""]
+
+
+def _try_with(ch, prog, a, out):
+    if _SUPPRESSOR[0] not in prog.helpers:
+        prog.helpers.extend(_SUPPRESSOR)
+    return [f"{out} = {a} * 1.0", "with Suppress(ArithmeticError, LookupError) as half:",
+            f"    {out} = {a} * half", f"    if {condition(ch, prog)}:",
+            "        raise ArithmeticError('big')", f"    {out} = np.cos({out})"]
+
+
 def try_except(ch, prog):
     a = prog.pick_array(ch)
     out = prog.new(None)             # registered once assigned: the try body must not read it
-    make = ch.pick([_try_raise, _try_zero_division, _try_index, _try_in_loop, _try_helper])
+    make = ch.pick([_try_raise, _try_zero_division, _try_index, _try_in_loop, _try_helper,
+                    _try_singular, _try_gather, _try_finally, _try_with])
     prog.emit_block(*make(ch, prog, a, out))
     prog.shapes[out] = prog.shapes[a]
     _uses(prog, out)

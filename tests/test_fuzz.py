@@ -131,18 +131,24 @@ def test_flipped_branch_side_exits_and_retraces(backend):
 
 @pytest.mark.parametrize("family", list(FAMILY_STATEMENTS))
 def test_fuzz_family(family, fuzz_examples, backend):
-    """Issues 17/18: programs of one family, over the oracle's call sequence. Fails today (the
-    fixes are on their own branches) for carries, early_return, containers, types, text, impure,
-    views; see scripts/fuzz_campaign.py for the rates and minimal reproducers."""
+    """Issues 17/18/21: programs of one family, over the oracle's call sequence; a wrong value,
+    a wrong gradient or a crash fails, and so does a refusal in the families tracejit must
+    compile (MUST_COMPILE: try_except). See scripts/fuzz_campaign.py for the rates and minimal
+    reproducers."""
     n, long_mode = fuzz_examples
 
     @_settings(n or FAMILY_CI_EXAMPLES[backend], long_mode, shrink=long_mode)
     @given(cases(family))
     def run(case):
         outcome = run_case(case, backend)
-        assert outcome.kind not in FAILURES, \
+        failures = (*FAILURES, *MUST_COMPILE.get(family, ()))
+        assert outcome.kind not in failures, \
             f"{family}: {outcome.kind}: {outcome.detail}\n{case.source}"
     run()
+
+
+# families whose programs tracejit compiles: a refusal fails them too
+MUST_COMPILE = {"try_except": (REFUSED,)}
 
 
 # ---- the fuzzer itself ---------------------------------------------------------------------------

@@ -211,8 +211,16 @@ _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "
              "add", "discard", "sort", "reverse", "popitem", "__setitem__", "__delitem__"}
 
 
+# functions that read the interpreter's own state, which the tracer keeps (sys.exc_info):
+# id -> fn(ctx, *args, **kwargs)
+INTERPRETER_STATE: dict = {}
+
+
 def call(frame: Frame, fn, args, kwargs):
     ctx = frame.ctx
+    state = INTERPRETER_STATE.get(id(fn))
+    if state is not None:
+        return state(ctx, *args, **kwargs)
     answer = door(fn, args, kwargs)
     if answer is not None:
         return answer(*args, **kwargs)
@@ -252,7 +260,7 @@ def call(frame: Frame, fn, args, kwargs):
                     (sourced_attr(ctx, fn, "__self__"), *args), kwargs)
     if isinstance(fn, types.FunctionType) and not is_trusted(fn):
         return inline(ctx, fn, args, kwargs)
-    if isinstance(fn, type) and not is_trusted(fn):
+    if isinstance(fn, type) and (not is_trusted(fn) or issubclass(fn, BaseException)):
         return construct(frame, fn, args, kwargs)
     call_method = getattr(type(fn), "__call__", None)
     if isinstance(call_method, types.FunctionType) and not is_trusted(type(fn)):
@@ -445,12 +453,16 @@ def construct(frame, cls, args, kwargs):
         obj = inline(ctx, new, (cls, *args), kwargs)
     elif new is object.__new__:
         obj = object.__new__(cls)
+    elif issubclass(cls, BaseException):    # an exception only stores its arguments, traced
+        obj = new(cls, *args, **kwargs)     # ones too, until something reads them
     else:
         return call_native(ctx, cls, args, kwargs)
     ctx.created.add(id(obj))
     init = getattr(type(obj), "__init__", None)
     if isinstance(obj, cls) and isinstance(init, types.FunctionType):
         inline(ctx, init, (obj, *args), kwargs)
+    elif isinstance(obj, BaseException):
+        init(obj, *args, **kwargs)
     return obj
 
 
@@ -467,12 +479,12 @@ def inline(ctx, fn, args, kwargs):
     return run_call(ctx, frame).value
 
 
-def run_call(ctx, frame):
+def run_call(ctx, frame, throw=None):
     caller = ctx.frame
     ctx.enter_call()
     ctx.set_loc(frame)         # a frame starting (or resuming) on its current line reports it
     try:
-        return run_frame(frame)
+        return run_frame(frame, throw)
     finally:
         ctx.exit_call()
         if caller is not None:
@@ -522,15 +534,56 @@ class InterpretedGenerator:
         return self
 
     def __next__(self):
+        return self._resume()
+
+    def send(self, value):
+        if value is not None and self.frame.pc == 0:
+            raise TypeError("can't send non-None value to a just-started generator")
+        if self.frame.stack:
+            self.frame.stack[-1] = value        # what YIELD_VALUE left for the resumed frame
+        return self._resume()
+
+    def throw(self, typ, value=None, traceback=None):
+        """Raise an exception where the generator is suspended (`contextlib` calls this when a
+        with-block's body raised)."""
+        error = typ if isinstance(typ, BaseException) else \
+            value if isinstance(value, BaseException) else typ(*(() if value is None else (value,)))
+        if self.done or self.frame.pc == 0:     # not started: nothing there can catch it
+            self.done = True
+            raise error
+        return self._resume(error)
+
+    def close(self):
+        if self.done or self.frame.pc == 0:
+            self.done = True
+            return
+        try:
+            self.throw(GeneratorExit)
+        except (GeneratorExit, StopIteration):
+            return
+        raise RuntimeError("generator ignored GeneratorExit")
+
+    def __del__(self):
+        # CPython closes a dropped generator, running its `finally` and `__exit__` code; the
+        # tracer cannot run code from a finaliser, so a trace that needed it is refused
+        frame = self.frame
+        handler = frame.decoded.handlers[frame.pc - 1] if frame.pc > 0 else None
+        if not self.done and handler is not None and handler.user and \
+                frame.ctx.abandoned_cleanup is None:
+            frame.ctx.abandoned_cleanup = frame.loc
+
+    def _resume(self, throw=None):
         if self.done:
             raise StopIteration
         try:
-            result = run_call(self.frame.ctx, self.frame)
+            result = run_call(self.frame.ctx, self.frame, throw)
         except StopIteration as e:      # PEP 479, which CPython applies to every generator
             self.done = True
             raise RuntimeError("generator raised StopIteration") from e
+        except BaseException:
+            self.done = True
+            raise
         if type(result) is Return:
             self.done = True
             raise StopIteration(result.value)
         return result.value
-

@@ -96,6 +96,10 @@ class TraceContext:
         self.arg_containers = set()         # ids of the lists/dicts the arguments are made of
         self.depth = 0
         self.frame = None
+        self.exc_info = None                # the exception being handled (sys.exception())
+        self.protected = False              # the code traced has try or with blocks
+        self.open_exits = []                # __exit__ of native context managers entered
+        self.abandoned_cleanup = None       # where a generator with pending cleanup was dropped
 
     # ---- locations ----------------------------------------------------------------------------
     def set_loc(self, frame):

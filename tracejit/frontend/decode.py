@@ -12,11 +12,13 @@ two_args, name) from 3.12; COMPARE_OP a `Compare` member (3.13 adds the *_CAST m
 3.13 superinstructions a pair of names; cell and free variables `CellVar`/`FreeVar` objects;
 BINARY_OP, CALL_INTRINSIC_* and CONVERT_VALUE enum members; jumps a `Label`.
 
-Exception-table regions are classified here: those the compiler adds to clean up after an
-exception (inlined comprehensions, PEP 709; a generator's StopIteration guard) are dropped, since
-the tracer never catches exceptions and so never runs their handlers; a user's try/except/with
-region becomes a TRY_BEGIN instruction that refuses the construct when it is reached.
+The exception table (`co_exceptiontable`, which `bytecode` turns into TryBegin/TryEnd pairs) is
+kept as `DecodedCode.handlers`: for each instruction, the handler CPython would jump to when it
+raises, as (target index, stack depth, push lasti), or None. `user_handlers` tells whether any
+region is the user's (try, with) rather than the compiler's cleanup (inlined comprehensions,
+PEP 709; a generator's StopIteration guard), which only restores state and re-raises.
 """
+import dis
 import itertools
 import linecache
 from dataclasses import dataclass, replace
@@ -37,10 +39,22 @@ class Instr:
 
 
 @dataclass(frozen=True)
+class ExceptHandler:
+    """Where an exception raised by an instruction goes: CPython's exception-table entry."""
+    target: int            # instruction index of the handler
+    depth: int             # the value stack is cut to this many values ...
+    push_lasti: bool       # ... then the raising instruction's index is pushed (if set), then
+                           # the exception
+    user: bool = True      # a try or with block's, not the compiler's cleanup (which re-raises)
+
+
+@dataclass(frozen=True)
 class DecodedCode:
     code: Any
     instrs: tuple
     heads: frozenset = frozenset()     # loop heads: targets of backward jumps
+    handlers: tuple = ()               # per instruction: ExceptHandler or None
+    user_handlers: bool = False        # a try or with region of the user's (not cleanup only)
 
     def loc(self, lineno):
         return source_loc(self.code.co_filename, lineno or self.code.co_firstlineno)
@@ -59,22 +73,34 @@ def decode(code) -> DecodedCode:
 def _decode(code):
     items = list(bytecode.Bytecode.from_code(code))
     label_at = {item: i for i, item in enumerate(items) if isinstance(item, bytecode.Label)}
-    out = []
+    # `bytecode` gives one TryBegin per exception-table entry, in the table's order, but not
+    # the entry's stack depth: that comes from the table itself
+    depths = iter(entry.depth for entry in dis._parse_exception_table(code))
+    out, regions, region = [], [], None    # regions: per instruction, its ExceptHandler
+    n_labels = 0
     for item in items:
         if isinstance(item, bytecode.Label):
             out.append(item)
+            n_labels += 1
         elif isinstance(item, bytecode.TryBegin):
-            construct = _user_construct(items, label_at[item.target])
-            if construct is not None:
-                out.append(Instr("TRY_BEGIN", construct, None))
+            region = (item, next(depths), not _is_cleanup_handler(items, label_at[item.target]))
+        elif isinstance(item, bytecode.TryEnd):
+            region = None
         elif isinstance(item, bytecode.Instr):
             fn = REWRITES.get(item.name)
             normalised = fn(item, out) if fn is not None else [(item.name, item.arg)]
             out.extend(Instr(name, arg, item.lineno) for name, arg in normalised)
-    instrs = _resolve_jumps(out)
+            regions.extend([region] * (len(out) - n_labels - len(regions)))
+    instrs, positions = _resolve_jumps(out)
     heads = frozenset(i.target for k, i in enumerate(instrs)
                       if i.target is not None and i.target <= k)
-    return DecodedCode(code, instrs, heads)
+    handlers = tuple(None if r is None else
+                     ExceptHandler(positions[r[0].target], r[1], r[0].push_lasti, r[2])
+                     for r in regions)
+    if next(depths, None) is not None:
+        raise NotImplementedError(f"{code.co_name}: exception table entries and TryBegins differ")
+    return DecodedCode(code, instrs, heads, handlers,
+                       any(h is not None and h.user for h in handlers))
 
 
 def _resolve_jumps(out):
@@ -85,7 +111,7 @@ def _resolve_jumps(out):
         else:
             instrs.append(item)
     return tuple(replace(i, arg=None, target=positions[i.arg])
-                 if isinstance(i.arg, bytecode.Label) else i for i in instrs)
+                 if isinstance(i.arg, bytecode.Label) else i for i in instrs), positions
 
 
 # ---- exception-table regions -------------------------------------------------------------------
@@ -95,18 +121,15 @@ _CLEANUP_OPS = {"SWAP", "POP_TOP", "NOP", "STORE_FAST", "STORE_FAST_STORE_FAST",
                 "STORE_FAST_MAYBE_NULL"}
 
 
-def _user_construct(items, start):
-    """None if the handler at `items[start]` is compiler cleanup, else the user's construct."""
+def _is_cleanup_handler(items, start):
+    """Whether the handler at `items[start]` is compiler cleanup that only re-raises."""
     handler = (i for i in itertools.islice(items, start, None) if isinstance(i, bytecode.Instr))
     for instr in handler:
         if instr.name == "RERAISE":
-            return None
-        if instr.name == "PUSH_EXC_INFO":
-            with_block = next(handler).name == "WITH_EXCEPT_START"
-            return "a with block" if with_block else "try/except or try/finally"
+            return True
         if not _is_cleanup(instr):
-            break
-    return "exception handling"
+            return False
+    return False
 
 
 def _is_cleanup(instr):

@@ -12,6 +12,7 @@ import types
 from ..errors import UnsupportedError
 from .decode import decode
 from .opcodes import REFUSED
+from .usertb import user_traceback
 from .versions import FIRST, LATEST, describe, serves
 
 NULL = type("NULL", (), {"__repr__": lambda self: "NULL"})()   # CPython's NULL stack marker
@@ -35,7 +36,7 @@ class Frame:
     and 3.12's LOAD_FAST_AND_CLEAR around inlined comprehensions expect."""
     __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals",
                  "globals", "builtins", "globals_source", "kw_names", "lineno", "loops",
-                 "heads", "head_ops")
+                 "heads", "head_ops", "last", "raised_at")
 
     def __init__(self, ctx, fn, code, globals_, globals_source):
         self.ctx = ctx
@@ -57,6 +58,10 @@ class Frame:
         self.heads = self.decoded.heads
         self.head_ops = {}        # loop head -> (op count, python_branches, Python state) when
                                   # its loop was last entered
+        self.last = -1            # index of the instruction running (or that ran last)
+        self.raised_at = None     # id(error) -> (error, line it was raised at in this frame)
+        if self.decoded.user_handlers:
+            ctx.protected = True
 
     def push(self, value):
         self.stack.append(value)
@@ -92,12 +97,28 @@ def handler(*names, since=FIRST, until=LATEST):
     return register
 
 
-def run_frame(frame: Frame):
-    """Run until the frame returns (a `Return`) or yields (a `Yield`)."""
+def run_frame(frame: Frame, throw=None):
+    """Run until the frame returns (a `Return`) or yields (a `Yield`); `throw` is an exception
+    to raise where the frame is suspended (a generator's `throw`)."""
+    error = throw
+    index = frame.pc - 1
+    while True:
+        if error is not None:          # outside any `except`: nothing chains onto the error
+            unwind(frame, index, error)
+            error = None
+        try:
+            return _run_instructions(frame)
+        except BaseException as raised:
+            if not catchable(raised):
+                raise
+            error, index = raised, frame.last
+
+
+def _run_instructions(frame):
     ctx = frame.ctx
     instrs = frame.instrs
     while True:
-        index = frame.pc
+        index = frame.last = frame.pc
         instr = instrs[index]
         frame.pc += 1
         if index in frame.heads:                   # where a loop's iteration starts
@@ -117,6 +138,62 @@ def run_frame(frame: Frame):
             if type(result) is Return:
                 ctx.leave_loops(frame, returned=result)
             return result
+
+
+def catchable(error):
+    """Whether the user's code may catch `error`. tracejit's own errors (a refused construct,
+    a limit), RecursionError (the tracer nests deeper than CPython would) and the interpreter's
+    own exits (KeyboardInterrupt, SystemExit) end the trace; GeneratorExit is the user's."""
+    from ..errors import TracejitError
+    return isinstance(error, (Exception, GeneratorExit)) and \
+        not isinstance(error, (TracejitError, RecursionError))
+
+
+def unwind(frame, index, error):
+    """CPython's exception unwinding for one frame: the exception table entry of instruction
+    `index` names the handler, the stack depth to cut to, and whether to push the index;
+    with none, the error leaves the frame, its traceback naming the user's line."""
+    ctx = frame.ctx
+    chain_context(ctx.exc_info, error)
+    valid = 0 <= index < len(frame.instrs)
+    if valid and not _is_reraise(frame.instrs[index]):
+        _note_raise(frame, error)
+    handler = frame.decoded.handlers[index] if valid else None
+    if handler is None:
+        frame.loops.clear()          # their iterations stay as traced: sound, if unrolled
+        _, lineno = (frame.raised_at or {}).get(id(error), (None, frame.lineno))
+        raise error.with_traceback(user_traceback(frame, lineno, error.__traceback__))
+    ctx.created.add(id(error))       # made while tracing: a handler may set its attributes
+    del frame.stack[handler.depth:]
+    if handler.push_lasti:
+        frame.push(index)
+    frame.push(error)
+    frame.pc = handler.target
+
+
+def _is_reraise(instr):
+    return instr.name == "RERAISE" or (instr.name == "RAISE_VARARGS" and instr.arg == 0)
+
+
+def _note_raise(frame, error):
+    """CPython's traceback entry for a frame is made where an error is raised in it; passing
+    through `finally` or `except ...: raise` does not move it."""
+    if frame.raised_at is None:
+        frame.raised_at = {}
+    frame.raised_at[id(error)] = (error, frame.lineno)
+
+
+def chain_context(handled, error):
+    """What CPython does when `error` is raised while `handled` is being handled: the new
+    error's `__context__` is the handled one (a re-raise of the handled error keeps its own)."""
+    if handled is None or error is handled or error.__context__ is not None:
+        return
+    link = handled
+    while link is not None:          # never make a cycle
+        if link is error:
+            return
+        link = link.__context__
+    error.__context__ = handled
 
 
 def unknown_opcode(name, loc):

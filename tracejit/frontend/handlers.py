@@ -20,6 +20,7 @@ from ..ops.core import Tracer
 from .calls import call
 from .context import is_trusted
 from .frame import NULL, UNBOUND, Return, Yield, handler
+from . import handlers_except  # noqa: F401 (registers the exception and with handlers)
 from .handlers_values import created, sourced_items
 from .pyvalues import attribute_check, class_of
 from .sources import Attr, Item, ModuleGlobals, RootFn
@@ -431,27 +432,10 @@ def _make_function(frame, instr):
     created(frame, fn)
 
 
-# ---- exceptions, imports ---------------------------------------------------------------------
+# ---- assertions, imports ---------------------------------------------------------------------
 @handler("LOAD_ASSERTION_ERROR")
 def _load_assertion_error(frame, instr):
     frame.push(AssertionError)
-
-
-@handler("RAISE_VARARGS")
-def _raise_varargs(frame, instr):
-    if instr.arg == 0:
-        raise frame.ctx.unsupported("a bare `raise` (re-raise) inside a traced function")
-    cause = frame.pop() if instr.arg == 2 else None
-    exc = frame.pop()
-    raise exc from cause
-
-
-@handler("TRY_BEGIN")
-def _try_begin(frame, instr):
-    # the decoder only emits TRY_BEGIN for the user's own exception handling (see decode.py)
-    raise frame.ctx.unsupported(f"{instr.arg} inside a traced function is not supported by "
-                                "tracejit",
-                                "Move the guarded code into a helper called outside the trace.")
 
 
 @handler("IMPORT_NAME")

@@ -254,11 +254,20 @@ def _list_to_tuple(frame, instr):
     frame.push(tuple(frame.pop()))
 
 
-_INTRINSICS = {"INTRINSIC_LIST_TO_TUPLE": tuple, "INTRINSIC_UNARY_POSITIVE": operator.pos}
+def _stop_iteration_error(exc):
+    """PEP 479 in a generator's cleanup handler: a StopIteration leaving it is an error."""
+    if not isinstance(exc, StopIteration):
+        return exc
+    error = RuntimeError("generator raised StopIteration")
+    error.__cause__ = exc
+    return error
+
+
+_INTRINSICS = {"INTRINSIC_LIST_TO_TUPLE": tuple, "INTRINSIC_UNARY_POSITIVE": operator.pos,
+               "INTRINSIC_STOPITERATION_ERROR": _stop_iteration_error}
 _INTRINSIC_CONSTRUCTS = {"INTRINSIC_IMPORT_STAR": "from ... import *",
                          "INTRINSIC_PRINT": "interactive-mode printing",
-                         "INTRINSIC_ASYNC_GEN_WRAP": "async generators",
-                         "INTRINSIC_STOPITERATION_ERROR": "exception handling"}
+                         "INTRINSIC_ASYNC_GEN_WRAP": "async generators"}
 
 
 @handler("CALL_INTRINSIC_1", since=(3, 12))

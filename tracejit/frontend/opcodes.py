@@ -6,21 +6,16 @@ function's decoded instructions. Together with the handlers and the decode-time 
 cover every opcode of each supported CPython (checked by tests/test_opcodes.py).
 """
 
-_EXCEPTIONS = "try/except, try/finally and with blocks"
 _ASYNC = "async functions, await, async for and async with"
 _CLASS_BODY = ("code outside a function body (class bodies, module level); a class statement "
                "inside a traced function is refused at LOAD_BUILD_CLASS")
 
 REFUSED = {
-    **dict.fromkeys(("PUSH_EXC_INFO", "POP_EXCEPT", "CHECK_EXC_MATCH", "RERAISE",
-                     "WITH_EXCEPT_START", "BEFORE_WITH"), _EXCEPTIONS),
     **dict.fromkeys(("CHECK_EG_MATCH", "PREP_RERAISE_STAR", "CALL_INTRINSIC_2"),
                     "except* and generic type parameters (PEP 654, PEP 695)"),
     **dict.fromkeys(("GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "END_ASYNC_FOR",
                      "BEFORE_ASYNC_WITH", "ASYNC_GEN_WRAP", "CLEANUP_THROW"), _ASYNC),
     **dict.fromkeys(("GET_YIELD_FROM_ITER", "SEND", "END_SEND"), "yield from and await"),
-    **dict.fromkeys(("MATCH_CLASS", "MATCH_KEYS", "MATCH_MAPPING", "MATCH_SEQUENCE", "GET_LEN"),
-                    "match statements"),
     "LOAD_BUILD_CLASS": "a class statement inside a traced function",
     **dict.fromkeys(("LOAD_NAME", "STORE_NAME", "DELETE_NAME", "LOAD_LOCALS",
                      "LOAD_FROM_DICT_OR_DEREF", "LOAD_FROM_DICT_OR_GLOBALS", "LOAD_CLASSDEREF",

@@ -4,19 +4,22 @@ from __future__ import annotations
 import inspect
 import types
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import TracejitError
+from ..errors import TracejitError, UnsupportedError
 from ..ir import Aval, Lit, Trace
 from ..ops.core import PYTHON_INT_BOUND, Tracer, python_type
 from ..tree import TreeDef, flatten, unflatten
 from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
 from .decode import source_loc
-from .frame import Frame
+from .frame import Frame, catchable
+from . import handlers_match  # noqa: F401 (registers the match-statement handlers)
 from .handlers import globals_source
+from .handlers_except import close_native_exits
+from .usertb import without_tracer
 from .sources import ArgLeaf, Attr, Is, RootFn, Source, SourceGuard, StridesAre
 
 
@@ -30,6 +33,10 @@ class TraceResult:
     guards: tuple                  # SourceGuard, checked before running the trace
     out_tree: TreeDef
     out_types: tuple               # per output: the type plain Python would return (see below)
+
+    # traced code with try/with blocks: an op raising at run time may be caught, so such a
+    # call re-traces (runtime.cache.ErrorsRetrace)
+    protected: bool = False
 
 
 def leaf_is_input(leaf):
@@ -62,6 +69,11 @@ def python_entry(fn):
 def trace_function(fn, args, kwargs, name=None) -> TraceResult:
     fn = python_entry(fn)
     ctx = TraceContext(fn)
+    result = _trace(ctx, fn, args, kwargs, name)
+    return replace(result, protected=True) if ctx.protected else result
+
+
+def _trace(ctx, fn, args, kwargs, name):
     leaves, treedef = flatten((tuple(args), kwargs))
     labels = arg_labels(fn, args, kwargs)
     traced, arg_leaves = [], []
@@ -88,6 +100,17 @@ def trace_function(fn, args, kwargs, name=None) -> TraceResult:
             result = run_call(ctx, frame).value
         except RecursionError:
             raise ctx.too_deep() from None
+        except Exception as error:
+            if catchable(error):     # the user's error: their lines, not the tracer's
+                error.with_traceback(without_tracer(error.__traceback__))
+                _untrace_error(error)
+            raise
+        finally:
+            close_native_exits(ctx)
+        if ctx.abandoned_cleanup is not None:
+            raise UnsupportedError("a generator suspended inside try/finally or a with block "
+                                   "was dropped unfinished; CPython would run its cleanup then",
+                                   ctx.abandoned_cleanup, "Run the generator to its end.")
     out_leaves, out_tree = flatten(result)
     outputs = [_output_atom(ctx, o, fn) for o in out_leaves]
     if ctx.builder.layout_read and ctx.builder.wrote:
@@ -112,6 +135,19 @@ def _guard_layouts(ctx, leaves, labels, arg_leaves):
             ctx.guard(ArgLeaf(k, labels[k]), StridesAre(leaves[k].strides))
     for source, tracer in ctx.outside_arrays():
         ctx.guard(source, StridesAre(tracer.val.strides))
+
+
+def _untrace_error(error):
+    """An exception leaving the trace carries what plain Python would have put in it: the
+    concrete values its arguments and attributes stood for, not traced values."""
+    from ..ops.core import stand_in
+
+    def concrete(value):
+        return stand_in(value) if isinstance(value, Tracer) else value
+    error.args = tuple(concrete(a) for a in error.args)
+    for name, value in list(getattr(error, "__dict__", {}).items()):
+        if isinstance(value, Tracer):
+            setattr(error, name, concrete(value))
 
 
 def _check_not_iterator(leaf, label, loc):

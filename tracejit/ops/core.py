@@ -201,7 +201,7 @@ def bind(prim: Primitive, *args, **params):
     outs = builder.add(prim, atoms, params, out_avals)
     values = [None] * len(outs)
     if builder.concrete:
-        values = prim.impl(*[_value(a) for a in args], **params)
+        values = _evaluate(builder, prim, args, params)
         values = values if prim.multiple_results else (values,)
         _check_rule(prim, out_avals, values)
         if builder.recorders:
@@ -210,6 +210,19 @@ def bind(prim: Primitive, *args, **params):
     if prim.effect:
         return None
     return tracers if prim.multiple_results else tracers[0]
+
+
+def _evaluate(builder, prim, args, params):
+    """The op just recorded, run on the concrete values. If NumPy raises (a singular matrix,
+    an index out of bounds), the user's code may catch it: the op becomes a guard that it
+    raises the same way again, so a call on which it would not raise re-traces."""
+    try:
+        return prim.impl(*[_value(a) for a in args], **params)
+    except Exception as error:
+        op = builder.ops[-1]
+        builder.ops[-1] = Op(raises, op.inputs, (), {"prim": prim.name, "params": params,
+                                                     "error": type(error)}, op.loc)
+        raise
 
 
 FOLD_LIMIT = 4096   # larger constant results stay ops (e.g. zeros broadcast to a big shape)
@@ -459,3 +472,20 @@ def _lower_guard(kb, op):
 
 
 guard.numba = Statement(_lower_guard)
+
+
+def _raises_impl(*values, prim, params, error):
+    """The guard an op that raised while tracing leaves in its place: the trace went on in the
+    user's exception handler, which is right only while the op raises the same error."""
+    try:
+        PRIMITIVES[prim].impl(*values, **params)
+    except error:
+        return
+    except Exception:
+        pass
+    raise GuardFailure(f"{prim} raising {error.__name__}")
+
+
+raises = Primitive("raises", _raises_impl, lambda *avals, **_: [], effect=True)
+# kernels do not re-run NumPy's error checks: the numpy executor decides such a call
+raises.numba = Statement(lambda kb, op: kb.line(kb.exit(op)))

@@ -5,6 +5,7 @@ broadcast. 1-D operands are promoted to matrices by `tracejit.numpy`, never here
 """
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..ir import Aval
 from ..backends.numba_lower import NoLowering, Statement, cast
 from .core import Primitive
@@ -333,7 +334,8 @@ def _qr_jvp(ts, outs, ins):
 def _qr_aval(a):
     m, n = a.shape[-2:]
     if m < n:
-        raise ValueError(f"qr: tracejit differentiates QR of tall or square matrices (got {a.shape})")
+        raise UnsupportedError(f"qr: tracejit differentiates QR of tall or square matrices "
+                               f"(got {a.shape})")
     dtype = float_dtype(a.dtype)
     return [Aval(a.shape, dtype), Aval(a.shape[:-2] + (n, n), dtype)]
 

@@ -115,6 +115,30 @@ def _user_stacklevel():
     return level
 
 
+class ErrorsRetrace:
+    """A program traced through try or with blocks: an op that raises when it runs (NumPy's
+    error on these inputs, which tracing did not meet) may be one the user's code catches,
+    so the call is a side exit; re-tracing runs the handler CPython would, or raises as it
+    would, on the user's line."""
+
+    def __init__(self, program):
+        self.program = program
+
+    def run(self, inputs):
+        try:
+            return self.program.run(inputs)
+        except GuardFailure:
+            raise
+        except Exception as error:
+            raise GuardFailure(f"{type(error).__name__} raised inside code with try/with "
+                               "blocks") from error
+
+    def __getattr__(self, name):           # executor, fallback_reason, kernel, ...
+        if name == "program":              # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.program, name)
+
+
 # an outside array the trace reads has disappeared (an attribute deleted, a key removed)
 _SOURCE_GONE = "an outside array the trace reads is no longer there"
 
@@ -145,9 +169,14 @@ class CompiledFunction:
             try:
                 result = hot.fast(self.fn, args)
             except GuardFailure as failure:   # a side exit: the general path takes over
-                return self._call(args, kwargs, [hot], self._side_exit(failure))
-            if result is not _MISS:
-                return result
+                exited = self._side_exit(failure)
+            else:
+                if result is not _MISS:
+                    return result
+                exited = None
+            # outside the `except`: an exception the user's code raises while re-tracing must
+            # not get the GuardFailure as its __context__
+            return self._call(args, kwargs, [hot] if exited else None, exited)
         return self._call(args, kwargs)
 
     def _call(self, args, kwargs, tried=None, failed=None):
@@ -255,7 +284,10 @@ class CompiledFunction:
 
     def _make_entry(self, result, args, kwargs):
         joint, finish = self.transform(result, args, kwargs)
-        return Entry(result, self.backend.compile(joint), result.arg_leaves, result.sourced,
+        program = self.backend.compile(joint)
+        if result.protected:
+            program = ErrorsRetrace(program)
+        return Entry(result, program, result.arg_leaves, result.sourced,
                      result.guards, joint=joint, finish=finish)
 
     def _enforce_limit(self):
