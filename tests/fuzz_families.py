@@ -11,7 +11,8 @@
   impure       random.* and time.* calls: refused, or right on every call
   views        views, copies and writes through them and through their bases
   try_except   try/except (and raise) around data-dependent code
-  inplace      in-place updates of local arrays in loops
+  inplace      in-place updates of local arrays in loops, also through data-dependent and
+               repeated indices and masks
 
 Every family statement is a function (choices, program) that emits lines; names it makes for
 Python values (counters, lists, texts) are not registered as arrays, so later statements do not
@@ -342,7 +343,11 @@ INPLACE_OPS = [("{buf}[{j} % {n0}] += {c}", 1),
                ("{buf}[{j} % {n0}] = np.sin({buf}[{j} % {n0}])", 1),
                ("{buf} *= 0.9", 0), ("{buf} += 0.1 * np.sin({buf})", 0),
                ("{buf}[1:] -= 0.5 * {buf}[:-1]", 1), ("{buf}[{buf} > 1.0] *= 0.5", 1),
-               ("{buf}[0] = np.sum({buf}) * 0.3", 1)]
+               ("{buf}[0] = np.sum({buf}) * 0.3", 1),
+               # data-dependent and repeated indices (a scatter): the last write stays
+               ("{buf}[np.argmax({buf}, axis=0)] *= 0.5", 1),
+               ("{buf}[np.argsort({buf}, axis=0) % {n0}] = np.cos({buf}[0]) * 0.5", 1),
+               ("{buf}[{buf} < 0.0] = np.sin({buf}[{buf} < 0.0]) * 0.9", 1)]
 
 
 def inplace_loop(ch, prog):
