@@ -1,8 +1,10 @@
 """How the tracer performs a call: one lookaside table, then inlining, then native execution.
 
 0. A question about a traced value (`isinstance`, `type`, `hasattr`, `str`, `hash`, ...) is
-   answered by the one door for Python values (`pyvalues.py`); a call whose result changes from
-   call to call (`IMPURE`: clocks, random draws) is refused, as it would be frozen.
+   answered by the one door for Python values (`pyvalues.py`); a draw from a NumPy random
+   generator becomes a trace input drawn at call time (`draws.py`); any other call whose result
+   changes from call to call (`IMPURE`: clocks, Python's `random`) is refused, as it would be
+   frozen.
 1. A callable tracejit re-implements (NumPy functions, `float`, `int`, `math.*`) runs that
    implementation, which records primitives.
 2. A Python function (or method, or class with a Python `__init__`) is inlined: its bytecode runs
@@ -30,6 +32,7 @@ from ..ops import shape as sh
 from ..ops import special
 from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int
 from .context import is_trusted
+from .draws import draw, is_draw
 from .frame import Frame, Return, run_frame
 from .pyvalues import door
 from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
@@ -168,6 +171,8 @@ def call(frame: Frame, fn, args, kwargs):
             f"{effect} inside a traced function would run once, while tracing, and never on "
             "compiled calls", "Move it out of the function (return the values it needs), or call "
             "the original Python function (`compiled.__wrapped__`) to debug.")
+    if is_draw(fn):
+        return draw(ctx, fn, args, kwargs)
     impure = _impurity(fn)
     if impure is not None:
         raise ctx.unsupported(

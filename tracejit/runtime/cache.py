@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..frontend import TraceResult, python_entry, trace_function
-from ..ir import Lit
+from ..frontend.draws import has_draws, keep_states, rewind, rewinds
+from ..ir import Lit, Trace
 from ..ops.core import GuardFailure
 from ..tree import LEAF, TreeDef, flatten
 from . import explain, logs
@@ -65,6 +66,12 @@ class Entry:
     def fallback_reason(self):
         """Why a compiling backend's program is not running its compiled code, or None."""
         return getattr(self.program, "fallback_reason", None)
+
+    @functools.cached_property
+    def draws(self):
+        """Whether some inputs are random draws made at call time that keep their generators'
+        states, to be rewound when the run side-exits (frontend/draws.py)."""
+        return rewinds(self.sourced)
 
     @property
     def hits(self):
@@ -115,6 +122,13 @@ def _user_stacklevel():
     return level
 
 
+def _may_side_exit(trace):
+    """Whether running `trace` may raise GuardFailure: it checks a guard, or runs a loop (whose
+    body may, or whose iterator may run out)."""
+    return any(op.prim.effect or any(isinstance(p, Trace) for p in op.params.values())
+               for op in trace.ops)
+
+
 # an outside array the trace reads has disappeared (an attribute deleted, a key removed)
 _SOURCE_GONE = "an outside array the trace reads is no longer there"
 
@@ -145,7 +159,7 @@ class CompiledFunction:
             try:
                 result = hot.fast(self.fn, args)
             except GuardFailure as failure:   # a side exit: the general path takes over
-                return self._call(args, kwargs, [hot], self._side_exit(failure))
+                return self._call(args, kwargs, [hot], self._side_exit(failure, hot))
             if result is not _MISS:
                 return result
         return self._call(args, kwargs)
@@ -184,7 +198,7 @@ class CompiledFunction:
             try:
                 outputs = entry.run(self.fn, leaves, sourced)
             except GuardFailure as failure:
-                failed = self._side_exit(failure)
+                failed = self._side_exit(failure, entry)
                 continue
             finally:
                 with self._stats_lock:
@@ -205,7 +219,9 @@ class CompiledFunction:
         logs.guards.debug("%s: input guard failed: %s (%s)", explain.name(self.fn), guard, loc)
         return Retrace("guard failed", str(guard), str(loc))
 
-    def _side_exit(self, failure):
+    def _side_exit(self, failure, entry):
+        if entry.draws:                   # the entry that serves the call draws them again
+            rewind()
         loc = failure.op.loc if failure.op is not None else None
         with self._stats_lock:
             self.stats.note_guard_failure(failure.reason, loc)
@@ -222,6 +238,8 @@ class CompiledFunction:
             why = failed or explain.signature_change(self.fn, key, self.entries, args, kwargs)
             started = perf_counter()
             result = trace_function(self.fn, args, kwargs)
+            if has_draws(result.sourced):  # the run below draws what the tracer drew
+                rewind()
             traced = perf_counter()
             entry = self._make_entry(result, args, kwargs)
             entry.trace_time = traced - started
@@ -255,6 +273,7 @@ class CompiledFunction:
 
     def _make_entry(self, result, args, kwargs):
         joint, finish = self.transform(result, args, kwargs)
+        keep_states(result.sourced, _may_side_exit(joint))
         return Entry(result, self.backend.compile(joint), result.arg_leaves, result.sourced,
                      result.guards, joint=joint, finish=finish)
 
