@@ -135,6 +135,31 @@ def _add_at_column(x):
     return np.sum(y * W2)
 
 
+def _separated_indices(x):
+    y = np.zeros((2, 3, 4))
+    order = np.argsort(x)[:2]
+    y[order % 2, :, order % 4] = x[:3]      # advanced indices apart: NumPy puts them first
+    return np.sum(y * np.arange(24.0).reshape(2, 3, 4))
+
+
+def _augmented_repeated(x):
+    y = x * 1.0
+    y[np.argsort(x) % 2] += x[::-1]         # y[i] = y[i] + v: the last write of each stays
+    return np.sum(y * y * W)
+
+
+def _unsigned_index(x):
+    y = x * 1.0
+    y[np.argsort(x).astype(np.uint32)[:2]] = x[4] * x[5]
+    return np.sum(y * W)
+
+
+def _empty_mask(x):
+    y = x * 2.0
+    y[x > 100.0] = x[:0]                    # no true entry: nothing written
+    return np.sum(y * y)
+
+
 def _second_order(x):
     y = x * 1.0
     y[np.argsort(x)[:3]] = x[3:] ** 3
@@ -151,7 +176,8 @@ CASES = [
     (_column_index, False, False), (_two_arrays, False, False), (_mask_rows, False, True),
     (_through_view, False, False), (_into_view, False, False), (_put_data, False, False),
     (_add_at_data, False, False), (_add_at_column, False, False),
-    (_second_order, False, False),
+    (_separated_indices, False, False), (_augmented_repeated, False, False),
+    (_unsigned_index, False, False), (_empty_mask, False, False), (_second_order, False, False),
 ]
 
 X1 = np.array([0.3, -1.2, 0.8, 0.5, -0.4, 1.1])
