@@ -33,6 +33,7 @@ from ..ops import special
 from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int
 from .context import is_trusted
 from .draws import draw, is_draw
+from .printing import trace_print
 from .frame import Frame, Return, run_frame
 from .pyvalues import door
 from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
@@ -165,6 +166,8 @@ def call(frame: Frame, fn, args, kwargs):
         return numpy_result(impl(*args, **kwargs))
     if fn is super and not args:
         return _zero_arg_super(frame)
+    if fn is print:
+        return trace_print(ctx, args, kwargs)
     effect = _side_effect(fn)
     if effect is not None:
         raise ctx.unsupported(
@@ -221,8 +224,7 @@ def _zero_arg_super(frame):
 
 
 # callables whose whole point is an effect on the world outside the trace
-_EFFECTS = {id(print): "print()", id(input): "input()", id(open): "open()",
-            id(breakpoint): "breakpoint()"}
+_EFFECTS = {id(input): "input()", id(open): "open()", id(breakpoint): "breakpoint()"}
 _EFFECT_MODULES = ("logging", "warnings", "_warnings")
 
 

@@ -20,6 +20,7 @@ from ..frontend import TraceResult, python_entry, trace_function
 from ..frontend.draws import has_draws, keep_states, rewind, rewinds
 from ..ir import Lit, Trace
 from ..ops.core import GuardFailure
+from ..ops.effects import held_output, prints
 from ..tree import LEAF, TreeDef, flatten
 from . import explain, logs
 from .guard_code import compile_fast_call, compile_prepare, leaf_key
@@ -120,6 +121,21 @@ def _user_stacklevel():
     while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == package:
         frame, level = frame.f_back, level + 1
     return level
+
+
+class PrintingProgram:
+    """A program whose trace prints: its prints are held while it runs, and dropped when a
+    guard fails (the call is served again, and prints then)."""
+
+    def __init__(self, program):
+        self.program = program
+
+    def run(self, inputs):
+        with held_output():
+            return self.program.run(inputs)
+
+    def __getattr__(self, name):            # executor, fallback_reason, source ...
+        return getattr(self.program, name)
 
 
 def _may_side_exit(trace):
@@ -237,7 +253,8 @@ class CompiledFunction:
             failed = failed_again or failed
             why = failed or explain.signature_change(self.fn, key, self.entries, args, kwargs)
             started = perf_counter()
-            result = trace_function(self.fn, args, kwargs)
+            with held_output(keep_on_success=False):   # the run below prints them
+                result = trace_function(self.fn, args, kwargs)
             if has_draws(result.sourced):  # the run below draws what the tracer drew
                 rewind()
             traced = perf_counter()
@@ -274,7 +291,10 @@ class CompiledFunction:
     def _make_entry(self, result, args, kwargs):
         joint, finish = self.transform(result, args, kwargs)
         keep_states(result.sourced, _may_side_exit(joint))
-        return Entry(result, self.backend.compile(joint), result.arg_leaves, result.sourced,
+        program = self.backend.compile(joint)
+        if prints(joint):
+            program = PrintingProgram(program)
+        return Entry(result, program, result.arg_leaves, result.sourced,
                      result.guards, joint=joint, finish=finish)
 
     def _enforce_limit(self):
