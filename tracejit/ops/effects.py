@@ -54,6 +54,7 @@ def _print_impl(*values, texts, kinds, sep, end, flush):
 
 print_p = Primitive("print", _print_impl, lambda *avals, **params: [], effect=True)
 print_p.pure = False                   # never merged with an identical print (cse)
+print_p.numba_note = "prints from Python: an entry that prints runs on the numpy executor"
 
 
 @contextlib.contextmanager
