@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..frontend import TraceResult, python_entry, trace_function
-from ..frontend.draws import has_draws, keep_states, rewind, rewinds
+from ..frontend import draws
 from ..ir import Lit, Trace
 from ..ops.core import GuardFailure
 from ..ops.effects import held_output, prints
@@ -69,10 +69,10 @@ class Entry:
         return getattr(self.program, "fallback_reason", None)
 
     @functools.cached_property
-    def draws(self):
+    def rewinds(self):
         """Whether some inputs are random draws made at call time that keep their generators'
         states, to be rewound when the run side-exits (frontend/draws.py)."""
-        return rewinds(self.sourced)
+        return draws.rewinds(self.sourced)
 
     @property
     def hits(self):
@@ -236,8 +236,8 @@ class CompiledFunction:
         return Retrace("guard failed", str(guard), str(loc))
 
     def _side_exit(self, failure, entry):
-        if entry.draws:                   # the entry that serves the call draws them again
-            rewind()
+        if entry.rewinds:                 # the entry that serves the call draws them again
+            draws.rewind()
         loc = failure.op.loc if failure.op is not None else None
         with self._stats_lock:
             self.stats.note_guard_failure(failure.reason, loc)
@@ -255,8 +255,8 @@ class CompiledFunction:
             started = perf_counter()
             with held_output(keep_on_success=False):   # the run below prints them
                 result = trace_function(self.fn, args, kwargs)
-            if has_draws(result.sourced):  # the run below draws what the tracer drew
-                rewind()
+            if draws.has_draws(result.sourced):   # the run below draws what the tracer drew
+                draws.rewind()
             traced = perf_counter()
             entry = self._make_entry(result, args, kwargs)
             entry.trace_time = traced - started
@@ -290,7 +290,7 @@ class CompiledFunction:
 
     def _make_entry(self, result, args, kwargs):
         joint, finish = self.transform(result, args, kwargs)
-        keep_states(result.sourced, _may_side_exit(joint))
+        draws.keep_states(result.sourced, _may_side_exit(joint))
         program = self.backend.compile(joint)
         if prints(joint):
             program = PrintingProgram(program)
