@@ -305,3 +305,37 @@ def test_mask_write_with_the_wrong_count_raises_numpy_error(backend):
     with pytest.raises(ValueError, match="shape mismatch|could not broadcast") as got:
         compiled(three)
     assert type(got.value) is type(plain.value)
+
+
+def _loop_through_index_argument(x, idx):
+    y = np.zeros(4)
+    for i in range(6):
+        y[idx[i]] = y[idx[i]] * 0.5 + x[i]      # repeated and negative indices, from data
+    return np.sum(y * W[:4])
+
+
+def _loop_at_argmax(x):
+    y = x * 1.0
+    for _ in range(5):
+        k = np.argmax(y)
+        y[k] = y[k] * 0.3 - 0.1
+    return np.sum(y ** 2)
+
+
+def test_writes_in_rolled_loops(backend, roll_short_loops):
+    """One rolled loop serves every index sequence: no new trace for other indices."""
+    write = tracejit.value_and_grad(_loop_through_index_argument, backend=backend)
+    for idx in (np.array([0, 1, 1, 3, -1, 0]), np.array([2, 2, 2, 0, 1, 3])):
+        value, grad = write(X1, idx)
+        assert np.isclose(value, _loop_through_index_argument(X1, idx), rtol=1e-12)
+        np.testing.assert_allclose(
+            grad, numerical_grad(lambda x: _loop_through_index_argument(x, idx), X1),
+            rtol=1e-6, atol=1e-7)
+    argmax = tracejit.value_and_grad(_loop_at_argmax, backend=backend)
+    for x in (X1, X2, X1[::-1].copy()):
+        value, grad = argmax(x)
+        assert np.isclose(value, _loop_at_argmax(x), rtol=1e-12)
+        np.testing.assert_allclose(grad, numerical_grad(_loop_at_argmax, x), rtol=1e-6, atol=1e-7)
+    for compiled in (write, argmax):
+        assert compiled.stats()["misses"] == 1
+        assert any(op.prim.name == "loop" for op in compiled.traces()[0].ops)
