@@ -8,7 +8,7 @@
   containers   loops appending Python numbers to lists and setting dict entries, read after
   types        type tests on traced values deciding branches
   text         f-strings, repr/str, `%` of traced values deciding branches or parsed back
-  impure       random.* and time.* calls: refused, or right on every call
+  impure       random.*, np.random.* and time.* calls: refused, or right on every call
   views        views, copies and writes through them and through their bases
   try_except   try/except (and raise) around data-dependent code
   inplace      in-place updates of local arrays in loops, also through data-dependent and
@@ -211,7 +211,10 @@ def text_use(ch, prog):
 
 # ---- impure calls --------------------------------------------------------------------------------
 RANDOM_CALLS = ["random.random()", "random.uniform(0.5, 1.5)", "random.gauss(0.0, 1.0)",
-                "random.randint(0, 3)", "random.choice([0.5, 1.0, 2.0])"]
+                "random.randint(0, 3)", "random.choice([0.5, 1.0, 2.0])",
+                # NumPy's global state: drawn at call time, the same numbers as plain Python
+                "np.random.rand()", "np.random.normal(0.0, 1.0)", "np.random.uniform(0.5, 1.5)",
+                "np.random.randint(0, 3)"]
 # each clock with the global that holds its reading when the program was made: the program's
 # value grows with time, so a right answer lies between plain calls made before and after it
 CLOCKS = [("time.time()", "T_TIME"), ("time.perf_counter()", "T_PERF"),
