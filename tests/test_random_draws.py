@@ -137,9 +137,10 @@ def test_a_generator_passed_as_argument_is_drawn_from():
     ("np.random.seed(0)", "draws random numbers"),
     ("np.random.shuffle(mu)", "draws random numbers"),
     ("random.random()", "draws random numbers"),
-], ids=["traced-parameter", "generator-made-inside", "seed", "shuffle", "python-random"])
+    ("RNG.standard_normal(out=np.zeros(3))", "out="),
+], ids=["traced-parameter", "generator-made-inside", "seed", "shuffle", "python-random", "out"])
 def test_what_stays_refused(body, match):
-    namespace = {"np": np, "random": __import__("random")}
+    namespace = {"np": np, "random": __import__("random"), "RNG": RNG}
     exec(f"def f(mu):\n    return np.sum(mu * {body})\n", namespace)
     with pytest.raises(tracejit.UnsupportedError, match=match):
         tracejit.jit_grad(namespace["f"])(MU.copy())

@@ -122,6 +122,9 @@ def draw(ctx, fn, args, kwargs):
             f"{name}() of a random generator made inside the traced function: compiled calls "
             "could not draw from it again", "Make the generator outside the function (a global "
             "or an argument) and draw from it inside.")
+    if kwargs.get("out") is not None:
+        raise ctx.unsupported(f"{name}(out=...): a draw written into an array",
+                              "Use the returned array: eps = rng.standard_normal(shape).")
     args, kwargs = _constant(ctx, name, args), {k: _constant(ctx, name, v) for k, v in kwargs.items()}
     first = not has_draws(s for s, _ in ctx.sourced_inputs)
     _remember(generator, first)
