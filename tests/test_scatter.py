@@ -339,3 +339,19 @@ def test_writes_in_rolled_loops(backend, roll_short_loops):
     for compiled in (write, argmax):
         assert compiled.stats()["misses"] == 1
         assert any(op.prim.name == "loop" for op in compiled.traces()[0].ops)
+
+
+def _read_around_argmax(x):
+    k = np.argmax(x)
+    return np.sum(x * x[k]) + x[k - 1] * x[(k + 1) % x.shape[0]]
+
+
+def test_data_dependent_reads_add_no_guard_and_run_as_a_kernel(backend):
+    """`x[k]` at a traced k once compared k with Ellipsis (`in`): a guard on an object literal
+    that kept the numba backend off the whole trace."""
+    grad = tracejit.jit_grad(_read_around_argmax, backend=backend)
+    for x in (X1, X2):
+        np.testing.assert_allclose(grad(x), numerical_grad(_read_around_argmax, x),
+                                   rtol=1e-6, atol=1e-7)
+    assert not any(op.prim.name == "guard" for op in grad.traces()[0].ops)
+    assert grad.entries()[0].executor == backend
