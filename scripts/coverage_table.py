@@ -344,7 +344,7 @@ def primitive_table():
 def _family(prim):
     """The ops module that declares `prim` (where its rules live)."""
     for module in ("elementwise", "reduce", "shape", "index", "linalg", "fft", "special", "core",
-                   "control", "custom"):
+                   "control", "custom", "effects"):
         mod = importlib.import_module(f"tracejit.ops.{module}")
         if any(v is prim for v in vars(mod).values()):
             return module

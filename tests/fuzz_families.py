@@ -8,11 +8,12 @@
   containers   loops appending Python numbers to lists and setting dict entries, read after
   types        type tests on traced values deciding branches
   text         f-strings, repr/str, `%` of traced values deciding branches or parsed back
-  impure       random.* and time.* calls: refused, or right on every call
+  impure       random.*, np.random.* and time.* calls: refused, or right on every call
   views        views, copies and writes through them and through their bases
   try_except   try/except/finally and with-blocks around code that raises on some data only
                (a user's raise, NumPy's LinAlgError and IndexError, Python's ZeroDivisionError)
-  inplace      in-place updates of local arrays in loops
+  inplace      in-place updates of local arrays in loops, also through data-dependent and
+               repeated indices and masks
 
 Every family statement is a function (choices, program) that emits lines; names it makes for
 Python values (counters, lists, texts) are not registered as arrays, so later statements do not
@@ -211,7 +212,10 @@ def text_use(ch, prog):
 
 # ---- impure calls --------------------------------------------------------------------------------
 RANDOM_CALLS = ["random.random()", "random.uniform(0.5, 1.5)", "random.gauss(0.0, 1.0)",
-                "random.randint(0, 3)", "random.choice([0.5, 1.0, 2.0])"]
+                "random.randint(0, 3)", "random.choice([0.5, 1.0, 2.0])",
+                # NumPy's global state: drawn at call time, the same numbers as plain Python
+                "np.random.rand()", "np.random.normal(0.0, 1.0)", "np.random.uniform(0.5, 1.5)",
+                "np.random.randint(0, 3)"]
 # each clock with the global that holds its reading when the program was made: the program's
 # value grows with time, so a right answer lies between plain calls made before and after it
 CLOCKS = [("time.time()", "T_TIME"), ("time.perf_counter()", "T_PERF"),
@@ -385,7 +389,11 @@ INPLACE_OPS = [("{buf}[{j} % {n0}] += {c}", 1),
                ("{buf}[{j} % {n0}] = np.sin({buf}[{j} % {n0}])", 1),
                ("{buf} *= 0.9", 0), ("{buf} += 0.1 * np.sin({buf})", 0),
                ("{buf}[1:] -= 0.5 * {buf}[:-1]", 1), ("{buf}[{buf} > 1.0] *= 0.5", 1),
-               ("{buf}[0] = np.sum({buf}) * 0.3", 1)]
+               ("{buf}[0] = np.sum({buf}) * 0.3", 1),
+               # data-dependent and repeated indices (a scatter): the last write stays
+               ("{buf}[np.argmax({buf}, axis=0)] *= 0.5", 1),
+               ("{buf}[np.argsort({buf}, axis=0) % {n0}] = np.cos({buf}[0]) * 0.5", 1),
+               ("{buf}[{buf} < 0.0] = np.sin({buf}[{buf} < 0.0]) * 0.9", 1)]
 
 
 def inplace_loop(ch, prog):

@@ -86,6 +86,13 @@ def classify_error(error):
 
 
 # ---- one call ------------------------------------------------------------------------------------
+def _seed(seed):
+    """Python's and NumPy's global random states, both seeded (None: left alone)."""
+    if seed is not None:
+        random.seed(seed)
+        np.random.seed(seed)
+
+
 class Caller:
     """Runs the plain function and a compiled one on the same inputs, as the program's kind of
     impurity demands (same random seed for both; a clock read bracketed by plain calls)."""
@@ -97,16 +104,14 @@ class Caller:
         self.seeds = itertools.count(1000)
 
     def plain(self, inputs, seed=None):
-        if seed is not None:
-            random.seed(seed)
+        _seed(seed)
         return float(self.fn(*[x.copy() for x in inputs]))
 
     def compare(self, compiled, inputs, want_grads):
         """(plain value, compiled value, compiled grads or None) for one call."""
         seed = next(self.seeds) if self.uses_random else None
         expected = self.plain(inputs, seed)
-        if seed is not None:
-            random.seed(seed)
+        _seed(seed)
         out = compiled(*[x.copy() for x in inputs])
         value, grads = out if want_grads else (out, None)
         value = float(value)

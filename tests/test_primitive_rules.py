@@ -6,7 +6,7 @@ import pytest
 
 from tracejit.ir import aval_of
 from tracejit.ops import elementwise as ew
-from tracejit.ops import fft, linalg, reduce, special
+from tracejit.ops import fft, index, linalg, reduce, special
 from tracejit.ops.core import Builder, bind
 
 R = np.random.default_rng(3)
@@ -40,6 +40,9 @@ CASES = [
     ("reduce_prod", reduce.reduce_prod, [ANY], [0], {"axes": (1,), "keepdims": False}),
     ("reduce_prod_zero", reduce.reduce_prod, [ANY * np.array([1, 0, 1])], [0],
      {"axes": (0, 1), "keepdims": True}),
+    ("scatter", index.scatter, [ANY, np.array([2, 0, 2]), TALL[:2]], [0, 2], {"axis": 1}),
+    ("scatter_rows", index.scatter, [ANY, np.array([[1], [1]]), TALL[:2, None]], [0, 2],
+     {"axis": 0}),
     ("cumsum", reduce.cumsum, [ANY], [0], {"axis": 1}),
     ("cumprod", reduce.cumprod, [ANY], [0], {"axis": 0}),
     ("eigh", linalg.eigh, [SPD], [0], {}), ("cholesky", linalg.cholesky, [SPD], [0], {}),

@@ -133,15 +133,6 @@ def test_out_argument_is_refused(call):
         tracejit.jit(lambda x: call(x))(np.ones(3))
 
 
-def test_assignment_through_repeated_indices_is_refused():
-    def f(x):
-        y = np.zeros(3)
-        y[[0, 0]] = x[:2]
-        return np.sum(y)
-    with pytest.raises(tracejit.UnsupportedError, match="repeats an index"):
-        tracejit.jit_grad(f)(np.ones(3))
-
-
 def _write_through_view_of_argument(x):
     y = x[1:]
     y[0] = 5.0

@@ -305,11 +305,15 @@ def test_unsupported_numpy_function_suggests_custom_vjp():
         suite_grad(f)(np.ones(2))
 
 
-def test_random_draw_inside_is_refused():
+def test_random_draw_inside_is_drawn_on_every_call():
+    """Not frozen at trace time: each call's gradient is that call's draw (test_random_draws)."""
     def f(x):
         return np.sum(x * np.random.rand(2))
-    with pytest.raises(tracejit.UnsupportedError, match="random"):
-        suite_grad(f)(np.ones(2))
+    grad = suite_grad(f)
+    np.random.seed(0)
+    got = [grad(np.ones(2)) for _ in range(3)]
+    np.random.seed(0)
+    np.testing.assert_array_equal(got, [np.random.rand(2) for _ in range(3)])
 
 
 def test_non_scalar_output():

@@ -33,11 +33,23 @@ def run_trace(trace, inputs):
         except GuardFailure as failure:
             failure.op = op
             raise
+        except Exception as error:
+            _name_user_line(error, op)
+            raise
         if op.prim.multiple_results:
             env.update(zip(op.outputs, result))
         elif op.outputs:
             env[op.outputs[0]] = result
     return [a.value if type(a) is Lit else env[a] for a in trace.outputs]
+
+
+def _name_user_line(error, op):
+    """NumPy's error raised by a compiled call (an index out of range, say) names the user's
+    line that made the op, as the same error raised by plain Python would in its traceback."""
+    if op.loc is not None and hasattr(error, "add_note"):
+        note = f"raised by a compiled call at {op.loc}"
+        if note not in getattr(error, "__notes__", ()):
+            error.add_note(note)
 
 
 class NumpyBackend:

@@ -1,8 +1,10 @@
 """How the tracer performs a call: one lookaside table, then inlining, then native execution.
 
 0. A question about a traced value (`isinstance`, `type`, `hasattr`, `str`, `hash`, ...) is
-   answered by the one door for Python values (`pyvalues.py`); a call whose result changes from
-   call to call (`IMPURE`: clocks, random draws) is refused, as it would be frozen.
+   answered by the one door for Python values (`pyvalues.py`); a draw from a NumPy random
+   generator becomes a trace input drawn at call time (`draws.py`); any other call whose result
+   changes from call to call (`IMPURE`: clocks, Python's `random`) is refused, as it would be
+   frozen.
 1. A callable tracejit re-implements (NumPy functions, `float`, `int`, `math.*`) runs that
    implementation, which records primitives.
 2. A Python function (or method, or class with a Python `__init__`) is inlined: its bytecode runs
@@ -32,6 +34,8 @@ from ..ops import shape as sh
 from ..ops import special
 from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int
 from .context import is_trusted
+from .draws import draw, is_draw
+from .printing import trace_print
 from .frame import Frame, Return, run_frame
 from .pyvalues import door, traced_among
 from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
@@ -234,12 +238,16 @@ def call(frame: Frame, fn, args, kwargs):
         return numpy_result(impl(*args, **kwargs))
     if fn is super and not args:
         return _zero_arg_super(frame)
+    if fn is print:
+        return trace_print(ctx, args, kwargs)
     effect = _side_effect(fn)
     if effect is not None:
         raise ctx.unsupported(
             f"{effect} inside a traced function would run once, while tracing, and never on "
             "compiled calls", "Move it out of the function (return the values it needs), or call "
             "the original Python function (`compiled.__wrapped__`) to debug.")
+    if is_draw(fn):
+        return draw(ctx, fn, args, kwargs)
     impure = _impurity(fn)
     if impure is not None:
         raise ctx.unsupported(
@@ -288,8 +296,7 @@ def _zero_arg_super(frame):
 
 
 # callables whose whole point is an effect on the world outside the trace
-_EFFECTS = {id(print): "print()", id(input): "input()", id(open): "open()",
-            id(breakpoint): "breakpoint()"}
+_EFFECTS = {id(input): "input()", id(open): "open()", id(breakpoint): "breakpoint()"}
 _EFFECT_MODULES = ("logging", "warnings", "_warnings")
 
 

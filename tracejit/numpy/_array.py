@@ -300,10 +300,11 @@ def copyto(dst, src, casting="same_kind", where=True):
 
 @implements(np.put)
 def put(a, ind, v, mode="raise"):
-    """a.flat[ind] = v for distinct static indices, with v repeated along them as NumPy does."""
+    """a.flat[ind] = v, with v repeated along the indices as NumPy does (the last of repeated
+    indices stays)."""
     if mode != "raise":
         raise UnsupportedError(f"numpy.put(mode={mode!r})")
-    ind = np.asarray(ind).reshape(-1)
+    ind = F.reshape(ind, (-1,)) if isinstance(ind, Tracer) else np.asarray(ind).reshape(-1)
     v = F.asarray(v)
     values = F.reshape(v, (-1,)) if F.ndim(v) else v
     if F.ndim(values) and F.shape(values)[0] != ind.size:

@@ -8,16 +8,16 @@ the indexed dimensions land (in place when the advanced indices are adjacent, el
 applied at the end.
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
-from ..ops.core import (Tracer, as_numpy_scalar, concretize_bool, concretize_index, concretize_int,
-                        constant)
-from ..ops.index import nonzero_flat, scatter_add, take
-from ..ops.reduce import reduce_min, reduce_sum
+from ..ops.core import Tracer, as_numpy_scalar, concretize_int, constant
+from ..ops.index import nonzero_flat, scatter, take, wrap_index
+from ..ops.reduce import reduce_sum
 
 
 def _is_array_index(e):
@@ -130,7 +130,7 @@ def _advanced_entries(x, entries):
         if _is_array_index(e) or _static_int(e):
             if getattr(e, "dtype", np.dtype(int)).kind not in "iu":
                 raise IndexError("arrays used as indices must be of integer (or boolean) type")
-            adv.append((axis, 1, _wrap_negative(_index_tracer(x, e), x.shape[axis])))
+            adv.append((axis, 1, wrap_index(_index_tracer(x, e), size=x.shape[axis], axis=axis)))
         axis += 1
     return adv
 
@@ -145,36 +145,63 @@ def _mask_positions(x, mask):
     return nonzero_flat(mask, size=count)
 
 
-def _wrap_negative(idx, n):
-    if idx.is_constant:
-        value = np.asarray(idx.val)
-        if value.size and (value.min() < -n or value.max() >= n):
-            raise IndexError(f"index out of bounds for axis with size {n}")
-        return constant(idx, np.where(value < 0, value + n, value))
-    # a traced index is checked here, before it is wrapped and merged with other axes' indices
-    # (where -n - 1 would wrap to -1, or an overflowing column land in the next row); the check
-    # is guarded, so a call with an index out of range re-traces and raises NumPy's IndexError
-    in_range = ew.logical_and(ew.ge(idx, -n), ew.lt(idx, n))
-    if idx.ndim:
-        in_range = reduce_min(in_range, axes=tuple(range(idx.ndim)), keepdims=False)
-    if not concretize_bool(in_range):
-        raise IndexError(f"index out of bounds for axis with size {n}")
-    return ew.select(ew.lt(idx, 0), ew.add(idx, n), idx)
+class Layout(NamedTuple):
+    """An advanced index applied in steps: slice the array (`spec`), move the advanced axes first
+    (`perm`, giving `moved_shape`), merge them into one axis (`flat`), index that with `linear`.
+    `position` is the axis where NumPy puts the indexed dimensions in the result."""
+    spec: tuple
+    perm: tuple
+    moved_shape: tuple
+    flat: Tracer
+    linear: Tracer
+    position: int
+
+    @property
+    def result_shape(self):
+        """The shape of NumPy's `x[index]`."""
+        rest = tuple(self.flat.shape[1:])
+        return rest[:self.position] + tuple(self.linear.shape) + rest[self.position:]
+
+    def indexed_first(self, value):
+        """`value`, shaped as NumPy's `x[index]`, with the indexed dimensions moved first (as
+        `take` of `flat` gives them)."""
+        k, position = self.linear.ndim, self.position
+        if not position:
+            return value
+        perm = tuple(range(position, position + k)) + tuple(range(position)) + \
+            tuple(range(position + k, value.ndim))
+        return sh.transpose(value, perm=perm)
+
+    def indexed_in_place(self, value):
+        """The inverse of `indexed_first`."""
+        k, position = self.linear.ndim, self.position
+        if not position:
+            return value
+        perm = tuple(range(k, k + position)) + tuple(range(k)) + tuple(range(k + position, value.ndim))
+        return sh.transpose(value, perm=perm)
+
+    def unmerge(self, x, flat):
+        """`x` after `flat` (a new value of the merged array) was written back through the
+        steps: un-merge, move the axes back, and write the slice into x."""
+        out = sh.reshape(flat, shape=self.moved_shape)
+        if self.perm != tuple(range(len(self.perm))):
+            out = sh.transpose(out, perm=tuple(int(i) for i in np.argsort(self.perm)))
+        if all(s == (0, n, 1) for s, n in zip(self.spec, x.shape)):
+            return out
+        return sh.slice_update(x, out, spec=self.spec)
 
 
 def _merged_gather_layout(x, entries):
-    """Slice, move the advanced axes first and merge them into one.
-
-    Returns (array, linear index into its first axis, whether the advanced entries were
-    adjacent, the axis where NumPy puts the indexed dimensions).
-    """
-    x = _apply_slice(x, _slice_spec(entries, x.shape, keep_ints=True))
+    """The `Layout` of the advanced index `entries` into x."""
+    spec = _slice_spec(entries, x.shape, keep_ints=True)
+    x = _apply_slice(x, spec)
     adv = _advanced_entries(x, entries)
     sliced_shape = x.shape
     adv_axes = [a for first, k, _ in adv for a in range(first, first + k)]
-    rest = [a for a in range(x.ndim) if a not in adv_axes]
-    if adv_axes != list(range(len(adv_axes))):
-        x = sh.transpose(x, perm=tuple(adv_axes + rest))
+    perm = tuple(adv_axes + [a for a in range(x.ndim) if a not in adv_axes])
+    if perm != tuple(range(x.ndim)):
+        x = sh.transpose(x, perm=perm)
+    moved_shape = tuple(x.shape)
     merged = math.prod(x.shape[:len(adv_axes)])
     x = sh.reshape(x, shape=(merged,) + tuple(x.shape[len(adv_axes):]))
     linear = None
@@ -183,17 +210,12 @@ def _merged_gather_layout(x, entries):
         linear = idx if linear is None else ew.add(ew.mul(linear, size), idx)
     spans = [(first, first + k) for first, k, _ in adv]
     adjacent = all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1))
-    return x, linear, adjacent, (spans[0][0] if adjacent else 0)
+    return Layout(spec, perm, moved_shape, x, linear, spans[0][0] if adjacent else 0)
 
 
 def _advanced_getitem(x, entries):
-    flat, linear, adjacent, position = _merged_gather_layout(x, entries)
-    out = take(flat, linear, axis=0)
-    k = linear.ndim
-    if position:
-        perm = tuple(range(k, k + position)) + tuple(range(k)) + tuple(range(k + position, out.ndim))
-        out = sh.transpose(out, perm=perm)
-    return out
+    layout = _merged_gather_layout(x, entries)
+    return layout.indexed_in_place(take(layout.flat, layout.linear, axis=0))
 
 
 def _broadcast_value(x, value, shape):
@@ -232,28 +254,6 @@ def _advanced_setitem(x, entries, value):
         if value.size == 1:                       # x[mask] = scalar: a select, no scatter
             return ew.select(mask, sh.convert(value, dtype=x.dtype) if value.dtype != x.dtype
                              else value, x)
-    flat, linear, adjacent, position = _merged_gather_layout(x, entries)
-    if not linear.is_constant or len(np.unique(linear.val)) != linear.size:
-        raise UnsupportedError(
-            "assignment through an index array that is data-dependent or repeats an index",
-            hint="NumPy keeps the last write for repeated indices; use numpy.add.at for sums, "
-                 "or numpy.where to select.")
-    current = take(flat, linear, axis=0)
-    value = _broadcast_value(x, value, current.shape) if position == 0 else None
-    if value is None:
-        raise UnsupportedError("assignment through advanced indices that are not leading axes")
-    updated = scatter_add(flat, linear, ew.sub(value, current), axis=0)
-    return _unmerge(x, entries, updated)
-
-
-def _unmerge(x, entries, flat):
-    """Undo `_merged_gather_layout`'s transpose and reshape (slicing is refused for writes)."""
-    if any(isinstance(e, slice) and e != slice(None) for e in entries):
-        raise UnsupportedError("assignment that mixes slices with integer-array indices")
-    adv_axes = [i for i, e in enumerate(entries) if not isinstance(e, slice)]
-    rest = [a for a in range(x.ndim) if a not in adv_axes]
-    moved_shape = tuple(x.shape[a] for a in adv_axes + rest)
-    out = sh.reshape(flat, shape=moved_shape)
-    perm = adv_axes + rest
-    return sh.transpose(out, perm=tuple(int(i) for i in np.argsort(perm))) \
-        if perm != list(range(x.ndim)) else out
+    layout = _merged_gather_layout(x, entries)
+    value = layout.indexed_first(_broadcast_value(x, value, layout.result_shape))
+    return layout.unmerge(x, scatter(layout.flat, layout.linear, value, axis=0))

@@ -9,11 +9,11 @@ import numpy as np
 from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops.core import Tracer
-from ..ops.index import scatter_add, take
+from ..ops.index import scatter_add
 from . import _funcs as F
 from . import _reductions as R
 from ._indexing import (_broadcast_value, _expand, _is_array_index, _merged_gather_layout,
-                        _unmerge, getitem, setitem)
+                        getitem, setitem)
 from ._registry import IMPLEMENTATIONS, METHOD_IMPLEMENTATIONS, has_tracer
 
 
@@ -27,11 +27,9 @@ def _add_at(a, indices, b):
     if not any(_is_array_index(e) for e in entries):
         assign(a, setitem(a, indices, ew.add(getitem(a, indices), b)))
         return None
-    flat, linear, adjacent, position = _merged_gather_layout(a, entries)
-    if position != 0:
-        raise UnsupportedError("numpy.add.at with index arrays that are not the leading axes")
-    value = _broadcast_value(a, b, take(flat, linear, axis=0).shape)
-    assign(a, _unmerge(a, entries, scatter_add(flat, linear, value, axis=0)))
+    layout = _merged_gather_layout(a, entries)
+    value = layout.indexed_first(_broadcast_value(a, b, layout.result_shape))
+    assign(a, layout.unmerge(a, scatter_add(layout.flat, layout.linear, value, axis=0)))
     return None
 
 

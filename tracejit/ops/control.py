@@ -29,6 +29,7 @@ from ..ir import Aval, Trace
 from ..transforms.dce import dce
 from ..backends.numba_lower import Statement, call, literal
 from .core import Builder, GuardFailure, Primitive
+from .effects import without_prints
 from .elementwise import add, eq, select, sub
 from .index import take
 from .shape import zeros_like
@@ -178,7 +179,7 @@ def _tangent_body(body, n_inv, n_carry, float_inv, float_carry, cond=False):
     from ..transforms.inline import inline_trace
     from ..transforms.jvp import jvp_trace
     wrt = [1 + i for i in float_inv] + [1 + n_inv + j for j in float_carry]
-    forward = jvp_trace(body, wrt)
+    forward = jvp_trace(without_prints(body), wrt)     # the primal loop prints
     b = Builder(concrete=False)
     k = b.new_input(INDEX)
     invariants = [b.new_input(v.aval) for v in body.inputs[1:1 + n_inv]]
@@ -223,7 +224,7 @@ def _sweep_vjp(cts, outs, ins, body, trip, n_inv, n_carry, start, cond):
     CHECKPOINT_BYTES) as one `sweep` op: it reruns the loop for the trip count the primal
     loop returned, keeping checkpoints, and runs the pullback backwards."""
     from ..transforms.vjp import vjp_body
-    forward = without_test(body) if cond is not None else body
+    forward = without_prints(without_test(body) if cond is not None else body)
     n_out = len(forward.outputs)
     invariants, init = ins[:n_inv], ins[n_inv:]
     pullback = vjp_body(forward, range(1, 1 + n_inv + n_carry))

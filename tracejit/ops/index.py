@@ -1,14 +1,35 @@
-"""Gather and scatter-add along one axis with an integer index array of any shape.
+"""Gather, scatter and scatter-add along one axis with an integer index array of any shape.
 
-All advanced indexing in `tracejit.numpy` lowers to these two: `x[idx]`, `x[:, idx]`, boolean
-masks (via their integer positions) and multi-array indices (via a linearised index).
+All advanced indexing in `tracejit.numpy` lowers to these: `x[idx]`, `x[:, idx]`, boolean
+masks (via their integer positions) and multi-array indices (via a linearised index) read with
+`take`, are written with `scatter` (NumPy's assignment: a repeated index keeps the last write)
+and accumulated with `scatter_add` (`np.add.at`). Their indices are in range: `wrap_index`
+applies NumPy's rule to each user index first (negative counts from the end, out of range
+raises IndexError), at run time when the index comes from data.
 """
 import numpy as np
 
 from ..ir import Aval
 from ..backends.numba_lower import Statement
-from .core import Primitive
-from .shape import zeros_like
+from . import elementwise as ew
+from .core import Primitive, constant
+from .shape import reshape, zeros_like
+
+
+def _wrap_index_impl(idx, *, size, axis):
+    idx = np.asarray(idx)
+    outside = (idx < -size) | (idx >= size)
+    if outside.any():
+        raise IndexError(f"index {idx[outside].flat[0]} is out of bounds for axis {axis} "
+                         f"with size {size}")
+    return np.where(idx < 0, idx.astype(np.int64) + size, idx).astype(np.int64)
+
+
+# NumPy's reading of a user's index into an axis of `size`: the position it names, or NumPy's
+# IndexError when the call's data put it out of range (on every call, not just the traced one)
+wrap_index = Primitive(
+    "wrap_index", _wrap_index_impl,
+    lambda idx, *, size, axis: [Aval(idx.shape, np.dtype(np.int64))])
 
 
 def _take_aval(x, idx, *, axis):
@@ -50,6 +71,50 @@ scatter_add = Primitive(
     "scatter_add", _scatter_add_impl,
     lambda base, idx, update, *, axis: [Aval(base.shape, base.dtype, base.weak)],
     vjp=_scatter_add_vjp, jvp=_scatter_add_jvp)
+
+
+def _scatter_impl(base, idx, update, *, axis):
+    out = np.array(base, copy=True)
+    out[(slice(None),) * axis + (np.asarray(idx),)] = update      # NumPy: the last write stays
+    return out
+
+
+def _last_writers(idx, size):
+    """Where a write through `idx` (positions into an axis of `size`) is the one that stays:
+    a boolean mask of idx's shape, or None when every write stays (distinct constant indices)."""
+    order = constant(idx, np.arange(idx.size, dtype=np.int64).reshape(idx.shape))
+    winner = scatter(constant(idx, np.full(size, -1, np.int64)), idx, order, axis=0)
+    last = ew.eq(take(winner, idx, axis=0), order)
+    if last.is_constant and np.all(last.val):
+        return None
+    return last
+
+
+def _scatter_vjp(cts, outs, ins, *, axis):
+    base, idx, update = ins
+    g = cts[0]
+    g_update = take(g, idx, axis=axis)
+    last = _last_writers(idx, base.shape[axis])
+    if last is not None:                 # an overwritten write reaches nothing
+        last = reshape(last, shape=(1,) * axis + tuple(idx.shape) + (1,) * (base.ndim - axis - 1))
+        g_update = ew.select(last, g_update, constant(g, np.zeros((), g.dtype)))
+    return [scatter(g, idx, zeros_like(update), axis=axis), None, g_update]
+
+
+def _scatter_jvp(ts, outs, ins, *, axis):
+    base, idx, update = ins
+    if ts[0] is None and ts[2] is None:
+        return [None]
+    tb = ts[0] if ts[0] is not None else zeros_like(base)
+    tu = ts[2] if ts[2] is not None else zeros_like(update)
+    return [scatter(tb, idx, tu, axis=axis)]
+
+
+# base with `update` written at positions `idx` (in range) of `axis`
+scatter = Primitive(
+    "scatter", _scatter_impl,
+    lambda base, idx, update, *, axis: [Aval(base.shape, base.dtype, base.weak)],
+    vjp=_scatter_vjp, jvp=_scatter_jvp)
 
 
 def _nonzero_flat_impl(mask, *, size):
@@ -100,18 +165,34 @@ def _lower_take(kb, op):
         kb.line(f"{target}[{', '.join(i) or '0'}] = {source}[{', '.join(read)}]")
 
 
-def _lower_scatter_add(kb, op):
-    (base, idx, update), out, axis = op.inputs, op.outputs[0], op.params["axis"]
-    loop_shape = out.shape[:axis] + idx.shape + out.shape[axis + 1:]
-    # one element: a scalar accumulator (every index must still be in range)
-    target = kb.define_scalar(out, kb.scalar(base)) if kb.is_scalar(out) else \
-        kb.writable_copy(base, out)
-    with kb.loops(loop_shape) as i:
-        j = _checked_index(kb, op, idx, i[axis:axis + idx.ndim], out.shape[axis])
-        value = kb.scalar(update) if kb.is_scalar(update) else \
-            f"{kb.array(update)}[{', '.join(kb.index(update.shape, loop_shape))}]"
-        write = "" if kb.is_scalar(out) else f"[{', '.join(i[:axis] + [j] + i[axis + idx.ndim:])}]"
-        kb.line(f"{target}{write} += {value}")
+def _scatter_lowering(assign):
+    """The lowering of a scatter that writes each update element with `assign` ("=", "+="), in
+    C order of the index, so that the last of repeated writes stays, as in NumPy."""
+    def lower(kb, op):
+        (base, idx, update), out, axis = op.inputs, op.outputs[0], op.params["axis"]
+        loop_shape = out.shape[:axis] + idx.shape + out.shape[axis + 1:]
+        # one element: a scalar (every index must still be in range)
+        target = kb.define_scalar(out, kb.scalar(base)) if kb.is_scalar(out) else \
+            kb.writable_copy(base, out)
+        with kb.loops(loop_shape) as i:
+            j = _checked_index(kb, op, idx, i[axis:axis + idx.ndim], out.shape[axis])
+            value = kb.scalar(update) if kb.is_scalar(update) else \
+                f"{kb.array(update)}[{', '.join(kb.index(update.shape, loop_shape))}]"
+            write = "" if kb.is_scalar(out) else \
+                f"[{', '.join(i[:axis] + [j] + i[axis + idx.ndim:])}]"
+            kb.line(f"{target}{write} {assign} {value}")
+    return lower
+
+
+def _lower_wrap_index(kb, op):
+    (idx,), out, size = op.inputs, op.outputs[0], op.params["size"]
+    if kb.is_scalar(out):
+        kb.define_scalar(out, f"np.int64({_checked_index(kb, op, idx, (), size)})")
+        return
+    target = kb.alloc(out)
+    with kb.loops(out.shape) as i:
+        j = _checked_index(kb, op, idx, i, size)
+        kb.line(f"{target}[{', '.join(i) or '0'}] = {j}")
 
 
 def _lower_nonzero_flat(kb, op):
@@ -129,5 +210,7 @@ def _lower_nonzero_flat(kb, op):
 
 
 take.numba = Statement(_lower_take)
-scatter_add.numba = Statement(_lower_scatter_add)
+scatter_add.numba = Statement(_scatter_lowering("+="))
+scatter.numba = Statement(_scatter_lowering("="))
+wrap_index.numba = Statement(_lower_wrap_index)
 nonzero_flat.numba = Statement(_lower_nonzero_flat)

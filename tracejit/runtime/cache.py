@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..frontend import TraceResult, python_entry, trace_function
-from ..ir import Lit
+from ..frontend import draws
+from ..ir import Lit, Trace
 from ..ops.core import GuardFailure
+from ..ops.effects import held_output, prints
 from ..tree import LEAF, TreeDef, flatten
 from . import explain, logs
 from .guard_code import compile_fast_call, compile_prepare, leaf_key
@@ -65,6 +67,12 @@ class Entry:
     def fallback_reason(self):
         """Why a compiling backend's program is not running its compiled code, or None."""
         return getattr(self.program, "fallback_reason", None)
+
+    @functools.cached_property
+    def rewinds(self):
+        """Whether some inputs are random draws made at call time that keep their generators'
+        states, to be rewound when the run side-exits (frontend/draws.py)."""
+        return draws.rewinds(self.sourced)
 
     @property
     def hits(self):
@@ -115,14 +123,23 @@ def _user_stacklevel():
     return level
 
 
-class ErrorsRetrace:
+class _WrappedProgram:
+    """A compiled program with behaviour added around `run`; the rest is the program's."""
+
+    def __init__(self, program):
+        self.program = program
+
+    def __getattr__(self, name):           # executor, fallback_reason, kernel, source ...
+        if name == "program":              # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.program, name)
+
+
+class ErrorsRetrace(_WrappedProgram):
     """A program traced through try or with blocks: an op that raises when it runs (NumPy's
     error on these inputs, which tracing did not meet) may be one the user's code catches,
     so the call is a side exit; re-tracing runs the handler CPython would, or raises as it
     would, on the user's line."""
-
-    def __init__(self, program):
-        self.program = program
 
     def run(self, inputs):
         try:
@@ -133,10 +150,22 @@ class ErrorsRetrace:
             raise GuardFailure(f"{type(error).__name__} raised inside code with try/with "
                                "blocks") from error
 
-    def __getattr__(self, name):           # executor, fallback_reason, kernel, ...
-        if name == "program":              # not set yet (a copy being made): no recursion
-            raise AttributeError(name)
-        return getattr(self.program, name)
+
+class PrintingProgram(_WrappedProgram):
+    """A program whose trace prints: its prints are held while it runs, and dropped when a
+    guard fails (the call is served again, and prints then). It wraps ErrorsRetrace, whose
+    side exits then drop the prints too."""
+
+    def run(self, inputs):
+        with held_output():
+            return self.program.run(inputs)
+
+
+def _may_side_exit(trace):
+    """Whether running `trace` may raise GuardFailure: it checks a guard, or runs a loop (whose
+    body may, or whose iterator may run out)."""
+    return any(op.prim.effect or any(isinstance(p, Trace) for p in op.params.values())
+               for op in trace.ops)
 
 
 # an outside array the trace reads has disappeared (an attribute deleted, a key removed)
@@ -169,7 +198,7 @@ class CompiledFunction:
             try:
                 result = hot.fast(self.fn, args)
             except GuardFailure as failure:   # a side exit: the general path takes over
-                exited = self._side_exit(failure)
+                exited = self._side_exit(failure, hot)
             else:
                 if result is not _MISS:
                     return result
@@ -213,7 +242,7 @@ class CompiledFunction:
             try:
                 outputs = entry.run(self.fn, leaves, sourced)
             except GuardFailure as failure:
-                failed = self._side_exit(failure)
+                failed = self._side_exit(failure, entry)
                 continue
             finally:
                 with self._stats_lock:
@@ -234,7 +263,9 @@ class CompiledFunction:
         logs.guards.debug("%s: input guard failed: %s (%s)", explain.name(self.fn), guard, loc)
         return Retrace("guard failed", str(guard), str(loc))
 
-    def _side_exit(self, failure):
+    def _side_exit(self, failure, entry):
+        if entry.rewinds:                 # the entry that serves the call draws them again
+            draws.rewind()
         loc = failure.op.loc if failure.op is not None else None
         with self._stats_lock:
             self.stats.note_guard_failure(failure.reason, loc)
@@ -250,7 +281,10 @@ class CompiledFunction:
             failed = failed_again or failed
             why = failed or explain.signature_change(self.fn, key, self.entries, args, kwargs)
             started = perf_counter()
-            result = trace_function(self.fn, args, kwargs)
+            with held_output(keep_on_success=False):   # the run below prints them
+                result = trace_function(self.fn, args, kwargs)
+            if draws.has_draws(result.sourced):   # the run below draws what the tracer drew
+                draws.rewind()
             traced = perf_counter()
             entry = self._make_entry(result, args, kwargs)
             entry.trace_time = traced - started
@@ -284,9 +318,12 @@ class CompiledFunction:
 
     def _make_entry(self, result, args, kwargs):
         joint, finish = self.transform(result, args, kwargs)
+        draws.keep_states(result.sourced, _may_side_exit(joint))
         program = self.backend.compile(joint)
         if result.protected:
             program = ErrorsRetrace(program)
+        if prints(joint):
+            program = PrintingProgram(program)
         return Entry(result, program, result.arg_leaves, result.sourced,
                      result.guards, joint=joint, finish=finish)
 

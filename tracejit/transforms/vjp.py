@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import TracejitError
 from ..ir import Lit, Trace, Var
 from ..ops.core import Builder, Tracer
+from ..ops.effects import without_prints
 from ..ops.elementwise import add, convert
 from ..ops.shape import unbroadcast, zeros_like
 from .dce import dce
@@ -114,7 +115,9 @@ def vjp_trace(trace: Trace, wrt_indices, out_index=0) -> Trace:
 
 def vjp_body(trace: Trace, wrt_indices) -> Trace:
     """The pullback of `trace` as a trace: inputs are `trace`'s inputs followed by one cotangent
-    per output; outputs are the cotangents of inputs `wrt_indices` (zeros where none flows)."""
+    per output; outputs are the cotangents of inputs `wrt_indices` (zeros where none flows).
+    It runs the primal again: without its prints."""
+    trace = without_prints(trace)
     builder = Builder(concrete=False)
     env = replay(builder, trace)
     seeds = {}
