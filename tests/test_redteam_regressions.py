@@ -243,3 +243,18 @@ def _uint8_plus_python_int(x, s):
 def test_python_numbers_keep_small_dtypes(fn, backend):
     x32 = _a(1.1, 2.3, -0.7, dtype=np.float32)
     check_sequence(fn, [(x32, 2.0), (x32, 2), (x32 * 3, -1.5)], backend)
+
+
+# ---- signs of infinities and zeros ------------------------------------------------------------------
+def _sign_bits(x):
+    return np.signbit(x), np.copysign(1.0, x), np.copysign(x, -1.0), np.isposinf(x), np.isneginf(x)
+
+
+def _python_copysign(x):
+    return math.copysign(1.0, float(x[0] * 0.0)), math.copysign(float(x[1]), float(x[0]))
+
+
+@pytest.mark.parametrize("fn", [_sign_bits, _python_copysign], ids=lambda f: f.__name__)
+def test_sign_bits(fn, backend):
+    check_sequence(fn, [(_a(0.7, -0.2),), (_a(-1.3, INF),), (_a(-0.0, 0.0),), (_a(NAN, -INF),)],
+                   backend)

@@ -80,7 +80,8 @@ for _math_name, _np_name in {"sin": "sin", "cos": "cos", "tan": "tan", "exp": "e
                              "log2": "log2", "log10": "log10", "hypot": "hypot",
                              "degrees": "degrees", "radians": "radians", "asinh": "arcsinh",
                              "acosh": "arccosh", "atanh": "arctanh", "exp2": "exp2",
-                             "cbrt": "cbrt", "fmod": "fmod", "remainder": "remainder"}.items():
+                             "cbrt": "cbrt", "fmod": "fmod", "remainder": "remainder",
+                             "copysign": "copysign"}.items():
     if hasattr(math, _math_name):
         LOOKASIDE[id(getattr(math, _math_name))] = _math(_math_name, _np_name)
 

@@ -140,7 +140,8 @@ def _dynamic_view(x, index):
     result = I.getitem(x, index)
     dynamic = all(not I._is_array_index(e) or (isinstance(e, Tracer) and e.ndim == 0 and
                                                 e.dtype.kind in "iu") for e in entries)
-    if not dynamic or result.ndim == 0 and Ellipsis not in entries:
+    # `is`, not `in`: `in` would compare a traced index with Ellipsis (a guard on the data)
+    if not dynamic or result.ndim == 0 and not any(e is Ellipsis for e in entries):
         return result
     concrete = tuple(int(e.val) if isinstance(e, Tracer) else e for e in entries)
     step = FunctionStep(lambda y: I.getitem(y, index),
