@@ -258,3 +258,15 @@ def _python_copysign(x):
 def test_sign_bits(fn, backend):
     check_sequence(fn, [(_a(0.7, -0.2),), (_a(-1.3, INF),), (_a(-0.0, 0.0),), (_a(NAN, -INF),)],
                    backend)
+
+
+# ---- booleans add as NumPy adds them (a logical or), in every executor ----------------------------
+def _bool_sums(x):
+    cnt = 13
+    cnt += (x[0] > 0) + (x[-1] < 0)
+    return cnt, (x > 0) + (x < 1), np.add(x > 0, x > 0), x + (x > 0)
+
+
+def test_bool_addition(backend):
+    check_sequence(_bool_sums, [(_a(1.0, 0.5, -2.0),), (_a(-1.0, 2.0),), (_a(1.0, 0.5, -2.0),)],
+                   backend)
