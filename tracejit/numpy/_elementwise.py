@@ -8,7 +8,9 @@ import math
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..ops import elementwise as ew
+from ..ops.core import Tracer
 from . import _funcs as F
 from ._funcs import asarray, refuse
 from ._registry import implements
@@ -99,7 +101,10 @@ def _copysign(x, y):
 
 def _sign_bit(x):
     """Negative, or -0.0 (whose reciprocal is -inf). -inf's reciprocal is -0.0, not below zero,
-    so the first test is needed; a NaN counts as positive."""
+    so the first test is needed. A NaN's sign bit (set by `-inf * 0.0` on most machines) no
+    comparison can read: refused, with a guard so that a later call with a NaN re-traces."""
+    if isinstance(x, Tracer) and x.dtype.kind == "f" and bool(F.max(F.astype(ew.isnan(x), np.int8))):
+        raise UnsupportedError("the sign bit of a NaN (np.signbit, np.copysign, math.copysign)")
     return ew.logical_or(ew.lt(x, 0), ew.lt(ew.div(1, x), 0))
 
 
