@@ -142,10 +142,16 @@ def _order_statistics(x):
     return np.median(x), np.quantile(x, 0.3), np.quantile(x, 0.7), np.percentile(x, [10, 50, 90])
 
 
-@pytest.mark.parametrize("fn", [_arg_extremes, _order_statistics], ids=lambda f: f.__name__)
+def _nan_ignoring_extremes(x):
+    return np.nanmin(x), np.nanmax(x.reshape(1, -1), axis=1), float(np.nanmin(x)) + np.nansum(x)
+
+
+@pytest.mark.parametrize("fn", [_arg_extremes, _order_statistics, _nan_ignoring_extremes],
+                         ids=lambda f: f.__name__)
 def test_nan_inf_reductions(fn, backend):
     check_sequence(fn, [(_a(1.0, NAN, 3.0, NAN),), (_a(-INF),), (_a(-INF, 1.0),),
-                        (_a(NAN, 1.0, 2.0),), (_a(1.0, INF),), (_a(3.0, 1.0, 2.0, 5.0),)], backend)
+                        (_a(NAN, 1.0, 2.0),), (_a(1.0, INF),), (_a(3.0, 1.0, 2.0, 5.0),),
+                        (_a(NAN),), (_a(NAN, NAN),)], backend)
 
 
 # ---- Python numbers to a power ---------------------------------------------------------------------
