@@ -103,7 +103,7 @@ UNARY_ANY = ["negative", "abs", "fabs", "exp", "exp2", "expm1", "sin", "cos", "t
 UNARY_POS = ["log", "log2", "log10", "log1p", "sqrt", "reciprocal"]
 UNARY_UNIT = ["arcsin", "arccos", "arctanh"]
 BINARY_ANY = ["add", "subtract", "multiply", "maximum", "minimum", "fmax", "fmin",
-              "logaddexp", "logaddexp2", "arctan2", "hypot"]
+              "logaddexp", "logaddexp2", "arctan2", "hypot", "copysign"]
 BINARY_POS = ["divide", "true_divide", "power", "float_power", "mod", "fmod", "remainder"]
 
 RECORDS = (

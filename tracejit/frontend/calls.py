@@ -108,6 +108,7 @@ _MATH = {   # math name: (NumPy name or function, what an infinity from finite a
     "tanh": ("tanh", None), "atan": ("arctan", None), "atan2": ("arctan2", None),
     "asinh": ("arcsinh", None), "fabs": ("absolute", None), "hypot": ("hypot", None),
     "degrees": ("degrees", None), "radians": ("radians", None), "cbrt": ("cbrt", None),
+    "copysign": ("copysign", None),
 }
 
 

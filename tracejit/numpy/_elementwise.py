@@ -8,7 +8,9 @@ import math
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..ops import elementwise as ew
+from ..ops.core import Tracer
 from . import _funcs as F
 from ._funcs import asarray, refuse
 from ._registry import implements
@@ -47,7 +49,9 @@ _SCALED = {   # name: (numpy function, composition)
     "positive": (np.positive, lambda x: x),
     "conjugate": (np.conjugate, lambda x: ew.conj(x) if x.dtype.kind == "c" else x),
     "isinf": (np.isinf, lambda x: ew.logical_not(ew.logical_or(ew.isfinite(x), ew.isnan(x)))),
-    "signbit": (np.signbit, lambda x: ew.lt(ew.div(1, x), 0)),
+    "signbit": (np.signbit, lambda x: _sign_bit(x)),
+    "isposinf": (np.isposinf, lambda x: ew.eq(x, np.inf)),
+    "isneginf": (np.isneginf, lambda x: ew.eq(x, -np.inf)),
 }
 def _reciprocal(x):
     """1 / x; for integers, C's truncating division as NumPy does it (x for +-1, else 0)."""
@@ -76,7 +80,27 @@ _BINARY = {
     "logaddexp": (np.logaddexp, lambda x, y: _logaddexp(x, y)),
     "logaddexp2": (np.logaddexp2,
                    lambda x, y: ew.div(_logaddexp(ew.mul(x, _LN2), ew.mul(y, _LN2)), _LN2)),
+    "copysign": (np.copysign, lambda x, y: _copysign(x, y)),
 }
+
+
+def _copysign(x, y):
+    """|x| with y's sign bit."""
+    magnitude = ew.abs(_as_float64(x) if _is_integer(x) else x)
+    return ew.select(_sign_bit(y), ew.neg(magnitude), magnitude)
+
+
+def _sign_bit(x):
+    """Negative, or -0.0 (whose reciprocal is -inf). -inf's reciprocal is -0.0, not below zero,
+    so the first test is needed. A NaN's sign bit (set by `-inf * 0.0` on most machines) no
+    comparison can read: refused, with a guard so that a later call with a NaN re-traces."""
+    if isinstance(x, Tracer) and x.dtype.kind == "f" and bool(F.max(F.astype(ew.isnan(x), np.int8))):
+        raise UnsupportedError("the sign bit of a NaN (np.signbit, np.copysign, math.copysign)")
+    return ew.logical_or(ew.lt(x, 0), ew.lt(ew.div(1, x), 0))
+
+
+def _is_integer(x):
+    return isinstance(x, (int, bool)) or getattr(x, "dtype", np.dtype(float)).kind in "biu"
 
 
 def _as_float64(x):

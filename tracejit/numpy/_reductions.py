@@ -116,14 +116,23 @@ def nanstd(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=Non
 
 @implements(np.nanmax)
 def nanmax(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    return F.max(_nan_filled(a, -np.inf), axis, out=out, keepdims=keepdims, initial=initial,
-                 where=where)
+    return _all_nan_is_nan(a, axis, keepdims, initial, F.max(
+        _nan_filled(a, -np.inf), axis, out=out, keepdims=keepdims, initial=initial, where=where))
 
 
 @implements(np.nanmin)
 def nanmin(a, axis=None, out=None, keepdims=False, initial=None, where=None):
-    return F.min(_nan_filled(a, np.inf), axis, out=out, keepdims=keepdims, initial=initial,
-                 where=where)
+    return _all_nan_is_nan(a, axis, keepdims, initial, F.min(
+        _nan_filled(a, np.inf), axis, out=out, keepdims=keepdims, initial=initial, where=where))
+
+
+def _all_nan_is_nan(a, axis, keepdims, initial, result):
+    """NumPy's nanmax/nanmin of a slice that is all NaN is NaN (not the filler's +-inf)."""
+    a = asarray(a)
+    if a.dtype.kind not in "fc" or initial is not None:
+        return result
+    all_nan = F.min(ew.isnan(a), axis, keepdims=keepdims)
+    return as_numpy_scalar(ew.select(all_nan, np.nan, result))
 
 
 @implements(np.nancumsum)

@@ -231,6 +231,8 @@ for _prim, _template in _NUMBA.items():
     _prim.numba = Scalar(_template)
 # in loops, calls to the C library (no SVML here) keep LLVM from vectorizing: branch-free
 # versions from backends/numba_math; sin and cos fall back to the C library for huge arguments
+# NumPy adds booleans as a logical or (True + True is True); Python's + would give 2
+add.numba = ByKind({kind: _NUMBA[add] for kind in "iufc"} | {"b": "({0} | {1})"})
 exp.numba = Scalar(_NUMBA[exp], vector="exp")
 log.numba = Scalar(_NUMBA[log], vector="log")
 tanh.numba = Scalar(_NUMBA[tanh], vector="tanh")
