@@ -24,19 +24,8 @@ import types
 
 import numpy as np
 
-from ..numpy._registry import has_tracer
+from ..numpy._registry import has_tracer, map_traced
 from ..ops.core import Tracer, concretize_exact, python_type, stand_in
-
-
-def _deep(value, convert):
-    """`value` with every traced value in it (also in lists, tuples, dicts) converted."""
-    if isinstance(value, Tracer):
-        return convert(value)
-    if type(value) in (list, tuple):
-        return type(value)(_deep(v, convert) for v in value)
-    if type(value) is dict:
-        return {k: _deep(v, convert) for k, v in value.items()}
-    return value
 
 
 def traced_among(args, kwargs):
@@ -49,7 +38,7 @@ def _type_query(fn):
     """A callable whose answer depends only on the types, shapes and dtypes of its arguments:
     asked of stand-ins, no guard needed."""
     def answer(*args, **kwargs):
-        return fn(*_deep(args, stand_in), **_deep(kwargs, stand_in))
+        return fn(*map_traced(args, stand_in), **map_traced(kwargs, stand_in))
     return answer
 
 
@@ -57,7 +46,7 @@ def _value_query(fn):
     """A callable that reads values to the last digit (text, hashes): asked of the exact
     values, each guarded."""
     def answer(*args, **kwargs):
-        return fn(*_deep(args, concretize_exact), **_deep(kwargs, concretize_exact))
+        return fn(*map_traced(args, concretize_exact), **map_traced(kwargs, concretize_exact))
     return answer
 
 
@@ -86,13 +75,13 @@ def door(fn, args, kwargs):
 def text(value, conversion=None, spec=""):
     """An f-string field: `format(conversion(value), spec)`, through the door when traced."""
     if traced_among((value,), {}):
-        value = _deep(value, concretize_exact)
+        value = map_traced(value, concretize_exact)
     return format(conversion(value) if conversion else value, spec)
 
 
 def percent(left, right):
     """`left % right` with a str or bytes on the left: printf-style text of the values."""
-    return left % _deep(right, concretize_exact)
+    return left % map_traced(right, concretize_exact)
 
 
 def class_of(t: Tracer):

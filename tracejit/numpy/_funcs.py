@@ -17,7 +17,7 @@ from ..ops import shape as sh
 from ..ops.core import (Tracer, as_numpy_scalar, concretize_exact, concretize_int, constant,
                         current_builder, python_type)
 from ..ops.reduce import reduce_max, reduce_min, reduce_sum
-from ._registry import implements
+from ._registry import implements, map_traced
 
 
 def refuse(fn_name, **unsupported):
@@ -352,17 +352,14 @@ def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None):
     return _like(a, fill_value, dtype, shape)
 
 
+def _static_value(t):
+    """The Python object a traced scalar stands for, guarded: an int by its value, anything
+    else exactly (as text is)."""
+    return concretize_int(t) if t.dtype.kind in "iub" and t.ndim == 0 else concretize_exact(t)
+
+
 def static_values(tree):
-    """`tree` with each traced scalar replaced by the Python object it stands for, guarded:
-    an int by its value, anything else exactly (as text is)."""
-    if isinstance(tree, Tracer):
-        return concretize_int(tree) if tree.dtype.kind in "iub" and tree.ndim == 0 \
-            else concretize_exact(tree)
-    if type(tree) in (list, tuple):
-        return type(tree)(static_values(item) for item in tree)
-    if type(tree) is dict:
-        return {key: static_values(value) for key, value in tree.items()}
-    return tree
+    return map_traced(tree, _static_value)
 
 
 def _creator(np_fn):

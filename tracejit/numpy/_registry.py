@@ -29,17 +29,23 @@ def _is_python_int(x):
     return isinstance(x, Tracer) and x.aval.weak and x.ndim == 0 and x.dtype.kind in "iu"
 
 
+def map_traced(tree, convert):
+    """`tree` with `convert(t)` in place of every traced value `t` in it (also inside lists,
+    tuples and dicts)."""
+    if isinstance(tree, Tracer):
+        return convert(tree)
+    if type(tree) in (list, tuple):
+        return type(tree)(map_traced(item, convert) for item in tree)
+    if type(tree) is dict:
+        return {key: map_traced(value, convert) for key, value in tree.items()}
+    return tree
+
+
 def python_ints_made_static(args):
     """`args` with each traced Python int (a loop counter, an int argument) made the int it
     stands for, guarded: outside ufuncs, NumPy reads Python ints as shapes, axes, counts,
     repetitions and bounds, which a trace fixes (a call with another value re-traces)."""
-    if _is_python_int(args):
-        return concretize_int(args)
-    if type(args) in (list, tuple):
-        return type(args)(python_ints_made_static(a) for a in args)
-    if type(args) is dict:
-        return {k: python_ints_made_static(v) for k, v in args.items()}
-    return args
+    return map_traced(args, lambda t: concretize_int(t) if _is_python_int(t) else t)
 
 
 def implements(*numpy_functions, always=False):
