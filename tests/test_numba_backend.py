@@ -481,6 +481,21 @@ def test_division_family_matches_numpy_at_zero_and_negative_operands(ufunc, dtyp
     assert_identical(kernel_result(ufunc, x, y), expected)
 
 
+@pytest.mark.parametrize("ufunc", [np.maximum, np.minimum])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_maximum_minimum_match_numpy_on_equal_zeros_and_nan(ufunc, dtype):
+    """NumPy returns the second operand unless the first wins or is NaN, which decides the
+    sign of an equal zero: maximum(-0.0, 0.0) is 0.0 (numba's own np.maximum gave -0.0)."""
+    values = EDGES if np.dtype(dtype).kind == "f" else INT_EDGES
+    with np.errstate(all="ignore"):
+        x, y = (np.asarray(v).astype(dtype) for v in np.meshgrid(values, values))
+    assert_identical(kernel_result(ufunc, x, y), ufunc(x, y))
+
+
+def test_sign_of_negative_zero_is_zero():
+    assert_identical(kernel_result(np.sign, EDGES), np.sign(EDGES))
+
+
 @pytest.mark.parametrize("fn", [np.rint, np.trunc, np.round, np.real, np.imag, np.conj])
 def test_rounding_and_parts_match_numpy(fn):
     halves = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 3.5, -0.0, 1e300, np.inf, np.nan, 0.49999999999999994])

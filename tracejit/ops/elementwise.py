@@ -214,11 +214,14 @@ convert = Primitive(
 _NUMBA = {
     add: "({0} + {1})", sub: "({0} - {1})", mul: "({0} * {1})", div: "({0} / {1})",
     neg: "(-{0})",
-    maximum: "np.maximum({0}, {1})", minimum: "np.minimum({0}, {1})",   # NaN-propagating
+    # NumPy's rule, which also decides the sign of an equal zero: the second operand unless the
+    # first is greater (smaller) or NaN (numba's np.maximum(-0.0, 0.0) gives -0.0, NumPy 0.0)
+    maximum: "({0} if {0} > {1} or {0} != {0} else {1})",
+    minimum: "({0} if {0} < {1} or {0} != {0} else {1})",
     arctan2: "math.atan2({0}, {1})",
     exp: "math.exp({0})", log: "math.log({0})", log1p: "math.log1p({0})", expm1: "math.expm1({0})",
     sin: "math.sin({0})", cos: "math.cos({0})", tan: "math.tan({0})", tanh: "math.tanh({0})",
-    sqrt: "math.sqrt({0})", abs: "abs({0})", sign: "np.sign({0})",
+    sqrt: "math.sqrt({0})", abs: "abs({0})", sign: "(np.sign({0}) + 0)",      # + 0: NumPy's sign of -0.0 is 0.0
     floor: "np.floor({0})", ceil: "np.ceil({0})",        # math.floor would return an int
     sinh: "math.sinh({0})", cosh: "math.cosh({0})", arcsin: "math.asin({0})",
     arccos: "math.acos({0})", arctan: "math.atan({0})", arcsinh: "math.asinh({0})",
