@@ -286,11 +286,30 @@ def test_bool_addition(backend):
                    backend)
 
 
-# ---- known gap ------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="the pow primitive is np.power, whose x ** 0.5 is sqrt "
-                   "(-inf gives nan, -0.0 gives -0.0); Python's float ** and NumPy scalars' ** "
-                   "use C pow (inf, 0.0). Needs the operator's own rule for scalar operands.")
-def test_scalar_half_power_at_negative_infinity():
-    def half_power(x):
-        return float(x[0]) ** 0.5, x[0] ** 0.5
-    check_sequence(half_power, [(_a(-INF),)], "numpy")
+# ---- powers: C's pow for scalars, NumPy's sqrt shortcut for a broadcast exponent of 0.5 -----------
+def _half_powers(x, s):
+    return (float(x[0]) ** 0.5, x[0] ** 0.5, x ** 0.5, np.power(x, 0.5), np.power(x[0], 0.5),
+            x ** s, np.power(x, s), x[0] ** s, float(x[1]) ** 0.5,
+            np.power(x[:1], np.array([0.5])),            # one element each: C's pow
+            np.power(x, np.array([0.5])),                 # broadcast: sqrt
+            np.power(x.reshape(1, -1), np.array([0.5])))
+
+
+def test_half_power_follows_the_operand_kinds(backend):
+    """-inf ** 0.5 is inf for scalars (C's pow) and nan for np.power with a broadcast exponent
+    (NumPy takes sqrt); -0.0 ** 0.5 is 0.0 and -0.0 likewise."""
+    calls = [(_a(-INF, -0.0, 4.0), 0.5), (_a(-0.0, -INF, 2.0), 0.5), (_a(-INF, -0.0, 4.0), 2.0),
+             (_a(4.0, 1.0, 2.0), 0.5)]
+    check_sequence(_half_powers, calls, backend)
+
+
+def test_half_power_gradient_with_traced_exponent(backend):
+    def f(x, s):
+        return np.sum(np.power(x, s) + x[0] ** s)
+    x, s = np.array([1.3, 0.7, 2.1]), 0.5
+    gx, gs = tracejit.grad(f, argnums=(0, 1), backend=backend)(x, s)
+    eps = 1e-6
+    fd_s = (f(x, s + eps) - f(x, s - eps)) / (2 * eps)
+    fd_x = [(f(x + eps * e, s) - f(x - eps * e, s)) / (2 * eps) for e in np.eye(3)]
+    np.testing.assert_allclose(gs, fd_s, rtol=1e-7)
+    np.testing.assert_allclose(gx, fd_x, rtol=1e-7)

@@ -26,6 +26,11 @@ def _is_python_number(x):
     return type(x) in (int, float, bool) or isinstance(x, Tracer) and x.aval.weak
 
 
+def _is_array(x):
+    """An ndarray (0-d included) rather than a scalar, Python's or NumPy's."""
+    return isinstance(x, np.ndarray) or isinstance(x, Tracer) and python_type(x) is np.ndarray
+
+
 def _is_python_int(x):
     return type(x) in (int, bool) or isinstance(x, Tracer) and x.aval.weak and x.dtype.kind in "biu"
 
@@ -79,7 +84,7 @@ def _python_pow(a, b):
                                "number in Python; tracejit traces real numbers only",
                                traced.builder.loc,
                                "Use numpy arrays (NumPy gives nan) or complex() explicitly.")
-    result = F.power(a, b)
+    result = ew.pow(a, b)
     shrinks = not isinstance(b, Tracer) and 0 <= b <= 1      # |a| ** b cannot overflow
     if not shrinks and _holds(F.logical_and(E.isinf(result),
                                             F.logical_and(F.isfinite(a), F.isfinite(b)))):
@@ -95,10 +100,12 @@ def _python_numbers(fn, name):
         if isinstance(a, _SEQUENCES) or isinstance(b, _SEQUENCES):
             return _with_sequence(fn, name, a, b)
         a, b = _big_ints_as_floats(a, b)
+        if name == "pow" and not (_is_array(a) or _is_array(b)):
+            # scalars' ** is C's pow (np.float64(-inf) ** 0.5 is inf), not np.power's shortcut
+            return _python_pow(a, b) if _is_python_number(a) and _is_python_number(b) \
+                else ew.pow(a, b)
         if not (_is_python_number(a) and _is_python_number(b)):
             return fn(a, b)
-        if name == "pow":
-            return _python_pow(a, b)
         if name in ("truediv", "mod", "floordiv") and _holds(F.equal(b, 0)):
             raise ZeroDivisionError(f"{_DIVISION_NAMES[name]} by zero")
         if name in _PYTHON_INT_OPS and _is_python_int(a) and _is_python_int(b):

@@ -73,7 +73,7 @@ def _elementwise(np_fn, prim):
 
 _ELEMENTWISE = {
     np.add: ew.add, np.subtract: ew.sub, np.multiply: ew.mul, np.true_divide: ew.div,
-    np.power: ew.pow, np.negative: ew.neg, np.maximum: ew.maximum, np.minimum: ew.minimum,
+    np.negative: ew.neg, np.maximum: ew.maximum, np.minimum: ew.minimum,
     np.exp: ew.exp, np.log: ew.log, np.log1p: ew.log1p, np.expm1: ew.expm1, np.sin: ew.sin,
     np.cos: ew.cos, np.tan: ew.tan, np.tanh: ew.tanh, np.sqrt: ew.sqrt, np.absolute: ew.abs,
     np.sign: ew.sign, np.floor: ew.floor, np.ceil: ew.ceil, np.sinh: ew.sinh, np.cosh: ew.cosh,
@@ -87,6 +87,37 @@ _ELEMENTWISE = {
 }
 for _np_fn, _prim in _ELEMENTWISE.items():
     globals()[_np_fn.__name__] = _elementwise(_np_fn, _prim)
+
+
+@implements(np.power)
+def power(x1, x2, out=None, where=None, dtype=None):
+    """NumPy's power. For an exponent broadcast over the base, NumPy's loop takes shortcuts
+    (x*x for 2, sqrt for 0.5); sqrt differs from C's pow (the pow primitive, which Python's
+    and NumPy scalars' `**` use) at -0.0 and -inf, where this follows sqrt."""
+    refuse("power", out=out, where=where)
+    base, exponent = asarray(x1), asarray(x2)
+    result = ew.pow(base, exponent)
+    if result.dtype.kind == "f" and _broadcast_exponent(base, exponent):
+        if not isinstance(exponent, Tracer):
+            if np.asarray(exponent).reshape(-1)[0] == 0.5:
+                result = ew.sqrt(astype(base, result.dtype))
+        else:
+            signed_edge = ew.logical_or(ew.eq(base, 0), ew.eq(base, -np.inf))
+            result = ew.select(ew.logical_and(ew.eq(exponent, 0.5), signed_edge),
+                               ew.sqrt(astype(base, result.dtype)), result)
+    return result if dtype is None else astype(result, dtype)
+
+
+def _broadcast_exponent(base, exponent):
+    """Whether NumPy's power loop sees `exponent` as one value repeated (stride 0), which is
+    decided by the shapes alone; asked of NumPy on arrays of those shapes."""
+    if np.ndim(exponent) == 0:
+        return True
+    if np.size(exponent) != 1:
+        return False
+    with np.errstate(invalid="ignore"):
+        probe = np.power(np.full(np.shape(base), -np.inf), np.full(np.shape(exponent), 0.5))
+    return bool(np.isnan(probe).all())
 
 
 @implements(np.absolute)

@@ -99,7 +99,20 @@ def _pow_lin_exponent(g, ans, x, y):
     return mul(g, mul(ans, log(safe_x)))
 
 
-pow = binary("pow", np.power, _pow_lin_base, _pow_lin_exponent)
+def _c_pow(x, y):
+    """C's pow, which Python floats and NumPy scalars use for `**`. np.power takes sqrt for
+    an exponent of 0.5 broadcast over the base, which differs at -0.0 and -inf; the NumPy
+    front end (numpy.power) asks for that shortcut explicitly."""
+    result = np.power(x, y)
+    if np.ndim(y) == 0 or np.size(y) == 1:
+        half = np.asarray(y == 0.5)
+        if half.any() and np.result_type(result).kind == "f":
+            fixed = np.where(np.asarray(x) == -np.inf, np.inf, np.abs(result))
+            result = fixed if isinstance(result, np.ndarray) else fixed[()]
+    return result
+
+
+pow = binary("pow", _c_pow, _pow_lin_base, _pow_lin_exponent)
 
 
 def _split_ties(win, tie):
