@@ -20,7 +20,9 @@ import inspect
 import io
 import logging
 import functools
+import itertools
 import math
+import operator
 import types
 
 import numpy as np
@@ -202,18 +204,50 @@ def _math_log(x, base=None):
 
 LOOKASIDE[id(math.log)] = _math_log
 
-# builtins that only move objects around: traced values may pass through them
+# natives that only move objects around, or apply the traced values' own operators (which
+# record what they do): traced values may pass through them
+_OPERATOR_FUNCTIONS = ("abs", "add", "and_", "concat", "contains", "countOf", "eq", "floordiv",
+                       "ge", "getitem", "gt", "index", "indexOf", "inv", "invert", "is_",
+                       "is_not", "le", "lshift", "lt", "matmul", "mod", "mul", "ne", "neg",
+                       "not_", "or_", "pos", "pow", "rshift", "sub", "truediv", "truth", "xor")
+_ITERTOOLS = ("accumulate", "chain", "combinations", "combinations_with_replacement", "compress",
+              "count", "cycle", "dropwhile", "filterfalse", "groupby", "islice", "pairwise",
+              "permutations", "product", "repeat", "starmap", "takewhile", "tee", "zip_longest")
 SAFE_NATIVE = {id(f) for f in (
     len, zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, next,
-    getattr, min, max, sum, abs, all, any, map, filter, id, divmod, pow, round, range, slice)}
+    getattr, min, max, sum, abs, all, any, map, filter, id, divmod, pow, round, range, slice,
+    functools.reduce, functools.partial, functools.cmp_to_key,
+    *(getattr(operator, name) for name in _OPERATOR_FUNCTIONS),
+    *(getattr(itertools, name) for name in _ITERTOOLS if hasattr(itertools, name)))}
+# callable objects of those modules that only look items or attributes up
+_SAFE_CALLABLE_TYPES = (operator.itemgetter, operator.attrgetter, operator.methodcaller)
 _CONTAINERS = (list, dict, set, tuple)
-# builtins that iterate over their arguments: an outside container passed to one is replaced by
-# a copy whose items are read through sources, so arrays in it stay trace inputs
-_ITERATING = {id(f) for f in (
-    zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, min, max, sum,
-    all, any, map, filter)}
+# where the natives above call back: the position of the callback among positional arguments
+# (any callable there runs under the tracer: `map(float, xs)` as `map(lambda v: float(v), xs)`)
+_CALLBACK_AT = {id(map): 0, id(filter): 0, id(functools.reduce): 0, id(functools.cmp_to_key): 0,
+                id(itertools.starmap): 0, id(itertools.filterfalse): 0,
+                id(itertools.takewhile): 0, id(itertools.dropwhile): 0,
+                id(itertools.accumulate): 1, id(itertools.groupby): 1}
+_CALLBACK_KEYWORDS = ("key", "func")
 _MUTATORS = {"append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
              "add", "discard", "sort", "reverse", "popitem", "__setitem__", "__delitem__"}
+
+
+# callables that look at an object itself (its identity, type, attributes), not at the items
+# of a container: given the container, not a copy of its contents
+_ABOUT_THE_OBJECT = {id(f) for f in (isinstance, issubclass, type, id, callable, hasattr, getattr,
+                                     setattr, delattr, vars, super, globals)}
+
+
+def _interpreted(fn):
+    """Whether `call` runs `fn`'s bytecode in the tracer (which reads outside containers
+    through their sources item by item) rather than natively."""
+    if isinstance(fn, types.MethodType):
+        return True
+    if isinstance(fn, (types.FunctionType, type)):
+        return not is_trusted(fn)
+    call_method = getattr(type(fn), "__call__", None)
+    return isinstance(call_method, types.FunctionType) and not is_trusted(type(fn))
 
 
 # functions that read the interpreter's own state, which the tracer keeps (sys.exc_info):
@@ -226,6 +260,16 @@ def call(frame: Frame, fn, args, kwargs):
     state = INTERPRETER_STATE.get(id(fn))
     if state is not None:
         return state(ctx, *args, **kwargs)
+    if id(fn) in _ABOUT_THE_OBJECT or _interpreted(fn):
+        return _call(frame, fn, args, kwargs)
+    copies = []
+    result = _call(frame, fn, ctx.contents(args, copies), ctx.contents(kwargs, copies))
+    ctx.check_unchanged(copies, f"{_describe(fn)}()")
+    return result
+
+
+def _call(frame: Frame, fn, args, kwargs):
+    ctx = frame.ctx
     answer = door(fn, args, kwargs)
     if answer is not None:
         return answer(*args, **kwargs)
@@ -257,12 +301,23 @@ def call(frame: Frame, fn, args, kwargs):
             "Call it outside the function and pass the value in as an argument.")
     if fn is getattr:
         return _getattr(frame, *args)
+    if fn is vars and args:
+        return sourced_attr(ctx, args[0], "__dict__")
     if fn in (setattr, delattr):
         from .handlers import _DELETE, store_attr
         return store_attr(ctx, args[0], args[1], args[2] if fn is setattr else _DELETE,
                           "setattr() of" if fn is setattr else "delattr() of")
     if fn is globals:
         return ctx.read(frame.globals, frame.globals_source)
+    if type(fn) is functools.partial:
+        # looked through: its function called with its arguments first, as partial does
+        func, bound = sourced_attr(ctx, fn, "func"), ctx.contents(sourced_attr(ctx, fn, "args"))
+        keywords = ctx.contents(sourced_attr(ctx, fn, "keywords"))
+        return call(frame, func, (*bound, *args), {**keywords, **kwargs})
+    if isinstance(fn, functools._lru_cache_wrapper):
+        # the cached function itself: a cache outliving the trace would hand later traces
+        # values of this one (the function is assumed pure, as caching it does)
+        return call(frame, sourced_attr(ctx, fn, "__wrapped__"), args, kwargs)
     if isinstance(fn, types.MethodType):
         # a bound method held outside the trace: its object's state is read through it
         return call(frame, sourced_attr(ctx, fn, "__func__"),
@@ -386,12 +441,10 @@ def call_native(ctx, fn, args, kwargs):
     container_method = isinstance(fn, types.BuiltinMethodType) and isinstance(owner, _CONTAINERS)
     if container_method and ctx.is_outside(owner):
         return _call_outside_container(ctx, owner, fn.__name__, args, kwargs)
-    if id(fn) in _ITERATING:
-        args = [_sourced_container(ctx, a) for a in args]
-    if id(fn) in SAFE_NATIVE or container_method:
-        args, kwargs = _traced_callbacks(ctx, fn, args, kwargs)
-    if (has_tracer(args) or has_tracer(kwargs.values())) and not (
-            id(fn) in SAFE_NATIVE or container_method):
+    safe = id(fn) in SAFE_NATIVE or container_method or isinstance(fn, _SAFE_CALLABLE_TYPES) \
+        or owner is itertools.chain                      # chain.from_iterable
+    args, kwargs = _traced_callbacks(ctx, fn, safe, args, kwargs)
+    if not safe and (has_tracer(args) or has_tracer(kwargs.values())):
         numpy_fn = (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
         raise ctx.unsupported(
             f"{_describe(fn)} is not supported on traced values" if numpy_fn else
@@ -401,34 +454,34 @@ def call_native(ctx, fn, args, kwargs):
     return fn(*args, **kwargs)
 
 
-_CALLBACK_FIRST = {id(map), id(filter)}
-
-
-def _traced_callbacks(ctx, fn, args, kwargs):
-    """The functions `map`, `filter`, `sorted(key=)`, `list.sort(key=)` call back run under
-    the tracer, as if called from the user's line: their type tests, text and branches on
-    traced values go through the same doors as the user's own code."""
+def _traced_callbacks(ctx, fn, safe, args, kwargs):
+    """Python code that native code calls back (`functools.reduce(lambda ...)`, `map`,
+    `sorted(key=)`, a SciPy routine's objective) runs under the tracer, as if called from the
+    user's line: its type tests, text and branches on traced values go through the same doors
+    as the user's own code, and values it closes over stay traced. The natives above get any
+    callable at their callback positions; other natives, the Python functions and methods
+    among their arguments (not classes or callable objects, which are more often stored or
+    looked at than called: `defaultdict(list)`, `super(C, self)`)."""
     frame = ctx.frame
 
     def traced(callback):
-        return callback if not callable(callback) else \
-            (lambda *a: call(frame, callback, a, {}))
-    if id(fn) in _CALLBACK_FIRST and args:
-        args = [traced(args[0]), *args[1:]]
-    if kwargs.get("key") is not None:
-        kwargs = {**kwargs, "key": traced(kwargs["key"])}
-    return args, kwargs
+        def run(*a, **k):
+            if ctx.depth == 0:                  # called after tracing ended: plain Python
+                return callback(*a, **k)
+            return call(frame, callback, a, k)
+        return run
 
+    if safe:
+        at = _CALLBACK_AT.get(id(fn))
+        args = [traced(a) if i == at and callable(a) else a for i, a in enumerate(args)]
+        kwargs = {k: traced(v) if k in _CALLBACK_KEYWORDS and callable(v) else v
+                  for k, v in kwargs.items()}
+        return args, kwargs
 
-def _sourced_container(ctx, obj):
-    source = ctx.source_of(obj)
-    if source is None or type(obj) not in (list, tuple, dict):
-        return obj
-    if type(obj) is dict:
-        ctx.guard(Keys(source), Equals(_keys(obj)))
-        return {k: ctx.read(v, Item(source, k)) for k, v in obj.items()}
-    ctx.guard(Length(source), Equals(len(obj)))
-    return type(obj)(ctx.read(v, Item(source, i)) for i, v in enumerate(obj))
+    def python_code(a):
+        return isinstance(a, (types.FunctionType, types.MethodType)) and _interpreted(a)
+    return ([traced(a) if python_code(a) else a for a in args],
+            {k: traced(v) if python_code(v) else v for k, v in kwargs.items()})
 
 
 def _call_outside_container(ctx, owner, name, args, kwargs):
@@ -438,17 +491,14 @@ def _call_outside_container(ctx, owner, name, args, kwargs):
         raise ctx.unsupported(f"{type(owner).__name__}.{name}() changes a {type(owner).__name__} "
                               "that exists outside the traced function",
                               "Build a new one inside the function, or do it outside.")
-    if isinstance(owner, dict) and name in ("items", "values", "get", "__getitem__"):
+    if isinstance(owner, dict) and name in ("get", "__getitem__"):
         ctx.guard(Keys(source), Equals(_keys(owner)))
-        if name == "items":
-            return [(k, ctx.read(v, Item(source, k))) for k, v in owner.items()]
-        if name == "values":
-            return [ctx.read(v, Item(source, k)) for k, v in owner.items()]
         key = args[0]
         if key not in owner:
             return args[1] if len(args) > 1 else kwargs.get("default")
         return ctx.read(owner[key], Item(source, key))
-    return getattr(owner, name)(*args, **kwargs)
+    # anything else reads the items natively: from a copy read through their sources
+    return getattr(ctx.contents(owner), name)(*args, **kwargs)
 
 
 

@@ -19,7 +19,7 @@ from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
 from .pystate import (TRACED, changed_slots, live_after, promote_changed, state_of,
                       state_of_value)
-from .sources import ArrayOf, Equals, Is, NotIn, SourceGuard, TypeIs
+from .sources import ArrayOf, Equals, Is, Item, Keys, Length, NotIn, SourceGuard, TypeIs
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
                    range, slice)
@@ -70,6 +70,11 @@ def is_constant(value):
     if type(value) in (tuple, frozenset):
         return all(is_constant(v) for v in value)
     return False
+
+
+def _flat(container):
+    """A list or dict's items (a dict's keys, then its values), to compare by identity."""
+    return [*container, *container.values()] if type(container) is dict else list(container)
 
 
 def is_trusted(value):
@@ -140,6 +145,55 @@ class TraceContext:
             self.guard(source, Is(value))
         self.track(value, source)
         return value
+
+    def contents(self, value, copies=None, seen=None):
+        """`value` as code the tracer does not interpret (NumPy functions, builtins, operators,
+        text) would read it: a list, tuple or dict that lives outside the trace, or holds one,
+        is replaced by a copy whose items are read through their sources (its length and keys
+        guarded, in order), so that code sees what a later call would see, or that call
+        re-traces. A set outside is guarded whole. Anything else is returned as it is. Each
+        copy made is added to `copies` with its items (`check_unchanged`)."""
+        kind = type(value)
+        if kind not in (list, tuple, dict, set, frozenset) and not isinstance(value, tuple):
+            return value
+        seen = seen if seen is not None else set()
+        if id(value) in seen:
+            return value
+        seen.add(id(value))
+        source = self.source_of(value)
+        if kind in (set, frozenset):
+            if source is not None:
+                self.guard(source, Equals(kind(value)))
+            return value
+        if kind is dict:
+            if source is not None:
+                self.guard(Keys(source, ordered=True), Equals(tuple(value)))
+            items = {k: self.contents(v if source is None else self.read(v, Item(source, k)),
+                                      copies, seen) for k, v in value.items()}
+            same = all(items[k] is v for k, v in value.items())
+        else:
+            if source is not None:
+                self.guard(Length(source), Equals(len(value)))
+            items = [self.contents(v if source is None else self.read(v, Item(source, i)),
+                                   copies, seen) for i, v in enumerate(value)]
+            same = all(new is old for new, old in zip(items, value))
+        if same and source is None:
+            return value
+        copy = kind._make(items) if hasattr(kind, "_make") else kind(items)
+        if copies is not None and kind is not tuple:
+            copies.append((copy, _flat(copy), source is not None))
+        return copy
+
+    def check_unchanged(self, copies, what):
+        """Refuse when native code changed a copy `contents` made: plain Python would have
+        changed the container the copy stands for."""
+        for copy, items, outside in copies:
+            now = _flat(copy)
+            if len(now) != len(items) or any(a is not b for a, b in zip(now, items)):
+                whose = "that exists" if outside else "holding containers that exist"
+                raise self.unsupported(
+                    f"{what} changes a {type(copy).__name__} {whose} outside the traced "
+                    "function", "Build a new one inside the function, or do it outside.")
 
     def is_outside(self, obj):
         """Whether `obj` exists outside the trace (a global, attribute, or a container passed

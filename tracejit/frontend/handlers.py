@@ -415,7 +415,9 @@ def _call_function_ex(frame, instr):
     fn = frame.pop()
     if frame.stack and frame.stack[-1] is NULL:
         frame.pop()
-    frame.push(call(frame, fn, tuple(args), dict(kwargs)))
+    # `f(*xs, **kw)` with containers that live outside: their items read through sources
+    frame.push(call(frame, fn, tuple(sourced_items(frame, args)),
+                    dict(frame.ctx.contents(kwargs))))
 
 
 @handler("MAKE_FUNCTION")

@@ -28,6 +28,14 @@ _BINARY = {
     "INPLACE_LSHIFT": operator.ilshift, "INPLACE_RSHIFT": operator.irshift,
     "INPLACE_AND": operator.iand, "INPLACE_OR": operator.ior, "INPLACE_XOR": operator.ixor,
 }
+def describe_op(name):
+    """`+` for "INPLACE_ADD": the operator as the user wrote it."""
+    return _SYMBOLS[name.removeprefix("INPLACE_")]
+
+
+_SYMBOLS = {"ADD": "+", "SUBTRACT": "-", "MULTIPLY": "*", "TRUE_DIVIDE": "/", "FLOOR_DIVIDE": "//",
+            "REMAINDER": "%", "POWER": "**", "MATRIX_MULTIPLY": "@", "LSHIFT": "<<",
+            "RSHIFT": ">>", "AND": "&", "OR": "|", "XOR": "^"}
 _COMPARE = {"LT": operator.lt, "LE": operator.le, "EQ": operator.eq, "NE": operator.ne,
             "GT": operator.gt, "GE": operator.ge}
 
@@ -46,18 +54,25 @@ def _lift_constant_array(container, key):
 # ---- operators -------------------------------------------------------------------------------
 @handler("BINARY_OP")
 def _binary_op(frame, instr):
-    b = frame.pop()
+    ctx = frame.ctx
+    name = instr.arg.name
+    b = ctx.contents(frame.pop())
     a = frame.pop()
-    if isinstance(a, (str, bytes)) and instr.arg.name in ("REMAINDER", "INPLACE_REMAINDER"):
+    if name.startswith("INPLACE") and type(a) in (list, dict, set) and ctx.is_outside(a):
+        raise ctx.unsupported(f"`{describe_op(name)}=` changes a {type(a).__name__} that exists "
+                              "outside the traced function", "Build a new one inside the "
+                              "function (`xs = xs + [...]`), or do it outside.")
+    a = ctx.contents(a)
+    if isinstance(a, (str, bytes)) and name in ("REMAINDER", "INPLACE_REMAINDER"):
         frame.push(percent(a, b))              # printf-style text: through the one door
         return
-    frame.push(_BINARY[instr.arg.name](a, b))
+    frame.push(_BINARY[name](a, b))
 
 
 @handler("COMPARE_OP")
 def _compare_op(frame, instr):
-    b = frame.pop()
-    a = frame.pop()
+    b = frame.ctx.contents(frame.pop())
+    a = frame.ctx.contents(frame.pop())
     frame.push(_COMPARE[instr.arg](a, b))
 
 
@@ -70,8 +85,8 @@ def _is_op(frame, instr):
 
 @handler("CONTAINS_OP")
 def _contains_op(frame, instr):
-    container = frame.pop()
-    item = frame.pop()
+    container = frame.ctx.contents(frame.pop())
+    item = frame.ctx.contents(frame.pop())
     frame.push((item not in container) if instr.arg else (item in container))
 
 
@@ -239,13 +254,13 @@ def _map_add(frame, instr):
 
 @handler("LIST_EXTEND")
 def _list_extend(frame, instr):
-    values = frame.pop()
+    values = frame.ctx.contents(frame.pop())
     frame.stack[-instr.arg].extend(values)
 
 
 @handler("SET_UPDATE", "DICT_UPDATE", "DICT_MERGE")
 def _update(frame, instr):
-    values = frame.pop()
+    values = frame.ctx.contents(frame.pop())
     frame.stack[-instr.arg].update(values)
 
 
@@ -287,23 +302,23 @@ _CONVERSIONS = {1: str, 2: repr, 3: ascii}
 @handler("FORMAT_VALUE", until=(3, 12))
 def _format_value(frame, instr):
     spec = frame.pop() if instr.arg & 0x04 else ""
-    frame.push(text(frame.pop(), _CONVERSIONS.get(instr.arg & 0x03), spec))
+    frame.push(text(frame.ctx.contents(frame.pop()), _CONVERSIONS.get(instr.arg & 0x03), spec))
 
 
 @handler("CONVERT_VALUE", since=(3, 13))
 def _convert_value(frame, instr):
-    frame.push(text(frame.pop(), _CONVERSIONS[int(instr.arg)]))
+    frame.push(text(frame.ctx.contents(frame.pop()), _CONVERSIONS[int(instr.arg)]))
 
 
 @handler("FORMAT_SIMPLE", since=(3, 13))
 def _format_simple(frame, instr):
-    frame.push(text(frame.pop()))
+    frame.push(text(frame.ctx.contents(frame.pop())))
 
 
 @handler("FORMAT_WITH_SPEC", since=(3, 13))
 def _format_with_spec(frame, instr):
     spec = frame.pop()
-    frame.push(text(frame.pop(), spec=spec))
+    frame.push(text(frame.ctx.contents(frame.pop()), spec=spec))
 
 
 def sourced_items(frame, seq):
@@ -312,8 +327,10 @@ def sourced_items(frame, seq):
     source = ctx.source_of(seq)
     if source is None or isinstance(seq, Tracer):
         return list(seq)
-    if not isinstance(seq, (list, tuple)):
+    if not isinstance(seq, (list, tuple, dict, set, frozenset)):
         raise ctx.unsupported(f"iterating over an outside {type(seq).__name__}")
+    if not isinstance(seq, (list, tuple)):
+        return list(ctx.contents(seq))        # a dict's keys in order, a set's items
     ctx.guard(Length(source), Equals(len(seq)))
     return [ctx.read(v, Item(source, i)) for i, v in enumerate(seq)]
 

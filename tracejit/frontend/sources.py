@@ -187,11 +187,14 @@ def _sorted_keys(d):
 
 @dataclass(frozen=True)
 class Keys(Source):
-    """The keys of a dict (sorted when sortable)."""
+    """The keys of a dict: sorted when sortable (what a lookup depends on), or in insertion
+    order (what code iterating over the dict sees)."""
     base: Source
+    ordered: bool = False
 
     def get(self, fn, leaves):
-        return _sorted_keys(self.base.get(fn, leaves))
+        d = self.base.get(fn, leaves)
+        return tuple(d) if self.ordered else _sorted_keys(d)
 
     @property
     def from_args(self):
