@@ -38,6 +38,7 @@ from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int
 from .context import is_trusted
 from .draws import draw, is_draw
 from .printing import trace_print
+from . import protocols, pylib
 from .frame import Frame, Return, run_frame
 from .pyvalues import door, traced_among
 from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
@@ -260,12 +261,70 @@ def call(frame: Frame, fn, args, kwargs):
     state = INTERPRETER_STATE.get(id(fn))
     if state is not None:
         return state(ctx, *args, **kwargs)
+    special = protocols.builtin(runner(frame), runner(frame), fn, args, kwargs)
+    if special is not None:           # len(obj), float(obj) ... of a user class: its method
+        return special[0]
     if id(fn) in _ABOUT_THE_OBJECT or _interpreted(fn):
         return _call(frame, fn, args, kwargs)
     copies = []
-    result = _call(frame, fn, ctx.contents(args, copies), ctx.contents(kwargs, copies))
+    args, kwargs = ctx.contents(args, copies), ctx.contents(kwargs, copies)
+    args = _user_iterables_listed(frame, fn, args)
+    polyfill = _POLYFILLS.get(id(fn))
+    if polyfill is not None and _holds_user_objects(args):
+        return inline(ctx, polyfill, args, kwargs)
+    result = _call(frame, fn, args, kwargs)
     ctx.check_unchanged(copies, f"{_describe(fn)}()")
     return result
+
+
+# builtins that add or compare their items: interpreted Python versions when the items are
+# objects of user classes, whose __add__ / __lt__ then run under the tracer
+_POLYFILLS = {id(sum): pylib.sum_, id(min): pylib.min_, id(max): pylib.max_,
+              id(sorted): pylib.sorted_}
+# builtins that iterate over some of their positional arguments: the first one, or from `zip`
+# (all) and `map` (all but the function) on; `min`/`max` only when given one argument
+_ITERATE_FIRST = {id(f) for f in (list, tuple, set, frozenset, dict, sum, sorted, any, all,
+                                  enumerate)}
+
+
+def _iterated_positions(fn, args):
+    if id(fn) in _ITERATE_FIRST or (fn in (min, max) and len(args) == 1):
+        return range(min(len(args), 1))
+    if fn is zip or fn is map or fn is filter:
+        return range(0 if fn is zip else 1, len(args))
+    return range(len(args)) if id(fn) in IMPLEMENTATIONS else range(0)
+
+
+def _holds_user_objects(args):
+    items = args[0] if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+    return any(protocols.is_user_object(item) for item in items)
+
+
+def _user_iterables_listed(frame, fn, args):
+    """Objects of user classes that a builtin iterates over (or NumPy reads as a sequence),
+    replaced by the list of their items, iterated under the tracer (their `__iter__` and
+    `__next__`, or `__len__` and `__getitem__`, are Python code)."""
+    positions = _iterated_positions(fn, args)
+    if not positions:
+        return args
+    numpy_fn = id(fn) in IMPLEMENTATIONS
+    run = runner(frame)
+
+    def listed(value):
+        if numpy_fn and type(value) in (list, tuple):
+            items = [listed(v) for v in value]
+            return value if all(a is b for a, b in zip(items, value)) else type(value)(items)
+        if not protocols.is_user_object(value):
+            return value
+        items = protocols.iterated(run, value)
+        return value if items is None else (
+            [listed(v) for v in items] if numpy_fn else items)
+    return tuple(listed(a) if i in positions else a for i, a in enumerate(args))
+
+
+def runner(frame):
+    """`run(fn, args)`: a call under the tracer from `frame` (for `protocols`)."""
+    return lambda fn, args: call(frame, fn, args, {})
 
 
 def _call(frame: Frame, fn, args, kwargs):

@@ -7,6 +7,10 @@ from the arguments, which differ from call to call).
 """
 from __future__ import annotations
 
+import array
+import collections
+import copy
+import io
 import operator
 import types
 from dataclasses import dataclass
@@ -74,7 +78,31 @@ def is_constant(value):
 
 def _flat(container):
     """A list or dict's items (a dict's keys, then its values), to compare by identity."""
-    return [*container, *container.values()] if type(container) is dict else list(container)
+    return [*container, *container.values()] if isinstance(container, dict) else list(container)
+
+
+def _rebuilt(container, items):
+    """A container like `container` (its class, a dict's default factory, a deque's maxlen)
+    holding `items` (a dict's: a dict)."""
+    if isinstance(container, dict):
+        new = copy.copy(container)
+        new.clear()
+        new.update(items)
+        return new
+    if isinstance(container, collections.deque):
+        return collections.deque(items, container.maxlen)
+    kind = type(container)
+    return kind._make(items) if hasattr(kind, "_make") else kind(items)
+
+
+def _restore(container, flat):
+    if isinstance(container, dict):
+        half = len(flat) // 2
+        container.clear()
+        container.update(zip(flat[:half], flat[half:]))
+    else:
+        container.clear()
+        container.extend(flat)
 
 
 def is_trusted(value):
@@ -148,24 +176,25 @@ class TraceContext:
 
     def contents(self, value, copies=None, seen=None):
         """`value` as code the tracer does not interpret (NumPy functions, builtins, operators,
-        text) would read it: a list, tuple or dict that lives outside the trace, or holds one,
-        is replaced by a copy whose items are read through their sources (its length and keys
-        guarded, in order), so that code sees what a later call would see, or that call
-        re-traces. A set outside is guarded whole. Anything else is returned as it is. Each
-        copy made is added to `copies` with its items (`check_unchanged`)."""
+        text) would read it. A list, tuple, dict (OrderedDict, defaultdict ...) or deque that
+        lives outside the trace, or holds one, has its items read through their sources (its
+        length and keys guarded, in order; arrays become inputs), so that code sees what a
+        later call would see, or that call re-traces; `_guard_whole` covers sets, buffers and
+        iterators. Anything else is returned as it is. Each outside container handed on, and
+        each copy made, is added to `copies` with its items (`check_unchanged`)."""
         kind = type(value)
-        if kind not in (list, tuple, dict, set, frozenset) and not isinstance(value, tuple):
+        if kind in _CONSTANT_TYPES or kind is Tracer:
+            return value
+        source = self.source_of(value)
+        if not isinstance(value, (list, tuple, dict, collections.deque)):
+            if source is not None:
+                self._guard_whole(value, source)
             return value
         seen = seen if seen is not None else set()
         if id(value) in seen:
             return value
         seen.add(id(value))
-        source = self.source_of(value)
-        if kind in (set, frozenset):
-            if source is not None:
-                self.guard(source, Equals(kind(value)))
-            return value
-        if kind is dict:
+        if isinstance(value, dict):
             if source is not None:
                 self.guard(Keys(source, ordered=True), Equals(tuple(value)))
             items = {k: self.contents(v if source is None else self.read(v, Item(source, k)),
@@ -177,22 +206,35 @@ class TraceContext:
             items = [self.contents(v if source is None else self.read(v, Item(source, i)),
                                    copies, seen) for i, v in enumerate(value)]
             same = all(new is old for new, old in zip(items, value))
-        if same and source is None:
-            return value
-        copy = kind._make(items) if hasattr(kind, "_make") else kind(items)
-        if copies is not None and kind is not tuple:
-            copies.append((copy, _flat(copy), source is not None))
-        return copy
+        # the container itself when its items are (natives may return it: `d.get(k, default)`
+        # is `default`), else a copy holding the traced items
+        result = value if same else _rebuilt(value, items)
+        if copies is not None and not isinstance(value, tuple) and (source is not None or not same):
+            copies.append((result, _flat(result), source is not None))
+        return result
+
+    def _guard_whole(self, value, source):
+        """An outside object native code reads that is not a list, tuple or dict: a set or a
+        buffer of numbers guarded by value; an iterator (advanced by reading) refused. (Files
+        are effects, refused where they are used.)"""
+        if isinstance(value, (set, frozenset, array.array, bytearray)):
+            self.guard(source, Equals(copy.copy(value)))
+        elif hasattr(type(value), "__next__") and not isinstance(value, io.IOBase):
+            raise self.unsupported(
+                f"advancing a {type(value).__name__} iterator that exists outside the traced "
+                "function: plain Python advances it on every call, a compiled call could not",
+                "Pass the items in as an argument, or iterate outside the function.")
 
     def check_unchanged(self, copies, what):
         """Refuse when native code changed a copy `contents` made: plain Python would have
         changed the container the copy stands for."""
-        for copy, items, outside in copies:
-            now = _flat(copy)
+        for container, items, outside in copies:
+            now = _flat(container)
             if len(now) != len(items) or any(a is not b for a, b in zip(now, items)):
+                _restore(container, items)     # tracing leaves the user's objects as they were
                 whose = "that exists" if outside else "holding containers that exist"
                 raise self.unsupported(
-                    f"{what} changes a {type(copy).__name__} {whose} outside the traced "
+                    f"{what} changes a {type(container).__name__} {whose} outside the traced "
                     "function", "Build a new one inside the function, or do it outside.")
 
     def is_outside(self, obj):

@@ -17,7 +17,8 @@ import types
 
 from ..ir import Var
 from ..ops.core import Tracer
-from .calls import call
+from . import protocols
+from .calls import call, runner
 from .context import is_trusted
 from .frame import NULL, UNBOUND, Return, Yield, handler
 from . import handlers_except  # noqa: F401 (registers the exception and with handlers)
@@ -282,6 +283,10 @@ def _delete_attr(frame, instr):
 @handler("GET_ITER")
 def _get_iter(frame, instr):
     seq = frame.pop()
+    method = protocols.special_method(seq, "__iter__")
+    if method is not None:                    # a user class's __iter__, under the tracer
+        frame.push(runner(frame)(method, (seq,)))
+        return
     if frame.ctx.source_of(seq) is not None and not isinstance(seq, Tracer):
         seq = sourced_items(frame, seq)
     frame.push(iter(seq))
@@ -290,10 +295,16 @@ def _get_iter(frame, instr):
 @handler("FOR_ITER", until=(3, 11))
 def _for_iter(frame, instr):
     try:
-        frame.push(next(frame.top()))
+        frame.push(_next(frame, frame.top()))
     except StopIteration:
         frame.pop()
         frame.pc = instr.target
+
+
+def _next(frame, iterator):
+    """The next item; a user iterator's __next__ runs under the tracer."""
+    method = protocols.special_method(iterator, "__next__")
+    return next(iterator) if method is None else runner(frame)(method, (iterator,))
 
 
 _EXHAUSTED = type("EXHAUSTED", (), {"__repr__": lambda self: "EXHAUSTED"})()
@@ -304,7 +315,7 @@ def _for_iter_to_end_for(frame, instr):
     # From 3.12 the loop exit is END_FOR, which pops the iterator and one more value. CPython
     # jumps over it, popping the iterator itself; pushing a placeholder for END_FOR is the same.
     try:
-        frame.push(next(frame.top()))
+        frame.push(_next(frame, frame.top()))
     except StopIteration:
         frame.push(_EXHAUSTED)
         frame.pc = instr.target
@@ -328,6 +339,7 @@ def _jump(frame, instr):
 def _decide(frame, value):
     """The truth of a branch condition. One decided on Python values rather than traced data
     is counted: a while loop runs past its traced iterations only if none steered it."""
+    value = protocols.truth(runner(frame), value)
     if not (isinstance(value, Tracer) and isinstance(value.atom, Var)):
         frame.ctx.python_branches += 1
     return bool(value)

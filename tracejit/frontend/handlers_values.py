@@ -11,6 +11,8 @@ import numpy as np
 from ..numpy._registry import has_tracer
 from ..numpy._shapes import SUBSCRIPTABLE
 from ..ops.core import Tracer, constant, stand_in
+from . import protocols
+from .calls import call, runner
 from .frame import handler
 from .pyvalues import percent, text
 from .sources import Equals, Item, Length
@@ -36,6 +38,11 @@ def describe_op(name):
 _SYMBOLS = {"ADD": "+", "SUBTRACT": "-", "MULTIPLY": "*", "TRUE_DIVIDE": "/", "FLOOR_DIVIDE": "//",
             "REMAINDER": "%", "POWER": "**", "MATRIX_MULTIPLY": "@", "LSHIFT": "<<",
             "RSHIFT": ">>", "AND": "&", "OR": "|", "XOR": "^"}
+# BINARY_OP's names -> the special methods' ("ADD" -> __add__)
+_DUNDER = {"ADD": "add", "SUBTRACT": "sub", "MULTIPLY": "mul", "TRUE_DIVIDE": "truediv",
+           "FLOOR_DIVIDE": "floordiv", "REMAINDER": "mod", "POWER": "pow",
+           "MATRIX_MULTIPLY": "matmul", "LSHIFT": "lshift", "RSHIFT": "rshift", "AND": "and",
+           "OR": "or", "XOR": "xor"}
 _COMPARE = {"LT": operator.lt, "LE": operator.le, "EQ": operator.eq, "NE": operator.ne,
             "GT": operator.gt, "GE": operator.ge}
 
@@ -66,14 +73,16 @@ def _binary_op(frame, instr):
     if isinstance(a, (str, bytes)) and name in ("REMAINDER", "INPLACE_REMAINDER"):
         frame.push(percent(a, b))              # printf-style text: through the one door
         return
-    frame.push(_BINARY[name](a, b))
+    operation = name.removeprefix("INPLACE_")
+    frame.push(protocols.binary(runner(frame), _DUNDER[operation], _BINARY[name], a, b,
+                                inplace=operation != name))
 
 
 @handler("COMPARE_OP")
 def _compare_op(frame, instr):
     b = frame.ctx.contents(frame.pop())
     a = frame.ctx.contents(frame.pop())
-    frame.push(_COMPARE[instr.arg](a, b))
+    frame.push(protocols.binary(runner(frame), instr.arg.lower(), _COMPARE[instr.arg], a, b))
 
 
 @handler("IS_OP")
@@ -87,27 +96,28 @@ def _is_op(frame, instr):
 def _contains_op(frame, instr):
     container = frame.ctx.contents(frame.pop())
     item = frame.ctx.contents(frame.pop())
-    frame.push((item not in container) if instr.arg else (item in container))
+    found = protocols.contains(runner(frame), container, item)
+    frame.push((not found) if instr.arg else found)
 
 
 @handler("UNARY_NEGATIVE")
 def _unary_negative(frame, instr):
-    frame.push(-frame.pop())
+    frame.push(protocols.unary(runner(frame), "neg", operator.neg, frame.pop()))
 
 
 @handler("UNARY_POSITIVE", until=(3, 11))
 def _unary_positive(frame, instr):
-    frame.push(+frame.pop())
+    frame.push(protocols.unary(runner(frame), "pos", operator.pos, frame.pop()))
 
 
 @handler("UNARY_INVERT")
 def _unary_invert(frame, instr):
-    frame.push(~frame.pop())
+    frame.push(protocols.unary(runner(frame), "invert", operator.invert, frame.pop()))
 
 
 @handler("UNARY_NOT")
 def _unary_not(frame, instr):
-    frame.push(not frame.pop())
+    frame.push(not protocols.truth(runner(frame), frame.pop()))
 
 
 @handler("TO_BOOL", since=(3, 13))
@@ -115,7 +125,7 @@ def _to_bool(frame, instr):
     """3.13 converts a branch's condition to bool first. A traced boolean scalar stays traced,
     so the branch that consumes it records the guard and knows that data, not a Python value,
     decided it (a while loop's exit); anything else becomes a bool here (traced: a guard)."""
-    value = frame.pop()
+    value = protocols.truth(runner(frame), frame.pop())
     if isinstance(value, Tracer) and value.dtype == np.bool_ and value.size == 1:
         frame.push(value)
     else:
@@ -137,6 +147,10 @@ def _binary_slice(frame, instr):
 
 def _subscript(frame, container, key):
     container = _lift_constant_array(container, key)
+    special = protocols.get_item(runner(frame), container, key)
+    if special is not None:                  # a user class's __getitem__, under the tracer
+        frame.push(special[0])
+        return
     try:
         value = container[key]
     except KeyError:
@@ -178,6 +192,10 @@ def _store_item(frame, container, key, value):
     if not isinstance(container, Tracer) and ctx.is_outside(container):
         raise ctx.unsupported(f"item assignment to a {type(container).__name__} that exists "
                               "outside the traced function", "Build a new one inside instead.")
+    method = protocols.special_method(container, "__setitem__")
+    if method is not None:
+        runner(frame)(method, (container, key, value))
+        return
     container[key] = value
 
 
@@ -302,23 +320,33 @@ _CONVERSIONS = {1: str, 2: repr, 3: ascii}
 @handler("FORMAT_VALUE", until=(3, 12))
 def _format_value(frame, instr):
     spec = frame.pop() if instr.arg & 0x04 else ""
-    frame.push(text(frame.ctx.contents(frame.pop()), _CONVERSIONS.get(instr.arg & 0x03), spec))
+    frame.push(_formatted(frame, frame.pop(), _CONVERSIONS.get(instr.arg & 0x03), spec))
 
 
 @handler("CONVERT_VALUE", since=(3, 13))
 def _convert_value(frame, instr):
-    frame.push(text(frame.ctx.contents(frame.pop()), _CONVERSIONS[int(instr.arg)]))
+    frame.push(_formatted(frame, frame.pop(), _CONVERSIONS[int(instr.arg)]))
 
 
 @handler("FORMAT_SIMPLE", since=(3, 13))
 def _format_simple(frame, instr):
-    frame.push(text(frame.ctx.contents(frame.pop())))
+    frame.push(_formatted(frame, frame.pop()))
 
 
 @handler("FORMAT_WITH_SPEC", since=(3, 13))
 def _format_with_spec(frame, instr):
     spec = frame.pop()
-    frame.push(text(frame.ctx.contents(frame.pop()), spec=spec))
+    frame.push(_formatted(frame, frame.pop(), spec=spec))
+
+
+def _formatted(frame, value, conversion=None, spec=""):
+    """An f-string field: a user class's __format__/__str__/__repr__ under the tracer, other
+    values' text through the one door."""
+    if protocols.is_user_object(value):
+        if conversion is not None:
+            value = call(frame, conversion, (value,), {})
+        return call(frame, format, (value, spec), {})
+    return text(frame.ctx.contents(value), conversion, spec)
 
 
 def sourced_items(frame, seq):

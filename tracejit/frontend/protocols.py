@@ -1,0 +1,219 @@
+"""Special methods of user classes run under the tracer.
+
+CPython's operators and builtins reach an object's `__add__`, `__len__`, `__bool__`, `__iter__`
+... through its type. Done natively, a user class's method would run outside the tracer: its
+type tests would answer for tracers (`isinstance(other, float)` is False for a traced Python
+float), its branches and reads of outside state would be frozen at trace time. So wherever the
+interpreter applies an operator or a protocol builtin, a user class's Python method is called
+through the tracer instead, with Python's own rules: the reflected method when the forward one
+returns NotImplemented (or when the right operand's class is a subclass overriding it), the
+in-place method before the binary one, `__len__` for truth when there is no `__bool__`,
+`__repr__` for `str` when there is no `__str__`.
+
+Every function here takes `run(method, args)`, which calls a Python function under the tracer
+(`calls.call`); this module imports nothing from the call machinery.
+"""
+from __future__ import annotations
+
+import operator
+import types
+import weakref
+
+import numpy as np
+
+from ..errors import UnsupportedError
+from ..ops.core import Tracer, python_type
+from .context import is_trusted
+
+_BUILTIN_KINDS = frozenset({int, float, bool, complex, str, bytes, list, tuple, dict, set,
+                            frozenset, type(None), np.ndarray, slice, range})
+
+
+def special_method(obj, name):
+    """The Python function that implements `name` for `obj`'s class when that class is user
+    code the tracer runs; None for tracejit's and the standard library's types."""
+    kind = type(obj)
+    if kind in _BUILTIN_KINDS or isinstance(obj, (Tracer, np.generic)) or is_trusted(kind):
+        return None
+    method = getattr(kind, name, None)
+    return method if isinstance(method, types.FunctionType) and not is_trusted(method) else None
+
+
+def is_user_object(obj):
+    """Whether `obj`'s class implements any operator or protocol in Python code."""
+    kind = type(obj)
+    if kind in _BUILTIN_KINDS or isinstance(obj, (Tracer, np.generic)) or is_trusted(kind):
+        return False
+    known = _PYTHON_SPECIALS.get(kind)
+    if known is None:
+        known = _PYTHON_SPECIALS[kind] = any(
+            special_method(obj, name) is not None for name in _ALL_SPECIALS)
+    return known
+
+
+_PYTHON_SPECIALS = weakref.WeakKeyDictionary()      # class -> is_user_object's answer
+
+
+# ---- binary operators and comparisons --------------------------------------------------------
+_ARITHMETIC = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "lshift",
+               "rshift", "and", "or", "xor")
+_REFLECTED = {**{name: "r" + name for name in _ARITHMETIC},
+              "lt": "gt", "gt": "lt", "le": "ge", "ge": "le", "eq": "eq", "ne": "ne"}
+_SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%",
+            "pow": "** or pow()", "matmul": "@", "lshift": "<<", "rshift": ">>", "and": "&",
+            "or": "|", "xor": "^", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}
+
+
+def binary(run, name, native, a, b, inplace=False):
+    """`a <name> b` (`name` as in `__add__`: "add", "lt", ...), `native` the operator's function
+    for operands no user class takes part in."""
+    if inplace:
+        method = special_method(a, f"__i{name}__")
+        if method is not None:
+            result = run(method, (a, b))
+            if result is not NotImplemented:
+                return result
+    forward = special_method(a, f"__{name}__")
+    reflected = special_method(b, f"__{_REFLECTED[name]}__")
+    if forward is None and reflected is None:
+        return native(a, b)
+    # NumPy reads a user sequence next to a NumPy value as an array of its items
+    if forward is None and _numpy_value(a) and (items := iterated(run, b)) is not None:
+        return native(a, items)
+
+    sides = [(a, b, forward, name), (b, a, reflected, _REFLECTED[name])]
+    if type(b) is not type(a) and issubclass(type(b), type(a)) and reflected is not None and \
+            reflected is not special_method(a, f"__{_REFLECTED[name]}__"):
+        sides.reverse()                 # a subclass's reflected method goes first, as in CPython
+    for left, right, method, method_name in sides:
+        result = run(method, (left, right)) if method is not None else \
+            _native_side(left, right, method_name)
+        if result is not NotImplemented:
+            return result
+    if name in ("eq", "ne"):
+        return (a is b) == (name == "eq")
+    raise TypeError(f"unsupported operand type(s) for {_SYMBOLS[name]}: "
+                    f"'{type(a).__name__}' and '{type(b).__name__}'")
+
+
+def _native_side(left, right, method_name):
+    """The operand's own (non-Python) method. Python numbers know nothing of a user class, and
+    a NumPy scalar hands it to the class's reflected method (through a 0-d object array):
+    NotImplemented, so that method answers. An n-d array would make an object array of the
+    class's answers per element, which a trace cannot hold: refused."""
+    if is_user_object(right) and not is_user_object(left):
+        if _numpy_value(left) and left.ndim > 0:
+            raise UnsupportedError(
+                f"an array {_SYMBOLS.get(method_name, method_name)} a {type(right).__name__} "
+                "object: NumPy would make an object array of its results per element, which "
+                "tracejit does not trace", left.builder.loc,
+                "Give the class __array_ufunc__ = None to take the operation over, or operate "
+                "on its arrays.")
+        return NotImplemented
+    method = getattr(type(left), f"__{method_name}__", None)
+    return NotImplemented if method is None else method(left, right)
+
+
+def _numpy_value(value):
+    """A traced NumPy value (scalar or array), not a Python number."""
+    return isinstance(value, Tracer) and python_type(value) not in (bool, int, float, complex)
+
+
+def unary(run, name, native, value):
+    method = special_method(value, f"__{name}__")
+    return native(value) if method is None else run(method, (value,))
+
+
+# ---- truth, containment, items, iteration ----------------------------------------------------
+def truth(run, value):
+    """What `if value:` tests: `__bool__`, else `__len__` != 0, of a user class; else `value`
+    itself (a traced boolean stays traced for the branch to guard)."""
+    method = special_method(value, "__bool__")
+    if method is not None:
+        return run(method, (value,))
+    method = special_method(value, "__len__")
+    if method is not None:
+        return run(method, (value,)) != 0
+    return value
+
+
+def contains(run, container, item):
+    method = special_method(container, "__contains__")
+    if method is None:
+        return item in container
+    return bool(run(method, (container, item)))
+
+
+def get_item(run, container, key):
+    """`container[key]` for a user class, or None when the class has no Python __getitem__."""
+    method = special_method(container, "__getitem__")
+    return None if method is None else (run(method, (container, key)),)
+
+
+def iterated(run, obj):
+    """The items of `obj` as a list, its Python `__iter__` (then the iterator's `__next__`) or
+    `__len__` and `__getitem__` run under the tracer; None when its class has neither."""
+    method = special_method(obj, "__iter__")
+    if method is not None:
+        iterator, items = run(method, (obj,)), []
+        step = special_method(iterator, "__next__")
+        while True:
+            try:
+                items.append(next(iterator) if step is None else run(step, (iterator,)))
+            except StopIteration:
+                return items
+    length, item = special_method(obj, "__len__"), special_method(obj, "__getitem__")
+    if length is None or item is None:
+        return None
+    return [run(item, (obj, i)) for i in range(operator.index(run(length, (obj,))))]
+
+
+# ---- builtins that call one special method ----------------------------------------------------
+# builtin -> (special methods tried in order, what the builtin makes of the method's result)
+_BUILTINS = {
+    len: (("__len__",), operator.index), abs: (("__abs__",), None), hash: (("__hash__",), None),
+    iter: (("__iter__",), None), next: (("__next__",), None),
+    reversed: (("__reversed__",), None), round: (("__round__",), None),
+    float: (("__float__", "__index__"), float), int: (("__int__", "__index__"), int),
+    complex: (("__complex__", "__float__"), complex), bool: (("__bool__",), bool),
+    str: (("__str__", "__repr__"), str), repr: (("__repr__",), str),
+    format: (("__format__", "__str__", "__repr__"), str),
+}
+
+
+def builtin(run, call_builtin, fn, args, kwargs):
+    """`fn(*args)` for a protocol builtin given a user object with the Python special method
+    it calls: (the result,), or None when `fn` is not one or the object has none.
+    `call_builtin(fn, args)` applies the builtin to the method's result (a traced float stays
+    traced through `float`)."""
+    entry = _BUILTINS.get(fn) if isinstance(fn, (type, types.BuiltinFunctionType)) else None
+    if entry is None or not args or kwargs:
+        return None
+    names, convert = entry
+    for name in names:
+        method = special_method(args[0], name)
+        if method is not None:
+            break
+    else:
+        if fn is bool and special_method(args[0], "__len__") is not None:
+            return (call_builtin(bool, (truth(run, args[0]),)),)
+        return None
+    if fn is format and name != "__format__" and len(args) > 1 and args[1]:
+        raise TypeError(f"unsupported format string passed to {type(args[0]).__name__}.__format__")
+    extra = args[1:] if name in ("__round__", "__format__") else ()
+    if fn is next and len(args) > 1:
+        try:
+            return (run(method, args[:1]),)
+        except StopIteration:
+            return (args[1],)
+    result = run(method, (args[0], *extra))
+    if convert is None:
+        return (result,)
+    return (call_builtin(convert, (result,)),)
+
+
+_ALL_SPECIALS = sorted({f"__{n}__" for n in (*_ARITHMETIC, *(f"r{n}" for n in _ARITHMETIC),
+                                             *(f"i{n}" for n in _ARITHMETIC), "lt", "le",
+                                             "gt", "ge", "eq", "ne", "neg", "pos", "invert",
+                                             "contains", "getitem", "setitem")}
+                       | {name for names, _ in _BUILTINS.values() for name in names})
