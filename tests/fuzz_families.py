@@ -14,6 +14,10 @@
                (a user's raise, NumPy's LinAlgError and IndexError, Python's ZeroDivisionError)
   inplace      in-place updates of local arrays in loops, also through data-dependent and
                repeated indices and masks
+  outside_state  global lists, dicts, user containers and lists of arrays read by builtins,
+               functools/itertools/operator, operators, text and NumPy, changed between calls
+  user_classes objects of a user class whose operators test the other operand's type, mixed
+               with traced Python floats, NumPy scalars and each other
 
 Every family statement is a function (choices, program) that emits lines; names it makes for
 Python values (counters, lists, texts) are not registered as arrays, so later statements do not
@@ -415,6 +419,99 @@ def inplace_loop(ch, prog):
     _uses(prog, buf)
 
 
+# ---- outside state: globals read by natives, operators, text, changed between calls ---------------
+OUTSIDE_OBJECTS = {   # kind: (module-level definition, consumers, changes made between calls)
+    "list": ("{n} = [0.5, 1.5, -0.25]",
+             ["len({n})", "sum({n})", "max({n})", "sorted({n})[0]", "np.sum({n})",
+              "np.array({n})[-1]", "float(str({n}[0]))", "float({n}.count(0.5))",
+              "float(0.5 in {n})", "float({n} == [0.5, 1.5, -0.25])", "({n} + [1.0])[0]",
+              "functools.reduce(lambda p, q: p * 0.5 + q, {n}, 0.0)",
+              "sum(itertools.accumulate({n}))", "operator.itemgetter(-1)({n})",
+              "len(repr({n})) * 0.1", "len(f'{{{n}}}') * 0.1", "max(*{n})", "[*{n}][1]",
+              "min({n}, key=abs)", "float(np.mean(np.asarray({n})))"],
+             ["{n}.append(0.75)", "{n}[0] = -0.5", "{n}.reverse()", "{n}.insert(1, 2.0)"]),
+    "dict": ("{n} = {{'a': 0.5, 'b': -1.0}}",
+             ["len({n})", "sum({n}.values())", "list({n}.values())[0]", "float('c' in {n})",
+              "dict(**{n})['a']", "sum({n}[k] for k in {n})", "len(str({n})) * 0.1",
+              "max({n}.items())[1]", "np.sum(list({n}.values()))"],
+             ["{n}['a'] = 2.0", "{n}['c'] = 0.3", "{n}.pop('b')", "{n}.update(b=-2.0)"]),
+    "object": ("{n} = Bag([0.5, -1.5])",
+               ["len({n})", "sum({n})", "list({n})[-1]", "np.array({n})[0]", "max({n})",
+                "{n}.total()", "float({n})", "len(repr({n})) * 0.1", "sorted({n})[0]"],
+               ["{n}.items[0] = 1.25", "{n}.items.append(-0.5)", "{n}.items.reverse()"]),
+    "arrays": ("{n} = [np.linspace(-1.0, 1.0, 3), np.linspace(0.5, 2.0, 3)]",
+               ["float(np.sum(np.stack({n})))", "float(np.sum({n}[0] * {n}[-1]))",
+                "float(sum(np.sum(w) for w in {n}))", "float(np.sum(np.concatenate({n})))"],
+               ["{n}[0] *= -1.0", "{n}.append(np.ones(3))", "{n}[1] = {n}[1] + 0.5"]),
+}
+_BAG = ["class Bag:", "    def __init__(self, items):", "        self.items = list(items)",
+        "    def __len__(self):", "        return len(self.items)",
+        "    def __iter__(self):", "        return iter(self.items)",
+        "    def __getitem__(self, i):", "        return self.items[i]",
+        "    def __repr__(self):", "        return f'Bag({self.items})'",
+        "    def __float__(self):", "        return float(sum(self.items))",
+        "    def total(self):", "        return sum(v * v for v in self.items)"]
+
+
+def outside_state(ch, prog):
+    """A global list/dict/object read through code the tracer does not interpret (builtins,
+    functools, operators, text, NumPy), changed between calls."""
+    kind = ch.pick(sorted(OUTSIDE_OBJECTS))
+    definition, consumers, changes = OUTSIDE_OBJECTS[kind]
+    name = prog.new(None, "S")
+    if kind == "object" and _BAG[0] not in prog.helpers:
+        prog.helpers.extend(_BAG)
+    prog.helpers.append(definition.format(n=name))
+    prog.mutations.append(ch.pick(changes).format(n=name))
+    a = prog.pick_array(ch)
+    out = prog.new(prog.shapes[a])
+    reads = [ch.pick(consumers).format(n=name) for _ in range(2)]
+    prog.emit(f"{out} = {a} * ({reads[0]}) + np.tanh({reads[1]})")
+    _uses(prog, out)
+
+
+# ---- user classes: special methods with type tests, called by operators and builtins -------------
+_VEC = ["class Vec:", "    def __init__(self, a):", "        self.a = a",
+        "    def __add__(self, other):",
+        "        if isinstance(other, Vec):", "            return Vec(self.a + other.a)",
+        "        return Vec(self.a + other)",
+        "    __radd__ = __add__",
+        "    def __mul__(self, other):",
+        "        if isinstance(other, (int, float)) and not isinstance(other, np.generic):",
+        "            return Vec(self.a * (other + 1.0))",
+        "        if isinstance(other, Vec):", "            return Vec(self.a * other.a)",
+        "        return Vec(self.a * other)",
+        "    __rmul__ = __mul__",
+        "    def __neg__(self):", "        return Vec(-self.a)",
+        "    def __lt__(self, other):", "        return np.sum(self.a) < np.sum(other.a)",
+        "    def __bool__(self):", "        return bool(np.max(self.a) > 0.3)",
+        "    def __float__(self):", "        return float(np.sum(self.a))",
+        "    def __len__(self):", "        return int(np.size(self.a))",
+        "    def __repr__(self):", "        return f'Vec({float(np.sum(self.a)):.3f})'"]
+VEC_STEPS = ["{v} * float({s})", "float({s}) * {v}", "{v} * {w}", "{v} + {w}", "-{v} + 0.5",
+             "{v} * 2", "2.5 * {v} + {w}", "{v} * {s}", "sum([{v}, {w}], Vec(0.0))",
+             "min({v}, {w})", "max([{v}, {w}])", "sorted([{w}, {v}])[0]",
+             "({v} if {v} else {w})", "Vec({v}.a * len({w}))", "Vec({v}.a * float({w}))",
+             "Vec({v}.a + float(repr({w})[4:-1]))"]
+
+
+def user_classes(ch, prog):
+    """Objects of a user class whose operators test the other operand's type, combined with
+    traced Python floats, NumPy scalars and each other."""
+    if _VEC[0] not in prog.helpers:
+        prog.helpers.extend(_VEC)
+    a, b = prog.pick_array(ch), prog.pick_array(ch)
+    scalar = f"np.sum({prog.pick_array(ch)})"
+    v, w = prog.new(None, "V"), prog.new(None, "V")
+    prog.emit_block(f"{v} = Vec({a} * 1.0)", f"{w} = Vec(np.tanh({b}))")
+    for _ in range(ch.integer(1, 3)):
+        step = ch.pick(VEC_STEPS).format(v=v, w=w, s=scalar)
+        prog.emit(f"{v} = {step}")
+    out = prog.new(())
+    prog.emit(f"{out} = np.sum({v}.a) * 0.5 + float({w}) * 0.1")
+    _uses(prog, out)
+
+
 FAMILY_STATEMENTS = {
     "carries": {"while": while_counter, "for_break": for_break},
     "early_return": {"helper": early_return},
@@ -425,6 +522,8 @@ FAMILY_STATEMENTS = {
     "views": {"views": view_writes},
     "try_except": {"try": try_except},
     "inplace": {"loop": inplace_loop},
+    "outside_state": {"read": outside_state},
+    "user_classes": {"vec": user_classes},
 }
 FAMILIES = ["straight", "branching", *FAMILY_STATEMENTS]
 
@@ -434,12 +533,13 @@ class Case:
     """One generated program with what it takes to run it: argument shapes, data seed, and the
     shape of the array it reads through the global G (None: no global)."""
 
-    def __init__(self, family, source, shapes, seed, global_shape):
+    def __init__(self, family, source, shapes, seed, global_shape, mutations=()):
         self.family, self.source, self.shapes = family, source, shapes
-        self.seed, self.global_shape = seed, global_shape
+        self.seed, self.global_shape, self.mutations = seed, global_shape, tuple(mutations)
 
     def with_source(self, source):
-        return Case(self.family, source, self.shapes, self.seed, self.global_shape)
+        return Case(self.family, source, self.shapes, self.seed, self.global_shape,
+                    self.mutations)
 
     def __repr__(self):
         return (f"Case({self.family!r}, shapes={self.shapes}, seed={self.seed}, "
@@ -472,7 +572,7 @@ def build(ch, family):
         else:
             base_statement(ch, prog, branching=family != "straight")
     seed = ch.integer(0, 2**32 - 1)
-    return Case(family, prog.source(_result(prog)), shapes, seed, global_shape)
+    return Case(family, prog.source(_result(prog)), shapes, seed, global_shape, prog.mutations)
 
 
 @st.composite

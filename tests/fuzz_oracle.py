@@ -3,7 +3,8 @@ a sequence of inputs, and the outcome classified.
 
 Calls: the seeded inputs, then scaled copies (negated, shrunk, grown — flipping sign-based
 branches and changing the trip counts of data-dependent loops), then the first inputs again, then
-(for programs reading the global G) G changed in place and rebound. Each compiled call must give
+(for programs reading the global G) G changed in place and rebound, then the program's own
+changes to outside state (a global list appended to, a dict entry set). Each compiled call must give
 the plain value (1e-9 relative) and, where the program is smooth at the input, the gradient of
 central finite differences. Programs calling `random` run with the same seed for both sides (a
 draw frozen at trace time then shows on the next call); programs reading a clock must give a
@@ -13,8 +14,11 @@ Outcomes: ok, skipped (the plain program fails or overflows on the first input),
 clear user-facing error: TracejitError, or TypeError/ValueError with a message), wrong value,
 wrong gradient, crashed (any other exception out of tracejit: an internal error).
 """
+import collections
+import functools
 import itertools
 import linecache
+import operator
 import random
 import time
 
@@ -68,8 +72,11 @@ def make_inputs(shapes, seed):
 
 
 def namespace_for(case):
-    namespace = {"np": np, "random": random, "time": time, "T_TIME": time.time(),
-                 "T_PERF": time.perf_counter(), "T_MONO": time.monotonic()}
+    namespace = {"__name__": "fuzz_program", "np": np, "random": random, "time": time,
+                 "T_TIME": time.time(),
+                 "T_PERF": time.perf_counter(), "T_MONO": time.monotonic(),
+                 "functools": functools, "itertools": itertools, "operator": operator,
+                 "collections": collections}
     if case.global_shape is not None:
         namespace["G"] = make_inputs([case.global_shape], case.seed + 1)[0]
     return namespace
@@ -180,7 +187,15 @@ def call_sequence(case, namespace):
         def rebind(ns):
             ns["G"] = ns["G"] * 0.5 + 0.2
         calls += [("x, G changed in place", base, scale_in_place), ("x, G rebound", base, rebind)]
+    for statement in getattr(case, "mutations", ()):       # outside state changed in between
+        calls.append((f"x, after `{statement}`", base,
+                      lambda ns, statement=statement: _change(statement, ns)))
     return calls
+
+
+def _change(statement, namespace):
+    if statement.split(".")[0].split("[")[0] in namespace:    # (shrinking may remove it)
+        exec(statement, namespace)
 
 
 def _valid(caller, inputs):

@@ -82,6 +82,7 @@ class Program:
         self.fresh = itertools.count()
         self.depth = 1
         self.keep = []            # values a family statement made that the result must read
+        self.mutations = []       # statements run on the module between calls (outside state)
 
     def new(self, shape, prefix="v"):
         name = f"{prefix}{next(self.fresh)}"

@@ -148,7 +148,7 @@ def test_fuzz_family(family, fuzz_examples, backend):
 
 
 # families whose programs tracejit compiles: a refusal fails them too
-MUST_COMPILE = {"try_except": (REFUSED,)}
+MUST_COMPILE = {family: (REFUSED,) for family in ("try_except", "outside_state", "user_classes")}
 
 
 # ---- the fuzzer itself ---------------------------------------------------------------------------

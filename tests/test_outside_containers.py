@@ -184,3 +184,26 @@ def test_gradient_through_arrays_read_from_an_outside_list(backend):
         expected = 2 * np.sum(np.stack(weights) @ x) * np.stack(weights).sum(axis=0)
         np.testing.assert_allclose(grad(x), expected, rtol=1e-12)
         weights[0][0] = 3.0                      # in place: the same trace, new values
+
+
+def test_methods_of_outside_objects_do_not_retrace():
+    """`G.count` and `box.total` are new objects on every access: guarded by their object and
+    function, not their identity (which failed on every call and re-traced every time)."""
+    class Box:
+        def __init__(self):
+            self.items = [1.0, 2.0]
+
+        def total(self):
+            return sum(self.items)
+    box = Box()
+
+    def f(x):
+        return x * G.count(2.0) + x * box.total() + x * len(G.copy())
+    _reset()
+    compiled = tracejit.jit(f)
+    x = np.array([1.0, 2.0])
+    for _ in range(5):
+        np.testing.assert_array_equal(compiled(x), f(x))
+    assert compiled.stats()["misses"] == 1 and compiled.stats()["retraces"] == 0
+    box.items.append(3.0)                       # and a change still re-traces
+    np.testing.assert_array_equal(compiled(x), f(x))

@@ -23,7 +23,8 @@ from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
 from .pystate import (TRACED, changed_slots, live_after, promote_changed, state_of,
                       state_of_value)
-from .sources import ArrayOf, Equals, Is, Item, Keys, Length, NotIn, SourceGuard, TypeIs
+from .sources import (ArrayOf, Attr, Equals, Is, Item, Keys, Length, NotIn, SourceGuard,
+                      TypeIs)
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
                    range, slice)
@@ -74,6 +75,13 @@ def is_constant(value):
     if type(value) in (tuple, frozenset):
         return all(is_constant(v) for v in value)
     return False
+
+
+def _bound_on_access(value):
+    """A method bound to an object (not a module's function, not an array's method)."""
+    owner = getattr(value, "__self__", None)
+    return isinstance(value, (types.MethodType, types.BuiltinMethodType)) and owner is not None \
+        and not isinstance(owner, (types.ModuleType, type, np.ndarray))
 
 
 def _flat(container):
@@ -166,6 +174,13 @@ class TraceContext:
             return self._array_input(value, source)
         if is_constant(value):
             self.guard(source, Equals(value))
+            return value
+        if _bound_on_access(value):
+            # `obj.method` is a new object on every access: guarded by what it is made of
+            self.read(value.__self__, Attr(source, "__self__"))
+            if isinstance(value, types.MethodType):
+                self.guard(Attr(source, "__func__"), Is(value.__func__))
+            self.track(value, source)
             return value
         if source.from_args:
             self.guard(source, TypeIs(type(value)))
