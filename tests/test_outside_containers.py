@@ -207,3 +207,24 @@ def test_methods_of_outside_objects_do_not_retrace():
     assert compiled.stats()["misses"] == 1 and compiled.stats()["retraces"] == 0
     box.items.append(3.0)                       # and a change still re-traces
     np.testing.assert_array_equal(compiled(x), f(x))
+
+
+def test_module_imported_inside_the_function_is_outside_state(backend, monkeypatch):
+    """`import config` inside the function: the module's attributes are read through sources
+    like a global's (they were read once, at trace time)."""
+    import sys
+    import types
+    config = types.ModuleType("tracejit_test_config")
+    config.scale, config.weights = 2.0, [1.0]
+    monkeypatch.setitem(sys.modules, "tracejit_test_config", config)
+
+    def f(x):
+        import tracejit_test_config
+        from tracejit_test_config import weights
+        return x * tracejit_test_config.scale + x * sum(weights)
+    compiled = tracejit.jit(f, backend=backend)
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(compiled(x), f(x))
+    config.scale = 4.0
+    config.weights.append(3.0)
+    np.testing.assert_array_equal(compiled(x), f(x))

@@ -24,7 +24,7 @@ from .frame import NULL, UNBOUND, Return, Yield, handler
 from . import handlers_except  # noqa: F401 (registers the exception and with handlers)
 from .handlers_values import created, sourced_items
 from .pyvalues import attribute_check, class_of
-from .sources import Attr, Item, ModuleGlobals, RootFn
+from .sources import Attr, ImportedModule, Item, ModuleGlobals, RootFn
 
 # ---- stack and constants ---------------------------------------------------------------------
 @handler("NOP", "RESUME")
@@ -456,10 +456,13 @@ def _load_assertion_error(frame, instr):
 def _import_name(frame, instr):
     fromlist = frame.pop()
     level = frame.pop()
-    frame.push(__import__(instr.arg, frame.globals, None, fromlist, level))
+    module = __import__(instr.arg, frame.globals, None, fromlist, level)
+    # a module's attributes are outside state like a global's: read through a source
+    frame.push(module if is_trusted(module) else
+               frame.ctx.read(module, ImportedModule(module.__name__)))
 
 
 @handler("IMPORT_FROM")
 def _import_from(frame, instr):
-    frame.push(getattr(frame.top(), instr.arg))
+    frame.push(load_attr(frame, frame.top(), instr.arg))
 

@@ -220,6 +220,19 @@ class Length(Source):
 
 
 @dataclass(frozen=True)
+class ImportedModule(Source):
+    """A module an `import` statement in traced code gives, found by its name."""
+    module: str
+
+    def get(self, fn, leaves):
+        import sys
+        return sys.modules[self.module]
+
+    def __str__(self):
+        return f"module {self.module}"
+
+
+@dataclass(frozen=True)
 class ModuleGlobals(Source):
     """The globals dict of an imported module, found by its name."""
     module: str
