@@ -240,3 +240,38 @@ def test_advancing_an_outside_iterator_is_refused():
     with pytest.raises(tracejit.UnsupportedError, match="iterator that exists outside"):
         tracejit.jit(f)(np.array([1.0]))
     assert next(numbers) == 1.0                  # tracing did not advance it
+
+
+class Money:
+    def __init__(self, v):
+        self.v = v
+
+    def __format__(self, spec):
+        return format(float(self.v) * 2.0, spec)
+
+    def __str__(self):
+        return f"M{float(self.v):.2f}"
+
+    def __float__(self):
+        return float(self.v)
+
+
+TEXT = {
+    "str.format with a spec": lambda x: float("{:.3f}".format(Money(x[0]))),
+    "str.format plain": lambda x: float("{}".format(Money(x[0]))[1:]),
+    "str.format !r": lambda x: float("{!r}".format(Dual(x[0], 1.0))[5:-1]),
+    "%s": lambda x: float(("%s" % Money(x[0]))[1:]),
+    "% of a tuple with %f": lambda x: float(("%s|%f" % (Money(x[0]), Money(x[1]))).split("|")[1]),
+    "format_map": lambda x: float("{m:.2f}".format_map({"m": Money(x[0])})),
+    "attribute field": lambda x: float("{0.v:.3f}".format(Money(x[0]))),
+}
+
+
+@pytest.mark.parametrize("name", list(TEXT))
+def test_text_of_user_objects_made_natively(name, backend):
+    """str.format and % call __format__/__str__/__repr__/__float__ natively: they run under
+    the tracer, and the text (which reads every digit) re-traces when the value changes."""
+    fn = TEXT[name]
+    compiled = tracejit.jit(fn, backend=backend)
+    for x in (np.array([0.5, 1.25]), np.array([-2.0, 3.5])):
+        assert compiled(x) == fn(x)

@@ -40,7 +40,7 @@ from .draws import draw, is_draw
 from .printing import trace_print
 from . import protocols, pylib
 from .frame import Frame, Return, run_frame
-from .pyvalues import door, traced_among
+from .pyvalues import door, is_str_format, traced_among
 from .sources import Attr, Equals, Is, Item, Keys, Length, _sorted_keys as _keys
 
 CO_GENERATOR = inspect.CO_GENERATOR
@@ -266,6 +266,10 @@ def call(frame: Frame, fn, args, kwargs):
         return special[0]
     if id(fn) in _ABOUT_THE_OBJECT or _interpreted(fn):
         return _call(frame, fn, args, kwargs)
+    if is_str_format(fn):          # "{:.2f}".format(obj): a user object's text, traced
+        run = runner(frame)
+        args = [protocols.for_text(run, a) for a in args]
+        kwargs = {k: protocols.for_text(run, v) for k, v in kwargs.items()}
     copies = []
     args, kwargs = ctx.contents(args, copies), ctx.contents(kwargs, copies)
     args = _user_iterables_listed(frame, fn, args)

@@ -71,7 +71,7 @@ def _binary_op(frame, instr):
                               "function (`xs = xs + [...]`), or do it outside.")
     a = ctx.contents(a)
     if isinstance(a, (str, bytes)) and name in ("REMAINDER", "INPLACE_REMAINDER"):
-        frame.push(percent(a, b))              # printf-style text: through the one door
+        frame.push(percent(a, protocols.for_text(runner(frame), b)))   # through the door
         return
     operation = name.removeprefix("INPLACE_")
     frame.push(protocols.binary(runner(frame), _DUNDER[operation], _BINARY[name], a, b,

@@ -22,7 +22,7 @@ import weakref
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..ops.core import Tracer, python_type
+from ..ops.core import Tracer, concretize_exact, python_type
 from .context import is_trusted
 
 _BUILTIN_KINDS = frozenset({int, float, bool, complex, str, bytes, list, tuple, dict, set,
@@ -166,6 +166,52 @@ def iterated(run, obj):
     if length is None or item is None:
         return None
     return [run(item, (obj, i)) for i in range(operator.index(run(length, (obj,))))]
+
+
+# ---- text made natively: str.format, % -----------------------------------------------------------
+class _Text:
+    """A user object given to native text formatting (`"{:.2f}".format(obj)`, `"%s" % obj`):
+    the special methods formatting calls answer through the tracer (`run_builtin(fn, args)`)."""
+    __slots__ = ("obj", "run_builtin")
+
+    def __init__(self, obj, run_builtin):
+        self.obj, self.run_builtin = obj, run_builtin
+
+    def __format__(self, spec):
+        return self.run_builtin(format, (self.obj, spec))
+
+    def __str__(self):
+        return self.run_builtin(str, (self.obj,))
+
+    def __repr__(self):
+        return self.run_builtin(repr, (self.obj,))
+
+    def __float__(self):                    # "%f": text reads every digit (guarded)
+        return float(_exact(self.run_builtin(float, (self.obj,))))
+
+    def __index__(self):
+        return operator.index(_exact(self.run_builtin(int, (self.obj,))))
+
+    __int__ = __index__
+
+    def __getattr__(self, name):            # "{0.v}".format(obj)
+        return getattr(self.obj, name)
+
+
+def _exact(value):
+    return concretize_exact(value) if isinstance(value, Tracer) else value
+
+
+def for_text(run_builtin, value):
+    """`value` (a format argument, or `%`'s right operand: a tuple or dict of them) with user
+    objects wrapped so that their text is made under the tracer."""
+    if is_user_object(value):
+        return _Text(value, run_builtin)
+    if type(value) is tuple:
+        return tuple(for_text(run_builtin, v) if is_user_object(v) else v for v in value)
+    if type(value) is dict:
+        return {k: for_text(run_builtin, v) if is_user_object(v) else v for k, v in value.items()}
+    return value
 
 
 # ---- builtins that call one special method ----------------------------------------------------

@@ -59,11 +59,16 @@ DOORS.update({id(fn): _value_query(fn) for fn in _VALUE_QUERIES})
 _STR_METHODS = ("format", "format_map")
 
 
+def is_str_format(fn):
+    """`str.format`/`format_map` bound to a format string."""
+    return isinstance(fn, types.BuiltinMethodType) and isinstance(fn.__self__, (str, bytes)) \
+        and fn.__name__ in _STR_METHODS
+
+
 def door(fn, args, kwargs):
     """What answers `fn(*args, **kwargs)` when a traced value is among the arguments, or None."""
     answer = DOORS.get(id(fn))
-    if answer is None and isinstance(fn, types.BuiltinMethodType) and \
-            isinstance(fn.__self__, (str, bytes)) and fn.__name__ in _STR_METHODS:
+    if answer is None and is_str_format(fn):
         answer = _value_query(fn)           # "{:.3f}".format(x) (`%` is the opcode's: percent)
     if answer is None or not traced_among(args, kwargs):
         return None
