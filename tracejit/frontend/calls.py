@@ -19,7 +19,9 @@ from __future__ import annotations
 import inspect
 import io
 import logging
+import bisect
 import functools
+import heapq
 import itertools
 import math
 import operator
@@ -219,7 +221,11 @@ SAFE_NATIVE = {id(f) for f in (
     getattr, min, max, sum, abs, all, any, map, filter, id, divmod, pow, round, range, slice,
     functools.reduce, functools.partial, functools.cmp_to_key,
     *(getattr(operator, name) for name in _OPERATOR_FUNCTIONS),
-    *(getattr(itertools, name) for name in _ITERTOOLS if hasattr(itertools, name)))}
+    *(getattr(itertools, name) for name in _ITERTOOLS if hasattr(itertools, name)),
+    # only compare items with `<`: the traced values' comparisons guard their outcomes
+    bisect.bisect_left, bisect.bisect_right, heapq.heappush, heapq.heappop, heapq.heapify,
+    heapq.heapreplace, heapq.heappushpop, *(getattr(heapq, name) for name in (
+        "_heapify_max", "_heappop_max", "_heapreplace_max") if hasattr(heapq, name)))}
 # callable objects of those modules that only look items or attributes up
 _SAFE_CALLABLE_TYPES = (operator.itemgetter, operator.attrgetter, operator.methodcaller)
 _CONTAINERS = (list, dict, set, tuple)
@@ -346,6 +352,11 @@ def _call(frame: Frame, fn, args, kwargs):
         return numpy_result(impl(*args, **kwargs))
     if fn is super and not args:
         return _zero_arg_super(frame)
+    if getattr(fn, "__name__", None) == "__new__" and args and isinstance(args[0], type) \
+            and not isinstance(fn, types.FunctionType):
+        obj = call_native(ctx, fn, args, kwargs)     # `super().__new__(cls)` in a user __new__:
+        ctx.created.add(id(obj))                     # a new object, the trace's to change
+        return obj
     if fn is print:
         return trace_print(ctx, args, kwargs)
     effect = _side_effect(fn)
@@ -507,7 +518,7 @@ def call_native(ctx, fn, args, kwargs):
     safe = id(fn) in SAFE_NATIVE or container_method or isinstance(fn, _SAFE_CALLABLE_TYPES) \
         or owner is itertools.chain                      # chain.from_iterable
     args, kwargs = _traced_callbacks(ctx, fn, safe, args, kwargs)
-    if not safe and (has_tracer(args) or has_tracer(kwargs.values())):
+    if not safe and _holds_tracer((*args, *kwargs.values())):
         numpy_fn = (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
         raise ctx.unsupported(
             f"{_describe(fn)} is not supported on traced values" if numpy_fn else
@@ -515,6 +526,13 @@ def call_native(ctx, fn, args, kwargs):
             "Express it with supported NumPy functions, or give it a derivative with "
             "tracejit.custom_vjp.")
     return fn(*args, **kwargs)
+
+
+def _holds_tracer(values):
+    """Whether a traced value is among `values` or inside the containers among them."""
+    return any(isinstance(v, Tracer) or (type(v) in (list, tuple, set, frozenset) and
+                                         _holds_tracer(v)) or
+               (type(v) is dict and _holds_tracer(v.values())) for v in values)
 
 
 def _traced_callbacks(ctx, fn, safe, args, kwargs):

@@ -20,6 +20,7 @@ them first, the f-string and `%` opcodes call `text`, and `handlers.load_attr` a
 """
 from __future__ import annotations
 
+import json
 import types
 
 import numpy as np
@@ -52,8 +53,9 @@ def _value_query(fn):
 
 _TYPE_QUERIES = (isinstance, issubclass, type, hasattr, callable, np.isscalar, np.ndim,
                  np.shape, np.size, np.iscomplexobj, np.isrealobj, np.iterable, np.result_type)
-_VALUE_QUERIES = (str, repr, ascii, format, hash, hex, oct, bin, chr, np.array2string, np.array_repr, np.array_str,
-                  np.format_float_positional, np.format_float_scientific, np.min_scalar_type)
+_VALUE_QUERIES = (str, repr, ascii, format, hash, hex, oct, bin, chr, np.array2string, np.array_repr,
+                  np.array_str, np.format_float_positional, np.format_float_scientific,
+                  np.min_scalar_type, json.dumps)
 DOORS = {id(fn): _type_query(fn) for fn in _TYPE_QUERIES}
 DOORS.update({id(fn): _value_query(fn) for fn in _VALUE_QUERIES})
 _STR_METHODS = ("format", "format_map")

@@ -13,7 +13,8 @@ from ..errors import UnsupportedError
 from ..ops import elementwise as ew
 from ..ops import shape as sh
 from ..ops import alias
-from ..ops.core import PYTHON_INT_BOUND, Tracer, concretize_int, python_type, stand_in
+from ..ops.core import (PYTHON_INT_BOUND, Tracer, concretize_bool, concretize_exact,
+                        concretize_int, python_type, stand_in)
 from . import _elementwise as E
 from . import _funcs as F
 from . import _reductions as R
@@ -277,6 +278,19 @@ def _tolist(self):
     return [_tolist(getitem(self, i)) for i in range(self.shape[0])]
 
 
+def _exact_float_method(name):
+    """A float method that reads every bit (`hex`, `as_integer_ratio`): of the exact value,
+    guarded."""
+    def method(self, *args):
+        return getattr(float(concretize_exact(self)), name)(*args)
+    method.__name__ = name
+    return method
+
+
+def _is_integer(self):
+    return concretize_bool(F.equal(F.floor(self), self))
+
+
 def _array(self, dtype=None, copy=None):
     """NumPy converting a traced value to an array happens only in code tracejit does not
     trace (e.g. `np.array([a, b])` in a callback run natively): refuse rather than build an
@@ -352,6 +366,10 @@ METHODS = {
     "fill": _fill,
     "__round__": _round, "tolist": _tolist, "__divmod__": _divmod,
     "__rdivmod__": lambda a, b: _divmod(b, a),
+    # float's own methods (a Python float or np.float64 has them; attribute_check refuses
+    # them for arrays as CPython would)
+    "hex": _exact_float_method("hex"), "as_integer_ratio": _exact_float_method("as_integer_ratio"),
+    "is_integer": _is_integer,
 }
 for _name, _fn in _BINARY.items():
     METHODS[f"__{_name}__"], METHODS[f"__r{_name}__"] = _binary(_fn)

@@ -404,3 +404,50 @@ def all_(a, axis=None, out=None, keepdims=False, *, where=None):
 @implements(np.count_nonzero)
 def count_nonzero(a, axis=None, *, keepdims=False):
     return F.sum(F.astype(ew.ne(asarray(a), 0), np.int64), axis=axis, keepdims=keepdims)
+
+
+# ---- closeness and equality tests ---------------------------------------------------------------
+def _as_float(y):
+    """`y` in floating point, as NumPy's isclose converts it (ints to float64, float32 kept)."""
+    return ew.mul(y, 1.0) if isinstance(y, Tracer) else np.asarray(y) * 1.0
+
+
+@implements(np.isclose)
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """NumPy's rule: |a - b| <= atol + rtol * |b| where b is finite, or a == b (infinities)."""
+    x, y = asarray(a), _as_float(asarray(b))
+    within = ew.le(F.absolute(ew.sub(x, y)), ew.add(atol, ew.mul(rtol, F.absolute(y))))
+    result = ew.logical_or(ew.logical_and(within, ew.isfinite(y)), ew.eq(x, y))
+    if equal_nan:
+        result = ew.logical_or(result, ew.logical_and(ew.isnan(x), ew.isnan(y)))
+    return as_numpy_scalar(result) if F.ndim(result) == 0 else result
+
+
+@implements(np.allclose)
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """A Python bool, as NumPy returns (guarded: a call where it differs re-traces)."""
+    return concretize_bool(all_(isclose(a, b, rtol, atol, equal_nan)))
+
+
+@implements(np.array_equal)
+def array_equal(a1, a2, equal_nan=False):
+    x, y = asarray(a1), asarray(a2)
+    if F.shape(x) != F.shape(y):
+        return False
+    same = ew.eq(x, y)
+    if equal_nan:
+        both_nan = ew.logical_and(ew.isnan(x), ew.isnan(y))
+        if not concretize_bool(all_(ew.eq(ew.isnan(x), ew.isnan(y)))):
+            return False
+        same = ew.logical_or(same, both_nan)
+    return concretize_bool(all_(same))
+
+
+@implements(np.array_equiv)
+def array_equiv(a1, a2):
+    x, y = asarray(a1), asarray(a2)
+    try:
+        np.broadcast_shapes(F.shape(x), F.shape(y))
+    except ValueError:
+        return False
+    return concretize_bool(all_(ew.eq(x, y)))
