@@ -225,3 +225,38 @@ def test_default_limits_are_finite_and_generous():
     assert 50_000 <= context.MAX_TRACE_OPS <= 1_000_000
     assert 100_000 <= context.MAX_LOOP_ITERATIONS <= 10_000_000
     assert 50 <= context.MAX_DEPTH <= 150
+
+
+# ---- every error tracejit raises is also of a standard class --------------------------------------
+def _returns_array(x):
+    return x * 2.0
+
+
+def _reads_clock(x):
+    import time
+    return x * time.time()
+
+
+@pytest.mark.parametrize("call, standard", [
+    (lambda: tracejit.grad(_returns_array)(np.ones(2)), TypeError),     # not a scalar result
+    (lambda: tracejit.grad(lambda x: np.sum(x), argnums=3)(np.ones(2)), ValueError),
+    (lambda: tracejit.jit(_reads_clock)(np.ones(2)), NotImplementedError),   # a refusal
+])
+def test_errors_are_of_standard_classes(call, standard):
+    """`except TypeError` around a call catches a wrong argument as in plain Python; all of
+    them are TracejitErrors too."""
+    with pytest.raises(standard) as info:
+        call()
+    assert isinstance(info.value, tracejit.TracejitError)
+
+
+def test_users_except_inside_the_function_does_not_catch_a_refusal():
+    """A refusal is of a standard class now: the user's own `except NotImplementedError` (or
+    `except Exception`) inside the traced function must still not swallow it."""
+    def f(x):
+        try:
+            return _reads_clock(x)
+        except (NotImplementedError, Exception):
+            return x * 0.0
+    with pytest.raises(tracejit.UnsupportedError, match="clock"):
+        tracejit.jit(f)(np.ones(2))

@@ -4,11 +4,12 @@ from .scipy import special  # noqa: F401  (registers scipy.special; other SciPy 
 from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad, jvp, make_trace,
                   value_and_grad, vjp)
 from .custom import checkpoint, custom_jvp, custom_vjp, remat
-from .errors import TracejitError, UnsupportedError
+from .errors import TracejitError, TracejitTypeError, TracejitValueError, UnsupportedError
 
 __all__ = ["jit_grad", "grad", "value_and_grad", "jit", "jvp", "vjp", "jacfwd", "jacrev",
            "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "remat",
-           "make_trace", "TracejitError", "UnsupportedError"]
+           "make_trace", "TracejitError", "TracejitTypeError", "TracejitValueError",
+           "UnsupportedError"]
 
 def __getattr__(name):
     # `tracejit.compare` (function and module at once) loads on first use: importing it here

@@ -17,7 +17,7 @@ import numpy as np
 from .backends.numba_backend import NumbaBackend
 from .backends.numpy_exec import NumpyBackend
 from . import transformations as T
-from .errors import TracejitError
+from .errors import TracejitError, TracejitTypeError, UnsupportedError
 from .frontend import trace_function
 from .ir import verify
 from .runtime import CompiledFunction
@@ -86,7 +86,7 @@ class Transformed:
         leaves = flatten((args, kwargs))[0]
         if self.differentiates and any(np.iscomplexobj(leaf) for leaf in leaves):
             from .runtime.explain import def_loc
-            raise TracejitError(f"{def_loc(self.fn)}: {T._name(self.fn)} was called with complex "
+            raise TracejitTypeError(f"{def_loc(self.fn)}: {T._name(self.fn)} was called with complex "
                                 "inputs: tracejit differentiates real functions of float inputs "
                                 "only (holomorphic=False); pass the real and imaginary parts as "
                                 "two float arrays") from None
@@ -104,7 +104,7 @@ class Transformed:
         try:
             hash(key)
         except TypeError:
-            raise TracejitError(f"static arguments of {T._name(self.fn)} must be hashable "
+            raise TracejitTypeError(f"static arguments of {T._name(self.fn)} must be hashable "
                                 f"(got {[type(v).__name__ for _, v in by_position + by_name]})") from None
         return key, (by_position, by_name), args, kwargs
 
@@ -240,7 +240,7 @@ def _decorator(make):
 
 def _no_holomorphic(holomorphic):
     if holomorphic:
-        raise TracejitError("holomorphic=True is not supported: tracejit differentiates real "
+        raise UnsupportedError("holomorphic=True is not supported: tracejit differentiates real "
                             "functions of real (float) inputs")
 
 

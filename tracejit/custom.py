@@ -14,7 +14,7 @@ import inspect
 import numpy as np
 
 from . import transformations as T
-from .errors import TracejitError
+from .errors import TracejitTypeError, UnsupportedError
 from .ir import aval_of
 from .ops.core import Tracer
 from .ops.custom import (CallSpec, custom_jvp_call, custom_vjp_call, fill, native,
@@ -39,7 +39,7 @@ class _CustomDerivative:
         if kwargs:                            # the rules take positional arguments (as in JAX)
             bound = inspect.signature(self.fn).bind(*args, **kwargs)
             if bound.kwargs:
-                raise TracejitError(f"{self.__name__}: keyword-only arguments of custom-"
+                raise UnsupportedError(f"{self.__name__}: keyword-only arguments of custom-"
                                     "derivative functions are not supported")
             args = bound.args
         dynamic, template, treedef, owner = split_leaves(tuple(args))
@@ -52,7 +52,7 @@ class _CustomDerivative:
         leaves, out_tree = flatten(out)
         for leaf in leaves:
             if not (isinstance(leaf, (np.ndarray, np.generic)) or type(leaf) is float):
-                raise TracejitError(f"{self.__name__} returned a {type(leaf).__name__}; a "
+                raise TracejitTypeError(f"{self.__name__} returned a {type(leaf).__name__}; a "
                                     "custom-derivative function must return arrays or floats")
         spec = CallSpec(template, treedef, out_tree, tuple(aval_of(leaf) for leaf in leaves),
                         owner, self.nondiff_argnums)
@@ -84,7 +84,7 @@ class custom_vjp(_CustomDerivative):
 
     def _check_rule(self):
         if self.bwd is None:
-            raise TracejitError(f"custom_vjp function {self.__name__} has no rule: call "
+            raise TracejitTypeError(f"custom_vjp function {self.__name__} has no rule: call "
                                 f"{self.__name__}.defvjp(fwd, bwd) first")
 
 
@@ -109,7 +109,7 @@ class custom_jvp(_CustomDerivative):
 
     def _check_rule(self):
         if self.rule is None:
-            raise TracejitError(f"custom_jvp function {self.__name__} has no rule: call "
+            raise TracejitTypeError(f"custom_jvp function {self.__name__} has no rule: call "
                                 f"{self.__name__}.defjvp(rule) first")
 
 

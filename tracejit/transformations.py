@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import TracejitError
+from .errors import TracejitTypeError, TracejitValueError
 from .frontend.sources import Attr
 from .ir import Lit, Trace, Var, aval_of
 from .ops import shape as sh
@@ -48,7 +48,7 @@ def argnums_tuple(argnums, n_args, fn):
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
     for i in nums:
         if not -n_args <= i < n_args:
-            raise TracejitError(f"argnums={argnums} but {_name(fn)} was called with {n_args} "
+            raise TracejitValueError(f"argnums={argnums} but {_name(fn)} was called with {n_args} "
                                 "positional arguments")
     return tuple(i % n_args for i in nums)
 
@@ -65,10 +65,10 @@ def check_leaf(leaf, label):
     if leaf is None or isinstance(leaf, str):
         return False
     if type(leaf) is complex or (dtype is not None and dtype.kind == "c"):
-        raise TracejitError(f"cannot differentiate with respect to {label}: it is complex, and "
+        raise TracejitTypeError(f"cannot differentiate with respect to {label}: it is complex, and "
                             "tracejit differentiates real functions only (holomorphic=False)")
     kind = getattr(dtype, "name", type(leaf).__name__)
-    raise TracejitError(f"cannot differentiate with respect to {label}: it is {kind}; gradients "
+    raise TracejitTypeError(f"cannot differentiate with respect to {label}: it is {kind}; gradients "
                         "need float arrays or Python floats (pass other data as an argument "
                         "outside argnums)")
 
@@ -172,7 +172,7 @@ def split_aux(out, has_aux, fn):
     if not has_aux:
         return out, None
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        raise TracejitError(f"{_name(fn)} was declared has_aux=True, so it must return a pair "
+        raise TracejitTypeError(f"{_name(fn)} was declared has_aux=True, so it must return a pair "
                             "(output, auxiliary data)")
     return out[0], out[1]
 
@@ -193,11 +193,11 @@ def grad_apply(ctx, fn, args, kwargs, *, argnums, has_aux, with_value, fresh=Fal
     seg = Segment(ctx, fn, args, kwargs, argnums_tuple(argnums, len(args), fn), fresh)
     value, aux = split_aux(seg.out, has_aux, fn)
     if value is None:
-        raise TracejitError(f"{_name(fn)} returned None; it must return a float scalar to be "
+        raise TracejitTypeError(f"{_name(fn)} returned None; it must return a float scalar to be "
                             "differentiated (did the function forget a `return`?)")
     aval = value.aval if isinstance(value, Tracer) else aval_of(value)
     if aval.shape != () or aval.dtype.kind != "f":
-        raise TracejitError(f"{_name(fn)} must return a float scalar to be differentiated, but "
+        raise TracejitTypeError(f"{_name(fn)} must return a float scalar to be differentiated, but "
                             f"returned {aval}" + (" as its first output (has_aux=True)"
                                                   if has_aux else ""))
     var = _var_of(value)
@@ -217,7 +217,7 @@ def pullback_apply(ctx, fn, args, kwargs, *, has_aux, fresh=False):
     out_leaves, out_tree = flatten(out)
     ct_leaves, ct_tree = flatten(ct)
     if ct_tree != out_tree:
-        raise TracejitError(f"the cotangent passed to the vjp of {_name(fn)} must be structured "
+        raise TracejitValueError(f"the cotangent passed to the vjp of {_name(fn)} must be structured "
                             f"like its output: got {ct_tree}, expected {out_tree}")
     seeds = {}
     for o, c in zip(out_leaves, ct_leaves):
@@ -225,7 +225,7 @@ def pullback_apply(ctx, fn, args, kwargs, *, has_aux, fresh=False):
         if var is None:
             continue
         if _shape(c) != var.shape:
-            raise TracejitError(f"cotangent of shape {_shape(c)} for an output of shape "
+            raise TracejitValueError(f"cotangent of shape {_shape(c)} for an output of shape "
                                 f"{var.shape} in the vjp of {_name(fn)}")
         c = match_dtype(as_tracer(o, c), var.aval)
         seeds[var] = add(seeds[var], c) if var in seeds else c
@@ -237,19 +237,19 @@ def jvp_apply(ctx, fn, args, kwargs, *, has_aux, fresh=False):
     """(primals, tangents) -> (output, output tangent[, aux])."""
     primals, tangents = tuple(args[0]), tuple(args[1])
     if len(primals) != len(tangents):
-        raise TracejitError(f"jvp of {_name(fn)}: {len(primals)} primals but {len(tangents)} "
+        raise TracejitValueError(f"jvp of {_name(fn)}: {len(primals)} primals but {len(tangents)} "
                             "tangents")
     seg = Segment(ctx, fn, primals, kwargs, tuple(range(len(primals))), fresh)
     seeds = {}
     for (tree, slots), tangent in zip(seg.wrt_args, tangents):
         t_leaves, t_tree = flatten(tangent)
         if t_tree != tree:
-            raise TracejitError(f"jvp of {_name(fn)}: a tangent is structured {t_tree}, its "
+            raise TracejitValueError(f"jvp of {_name(fn)}: a tangent is structured {t_tree}, its "
                                 f"primal {tree}")
         for slot, t in zip(slots, t_leaves):
             if slot is not None:
                 if _shape(t) != slot.shape:
-                    raise TracejitError(f"jvp of {_name(fn)}: tangent of shape {_shape(t)} "
+                    raise TracejitValueError(f"jvp of {_name(fn)}: tangent of shape {_shape(t)} "
                                         f"for a primal of shape {slot.shape}")
                 seeds[slot.atom] = match_dtype(as_tracer(slot, t), slot.aval)
     tangents_of = seg.jvp(seeds)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import TracejitError, UnsupportedError
+from ..errors import TracejitTypeError, UnsupportedError
 from ..ir import Aval, Var
 from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
@@ -452,7 +452,7 @@ def check_array_dtype(array, name, loc=None):
     if isinstance(array, (np.ma.MaskedArray, np.matrix)):
         # their operators mean something else (masking, `*` as matmul): tracing them as plain
         # arrays would silently change the result
-        raise TracejitError(f"{where}{name} is a {type(array).__name__}, whose operators differ "
+        raise TracejitTypeError(f"{where}{name} is a {type(array).__name__}, whose operators differ "
                             "from ndarray's; tracejit traces plain ndarrays: pass numpy.asarray("
                             "...) instead (for a masked array, .filled(value))")
     if array.dtype.kind in "biuf":
@@ -461,5 +461,5 @@ def check_array_dtype(array, name, loc=None):
     hint = {"c": "pass the real and imaginary parts as two float arrays",
             "O": "convert it with numpy.asarray(..., dtype=float) (ragged or mixed data cannot "
                  "be traced)"}.get(array.dtype.kind, "convert it to a float array")
-    raise TracejitError(f"{where}{name} is a {kind} array ({array.dtype}); tracejit supports "
+    raise TracejitTypeError(f"{where}{name} is a {kind} array ({array.dtype}); tracejit supports "
                         f"float, integer and boolean arrays: {hint}")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..errors import TracejitError, UnsupportedError
+from ..errors import TracejitTypeError, UnsupportedError
 from ..ir import Aval, Lit, Trace
 from ..ops.core import PYTHON_INT_BOUND, Tracer, python_type
 from ..tree import TreeDef, flatten, unflatten
@@ -153,7 +153,7 @@ def _untrace_error(error):
 def _check_not_iterator(leaf, label, loc):
     if isinstance(leaf, Iterator):
         # tracing would consume it, and a later call's iterator would replay the first one's items
-        raise TracejitError(f"{loc}: argument {label} is a {type(leaf).__name__} (an iterator); "
+        raise TracejitTypeError(f"{loc}: argument {label} is a {type(leaf).__name__} (an iterator); "
                             "tracejit needs arguments it can read more than once: pass a list, "
                             "tuple or array, e.g. list(...) or numpy.fromiter(...)")
 
@@ -172,7 +172,7 @@ def _output_atom(ctx, value, fn):
         return value.atom
     if isinstance(value, (np.ndarray, np.generic, int, float, bool)):
         return Lit(value)
-    raise TracejitError(f"{fn.__qualname__} returned a {type(value).__name__}; traced functions "
+    raise TracejitTypeError(f"{fn.__qualname__} returned a {type(value).__name__}; traced functions "
                         "must return arrays, numbers, or dicts/lists/tuples of them"
                         + (" (did the function forget a `return`?)" if value is None else ""))
 

@@ -295,8 +295,7 @@ def _array(self, dtype=None, copy=None):
     """NumPy converting a traced value to an array happens only in code tracejit does not
     trace (e.g. `np.array([a, b])` in a callback run natively): refuse rather than build an
     object array that would hide the values from differentiation."""
-    from ..errors import TracejitError
-    raise TracejitError("a traced value was converted to a NumPy array in code tracejit does not "
+    raise UnsupportedError("a traced value was converted to a NumPy array in code tracejit does not "
                         "trace; use tracejit.numpy functions there (import tracejit.numpy as np)")
 
 

@@ -13,7 +13,7 @@ import weakref
 
 import numpy as np
 
-from ..errors import TracejitError, UnsupportedError
+from ..errors import TracejitTypeError, TracejitValueError, UnsupportedError
 from ..backends.numba_lower import Statement, literal
 from ..ir import Aval, Lit, Op, SourceLoc, Trace, Var, aval_of
 
@@ -176,7 +176,7 @@ def current_builder() -> Builder | None:
 def _atom(builder, x):
     if isinstance(x, Tracer):
         if x.builder is not builder:
-            raise TracejitError("a traced value from another trace was used here "
+            raise TracejitValueError("a traced value from another trace was used here "
                                 "(a value leaked out of a traced function?)")
         return x.atom
     if isinstance(x, (Var, Lit)):
@@ -349,7 +349,7 @@ class Tracer:
 
 def _require_concrete(t, what):
     if t.val is None:
-        raise TracejitError(f"{what} needs a concrete value, but this value is symbolic "
+        raise TracejitTypeError(f"{what} needs a concrete value, but this value is symbolic "
                             "(inside a transformation, control flow cannot depend on it)")
 
 

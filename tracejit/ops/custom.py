@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import TracejitError
+from ..errors import TracejitTypeError, TracejitValueError, UnsupportedError
 from ..backends.numba_lower import Statement, call
 from ..ir import Aval, Trace, Var, aval_of
 from ..tree import flatten, unflatten
@@ -85,7 +85,7 @@ class CallSpec:
 def _value_like(value, aval, what):
     value = np.asarray(value)
     if value.shape != aval.shape:
-        raise TracejitError(f"{what} returned shape {value.shape}, expected {aval.shape}")
+        raise TracejitValueError(f"{what} returned shape {value.shape}, expected {aval.shape}")
     return value.astype(aval.dtype, copy=False)
 
 
@@ -123,7 +123,7 @@ def _custom_vjp_call_vjp(cts, outs, ins, **params):
 
 
 def _no_forward_mode(ts, outs, ins, *, fn, spec):
-    raise TracejitError(f"forward-mode differentiation of custom_vjp function {fn.__name__} is "
+    raise UnsupportedError(f"forward-mode differentiation of custom_vjp function {fn.__name__} is "
                         "not supported (its rule is reverse-mode only); use tracejit.custom_jvp")
 
 
@@ -142,7 +142,7 @@ def _per_input(grads, spec, dynamic, what):
         g = None if i in spec.nondiff else next(grads, None)
         g_leaves, g_tree = flatten(g)
         if g is not None and g_tree != arg_tree:
-            raise TracejitError(f"{what} returned a gradient structured {g_tree} for argument "
+            raise TracejitValueError(f"{what} returned a gradient structured {g_tree} for argument "
                                 f"{i}, which is structured {arg_tree}")
         leaves += g_leaves if g is not None else [None] * len(arg_leaves)
     slots = [g for g, leaf in zip(leaves, spec.template) if leaf is DYNAMIC]
@@ -158,7 +158,7 @@ def _bwd_impl(*values, fn, spec):
         residuals = fn.fwd(*args)[1]
         grads = fn.bwd(*spec.split(args)[0], residuals, unflatten(spec.out_tree, list(cts)))
     if not isinstance(grads, (tuple, list)) or len(grads) != len(args) - len(spec.nondiff):
-        raise TracejitError(f"bwd rule of {fn.__name__} must return a tuple with one gradient "
+        raise TracejitTypeError(f"bwd rule of {fn.__name__} must return a tuple with one gradient "
                             "per differentiated argument")
     return _per_input(grads, spec, dynamic, f"bwd rule of {fn.__name__}")
 
@@ -168,7 +168,7 @@ def _bwd_aval(*avals, fn, spec):
 
 
 def _no_second_order(cts, outs, ins, *, fn, spec):
-    raise TracejitError(f"second derivatives through custom_vjp function {fn.__name__} are not "
+    raise UnsupportedError(f"second derivatives through custom_vjp function {fn.__name__} are not "
                         "supported: its bwd rule runs natively")
 
 

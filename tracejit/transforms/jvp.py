@@ -5,7 +5,7 @@ None. Tangents of elementwise ops are broadcast to the result's shape here, once
 every rule (a rule like `add`'s returns its input tangent unchanged, whatever the broadcast).
 Tangent ops are ordinary primitives, so the result can be differentiated again.
 """
-from ..errors import TracejitError
+from ..errors import UnsupportedError
 from ..ir import Trace, Var
 from ..ops.core import Builder
 from ..ops.shape import broadcast_to, zeros_like
@@ -23,7 +23,7 @@ def emit_jvp(builder, ops, env, tangents):
         if op.prim.effect or all(t is None for t in ins):
             continue
         if op.prim.jvp is None:
-            raise TracejitError(f"{op.prim.name} has no forward-mode rule"
+            raise UnsupportedError(f"{op.prim.name} has no forward-mode rule"
                                 + (f" (used at {op.loc})" if op.loc else ""))
         builder.loc = op.loc
         outs = op.prim.jvp(ins, [env(v) for v in op.outputs], [env(a) for a in op.inputs],

@@ -11,7 +11,7 @@ shape here, once, rather than in every rule.
 """
 import numpy as np
 
-from ..errors import TracejitError
+from ..errors import UnsupportedError
 from ..ir import Lit, Trace, Var
 from ..ops.core import Builder, Tracer
 from ..ops.effects import without_prints
@@ -79,7 +79,7 @@ def emit_vjp(builder, ops, env, seeds, wrt):
         if not any(v in cts for v in op.outputs) or not any(a in active for a in op.inputs):
             continue
         if op.prim.vjp is None:
-            raise TracejitError(f"{op.prim.name} has no reverse-mode rule"
+            raise UnsupportedError(f"{op.prim.name} has no reverse-mode rule"
                                 + (f" (used at {op.loc})" if op.loc else ""))
         builder.loc = op.loc
         out_cts = [cts[v] if v in cts else zeros_like(env(v)) for v in op.outputs]
