@@ -275,3 +275,48 @@ def test_text_of_user_objects_made_natively(name, backend):
     compiled = tracejit.jit(fn, backend=backend)
     for x in (np.array([0.5, 1.25]), np.array([-2.0, 3.5])):
         assert compiled(x) == fn(x)
+
+
+class OldSequence:
+    """Only __getitem__: Python iterates it 0, 1, ... until IndexError; NumPy does not take it
+    for a sequence (no __len__)."""
+
+    def __init__(self, items):
+        self.items = items
+
+    def __getitem__(self, i):
+        if i >= len(self.items):
+            raise IndexError(i)
+        return self.items[i] * (2.0 if isinstance(self.items[i], float) else 1.0)
+
+
+OLD = OldSequence([1.0, 2.0, 3.0])
+SEQUENCE_CASES = {
+    "for over it": lambda x: sum(v for v in OldSequence([x[0], x[1], x[2]])),
+    "list of it": lambda x: list(OldSequence([x[0], x[1], x[2]]))[2],
+    "in, by iteration": lambda x: float(x[1] * 2.0 in OldSequence([x[0], x[1], x[2]])),
+    "outside, iterated": lambda x: x * sum(v for v in OLD),
+    "outside, in": lambda x: x * (4.0 in OLD),
+}
+
+
+@pytest.mark.parametrize("name", list(SEQUENCE_CASES))
+def test_old_sequence_protocol(name, backend):
+    fn = SEQUENCE_CASES[name]
+    compiled = tracejit.jit(fn, backend=backend)
+    x = np.array([1.0, 2.0, 3.0])
+    try:
+        np.testing.assert_array_equal(compiled(x), fn(x))
+        OLD.items = [2.0, 5.0, 1.0]
+        np.testing.assert_array_equal(compiled(x), fn(x))
+    finally:
+        OLD.items = [1.0, 2.0, 3.0]
+
+
+def test_numpy_object_array_of_a_user_object_is_refused():
+    """NumPy makes a 0-d object array of an object that is not a sequence (no __len__): it
+    would hold the trace's values from then on, so it is refused, not returned stale."""
+    def f(x):
+        return np.sum(np.array(OldSequence([x[0], x[1]])))
+    with pytest.raises(tracejit.UnsupportedError, match="object array"):
+        tracejit.jit(f)(np.array([1.0, 2.0]))

@@ -326,7 +326,7 @@ def _user_iterables_listed(frame, fn, args):
             return value if all(a is b for a, b in zip(items, value)) else type(value)(items)
         if not protocols.is_user_object(value):
             return value
-        items = protocols.iterated(run, value)
+        items = (protocols.sequence_items if numpy_fn else protocols.iterated)(run, value)
         return value if items is None else (
             [listed(v) for v in items] if numpy_fn else items)
     return tuple(listed(a) if i in positions else a for i, a in enumerate(args))

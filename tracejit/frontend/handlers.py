@@ -17,8 +17,8 @@ import types
 
 from ..ir import Var
 from ..ops.core import Tracer
-from . import protocols
-from .calls import call, runner
+from . import protocols, pylib
+from .calls import call, inline, runner
 from .context import is_trusted
 from .frame import NULL, UNBOUND, Return, Yield, handler
 from . import handlers_except  # noqa: F401 (registers the exception and with handlers)
@@ -286,6 +286,9 @@ def _get_iter(frame, instr):
     method = protocols.special_method(seq, "__iter__")
     if method is not None:                    # a user class's __iter__, under the tracer
         frame.push(runner(frame)(method, (seq,)))
+        return
+    if protocols.special_method(seq, "__getitem__") is not None:   # the old sequence protocol
+        frame.push(inline(frame.ctx, pylib.sequence_items, (seq,), {}))
         return
     if frame.ctx.source_of(seq) is not None and not isinstance(seq, Tracer):
         seq = sourced_items(frame, seq)

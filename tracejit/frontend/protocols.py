@@ -78,7 +78,7 @@ def binary(run, name, native, a, b, inplace=False):
     if forward is None and reflected is None:
         return native(a, b)
     # NumPy reads a user sequence next to a NumPy value as an array of its items
-    if forward is None and _numpy_value(a) and (items := iterated(run, b)) is not None:
+    if forward is None and _numpy_value(a) and (items := sequence_items(run, b)) is not None:
         return native(a, items)
 
     sides = [(a, b, forward, name), (b, a, reflected, _REFLECTED[name])]
@@ -138,10 +138,16 @@ def truth(run, value):
 
 
 def contains(run, container, item):
+    """`item in container`: `__contains__`, else a search of the items (iterated under the
+    tracer) for one that is `item` or equals it, as CPython does."""
     method = special_method(container, "__contains__")
-    if method is None:
+    if method is not None:
+        return bool(run(method, (container, item)))
+    items = iterated(run, container) if is_user_object(container) else None
+    if items is None:
         return item in container
-    return bool(run(method, (container, item)))
+    return any(value is item or bool(binary(run, "eq", operator.eq, value, item))
+               for value in items)
 
 
 def get_item(run, container, key):
@@ -152,7 +158,8 @@ def get_item(run, container, key):
 
 def iterated(run, obj):
     """The items of `obj` as a list, its Python `__iter__` (then the iterator's `__next__`) or
-    `__len__` and `__getitem__` run under the tracer; None when its class has neither."""
+    `__getitem__` (0, 1, ... until IndexError) run under the tracer; None when its class has
+    neither."""
     method = special_method(obj, "__iter__")
     if method is not None:
         iterator, items = run(method, (obj,)), []
@@ -162,6 +169,21 @@ def iterated(run, obj):
                 items.append(next(iterator) if step is None else run(step, (iterator,)))
             except StopIteration:
                 return items
+    item = special_method(obj, "__getitem__")
+    if item is None:
+        return None
+    items = []                   # the old sequence protocol: items 0, 1, ... until IndexError
+    while True:
+        try:
+            items.append(run(item, (obj, len(items))))
+        except (IndexError, StopIteration):
+            return items
+
+
+def sequence_items(run, obj):
+    """The items NumPy reads from `obj` when it makes an array of it: `obj[0]` ...
+    `obj[len(obj) - 1]` for a class with Python `__len__` and `__getitem__` (NumPy's sequence
+    protocol, not iteration), run under the tracer; None for other objects."""
     length, item = special_method(obj, "__len__"), special_method(obj, "__getitem__")
     if length is None or item is None:
         return None

@@ -65,3 +65,16 @@ def _merge_sort(positions, keys):
             merged.append(left[i])
             i += 1
     return merged + left[i:] + right[j:]
+
+
+def sequence_items(sequence):
+    """`iter(obj)` of a class with `__getitem__` and no `__iter__`: items 0, 1, ... until
+    IndexError."""
+    i = 0
+    while True:
+        try:
+            item = sequence[i]
+        except (IndexError, StopIteration):
+            return
+        yield item
+        i += 1

@@ -170,7 +170,8 @@ def _containers(tree):
 def _output_atom(ctx, value, fn):
     if isinstance(value, Tracer):
         return value.atom
-    if isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+    if isinstance(value, (np.ndarray, np.generic, int, float, bool)) and \
+            getattr(value, "dtype", None) != object:
         return Lit(value)
     raise TracejitTypeError(f"{fn.__qualname__} returned a {type(value).__name__}; traced functions "
                         "must return arrays, numbers, or dicts/lists/tuples of them"

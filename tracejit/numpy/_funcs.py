@@ -349,6 +349,14 @@ def _constant(value):
     builder = current_builder()
     if builder is None:
         return value
+    if getattr(value, "dtype", None) == object:
+        # its items would be Python objects held from the trace on (tracers among them)
+        raise UnsupportedError(
+            "NumPy would make an object array here (of "
+            f"{sorted({type(v).__name__ for v in np.asarray(value).ravel()})}); tracejit traces "
+            "numeric arrays only", builder.loc,
+            "Give the class __len__ and __getitem__ to be read as a sequence, or build the "
+            "array from its numbers.")
     from ..ir import Lit
     return Tracer(builder, Lit(value), value)
 
