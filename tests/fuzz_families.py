@@ -487,12 +487,15 @@ _VEC = ["class Vec:", "    def __init__(self, a):", "        self.a = a",
         "    def __bool__(self):", "        return bool(np.max(self.a) > 0.3)",
         "    def __float__(self):", "        return float(np.sum(self.a))",
         "    def __len__(self):", "        return int(np.size(self.a))",
-        "    def __repr__(self):", "        return f'Vec({float(np.sum(self.a)):.3f})'"]
+        "    def __repr__(self):", "        return f'Vec({float(np.sum(self.a)):.3f})'",
+        "    @property", "    def scale(self):",
+        "        first = self.a if np.ndim(self.a) == 0 else self.a.flat[0]",
+        "        return 2.0 if isinstance(first, float) else 0.5"]
 VEC_STEPS = ["{v} * float({s})", "float({s}) * {v}", "{v} * {w}", "{v} + {w}", "-{v} + 0.5",
              "{v} * 2", "2.5 * {v} + {w}", "{v} * {s}", "sum([{v}, {w}], Vec(0.0))",
              "min({v}, {w})", "max([{v}, {w}])", "sorted([{w}, {v}])[0]",
              "({v} if {v} else {w})", "Vec({v}.a * len({w}))", "Vec({v}.a * float({w}))",
-             "Vec({v}.a + float(repr({w})[4:-1]))"]
+             "Vec({v}.a + float(repr({w})[4:-1]))", "Vec({v}.a * {w}.scale)"]
 
 
 def user_classes(ch, prog):

@@ -320,3 +320,37 @@ def test_numpy_object_array_of_a_user_object_is_refused():
         return np.sum(np.array(OldSequence([x[0], x[1]])))
     with pytest.raises(tracejit.UnsupportedError, match="object array"):
         tracejit.jit(f)(np.array([1.0, 2.0]))
+
+
+class WithProperty:
+    def __init__(self, w):
+        self.w = w
+        self.items = [1.0, 2.0]
+
+    @property
+    def scale(self):
+        return self.w * 2.0 if isinstance(self.w, float) else self.w * 3.0
+
+    @property
+    def total(self):
+        return sum(self.items)
+
+
+HELD = WithProperty(1.0)
+
+
+@pytest.mark.parametrize("fn", [lambda x: WithProperty(float(x[0])).scale,
+                                lambda x: WithProperty(x[0]).scale,
+                                lambda x: x * HELD.total + x * HELD.scale])
+def test_property_getters_run_traced(fn, backend):
+    """A @property's getter runs under the tracer: its type test sees a float for a traced
+    Python float, and one on an object held outside reads that object's state afresh."""
+    compiled = tracejit.jit(fn, backend=backend)
+    x = np.array([1.5, 2.0])
+    try:
+        np.testing.assert_array_equal(compiled(x), fn(x))
+        HELD.items.append(4.0)
+        HELD.w = 2.5
+        np.testing.assert_array_equal(compiled(x), fn(x))
+    finally:
+        HELD.w, HELD.items = 1.0, [1.0, 2.0]

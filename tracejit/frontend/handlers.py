@@ -202,6 +202,9 @@ def load_attr(frame, obj, name):
     ctx = frame.ctx
     if isinstance(obj, Tracer):
         return _tracer_attr(ctx, obj, name)
+    getter = protocols.property_getter(obj, name)
+    if getter is not None:             # a user class's @property: its getter under the tracer
+        return call(frame, getter, (obj,), {})
     value = getattr(obj, name)
     if isinstance(obj, types.ModuleType) and is_trusted(obj):
         return value

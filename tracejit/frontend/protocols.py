@@ -39,6 +39,22 @@ def special_method(obj, name):
     return method if isinstance(method, types.FunctionType) and not is_trusted(method) else None
 
 
+def property_getter(obj, name):
+    """The Python getter of a `property` named `name` on `obj`'s user class (a data descriptor:
+    it wins over the instance's dict), or None."""
+    kind = type(obj)
+    if kind in _BUILTIN_KINDS or isinstance(obj, (Tracer, np.generic, types.ModuleType)) or \
+            is_trusted(kind):
+        return None
+    for klass in kind.__mro__:
+        found = klass.__dict__.get(name)
+        if found is not None:
+            getter = getattr(found, "fget", None) if isinstance(found, property) else None
+            return getter if isinstance(getter, types.FunctionType) and \
+                not is_trusted(getter) else None
+    return None
+
+
 def is_user_object(obj):
     """Whether `obj`'s class implements any operator or protocol in Python code."""
     kind = type(obj)
