@@ -489,7 +489,7 @@ _VEC = ["class Vec:", "    def __init__(self, a):", "        self.a = a",
         "    def __len__(self):", "        return int(np.size(self.a))",
         "    def __repr__(self):", "        return f'Vec({float(np.sum(self.a)):.3f})'",
         "    @property", "    def scale(self):",
-        "        first = self.a if np.ndim(self.a) == 0 else self.a.flat[0]",
+        "        first = self.a if np.ndim(self.a) == 0 else np.ravel(self.a)[0]",
         "        return 2.0 if isinstance(first, float) else 0.5"]
 VEC_STEPS = ["{v} * float({s})", "float({s}) * {v}", "{v} * {w}", "{v} + {w}", "-{v} + 0.5",
              "{v} * 2", "2.5 * {v} + {w}", "{v} * {s}", "sum([{v}, {w}], Vec(0.0))",
