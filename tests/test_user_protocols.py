@@ -354,3 +354,23 @@ def test_property_getters_run_traced(fn, backend):
         np.testing.assert_array_equal(compiled(x), fn(x))
     finally:
         HELD.w, HELD.items = 1.0, [1.0, 2.0]
+
+
+class EqualByValue:
+    """__eq__ only (with a type test): `!=` is object.__ne__ inverting it."""
+
+    def __init__(self, v):
+        self.v = v
+
+    def __eq__(self, other):
+        return isinstance(other, EqualByValue) and isinstance(self.v, float) and \
+            self.v == other.v
+
+
+def test_not_equal_inverts_a_python_eq(backend):
+    def f(x):
+        a, b = EqualByValue(float(x[0])), EqualByValue(float(x[1]))
+        return float(a != b) + 2.0 * float(a == EqualByValue(float(x[0])))
+    compiled = tracejit.jit(f, backend=backend)
+    for x in (np.array([1.0, 1.0]), np.array([1.0, 2.0])):
+        assert compiled(x) == f(x)

@@ -92,6 +92,10 @@ def binary(run, name, native, a, b, inplace=False):
     forward = special_method(a, f"__{name}__")
     reflected = special_method(b, f"__{_REFLECTED[name]}__")
     if forward is None and reflected is None:
+        if name == "ne" and (special_method(a, "__eq__") or special_method(b, "__eq__")):
+            # object.__ne__ inverts __eq__: the user's __eq__, under the tracer
+            equal = binary(run, "eq", operator.eq, a, b)
+            return equal if equal is NotImplemented else not truth(run, equal)
         return native(a, b)
     # NumPy reads a user sequence next to a NumPy value as an array of its items
     if forward is None and _numpy_value(a) and (items := sequence_items(run, b)) is not None:
