@@ -29,36 +29,44 @@ _BUILTIN_KINDS = frozenset({int, float, bool, complex, str, bytes, list, tuple, 
                             frozenset, type(None), np.ndarray, slice, range})
 
 
+def _user_class(obj):
+    """`obj`'s class when it may be user code (not a builtin, NumPy's, tracejit's or the
+    standard library's), else None."""
+    kind = type(obj)
+    if kind in _BUILTIN_KINDS or isinstance(obj, (Tracer, np.generic, types.ModuleType)) or \
+            is_trusted(kind):
+        return None
+    return kind
+
+
+def _python_code(fn):
+    return fn if isinstance(fn, types.FunctionType) and not is_trusted(fn) else None
+
+
 def special_method(obj, name):
     """The Python function that implements `name` for `obj`'s class when that class is user
     code the tracer runs; None for tracejit's and the standard library's types."""
-    kind = type(obj)
-    if kind in _BUILTIN_KINDS or isinstance(obj, (Tracer, np.generic)) or is_trusted(kind):
-        return None
-    method = getattr(kind, name, None)
-    return method if isinstance(method, types.FunctionType) and not is_trusted(method) else None
+    kind = _user_class(obj)
+    return None if kind is None else _python_code(getattr(kind, name, None))
 
 
 def property_getter(obj, name):
     """The Python getter of a `property` named `name` on `obj`'s user class (a data descriptor:
     it wins over the instance's dict), or None."""
-    kind = type(obj)
-    if kind in _BUILTIN_KINDS or isinstance(obj, (Tracer, np.generic, types.ModuleType)) or \
-            is_trusted(kind):
+    kind = _user_class(obj)
+    if kind is None:
         return None
     for klass in kind.__mro__:
         found = klass.__dict__.get(name)
         if found is not None:
-            getter = getattr(found, "fget", None) if isinstance(found, property) else None
-            return getter if isinstance(getter, types.FunctionType) and \
-                not is_trusted(getter) else None
+            return _python_code(found.fget) if isinstance(found, property) else None
     return None
 
 
 def is_user_object(obj):
     """Whether `obj`'s class implements any operator or protocol in Python code."""
-    kind = type(obj)
-    if kind in _BUILTIN_KINDS or isinstance(obj, (Tracer, np.generic)) or is_trusted(kind):
+    kind = _user_class(obj)
+    if kind is None:
         return False
     known = _PYTHON_SPECIALS.get(kind)
     if known is None:
