@@ -228,3 +228,17 @@ def test_module_imported_inside_the_function_is_outside_state(backend, monkeypat
     config.scale = 4.0
     config.weights.append(3.0)
     np.testing.assert_array_equal(compiled(x), f(x))
+
+
+def test_an_int_turned_float_in_an_outside_list_retraces():
+    """A container of numbers is compared whole, types included: 2 and 2.0 are equal, but
+    `str(G)` and `type(G[1])` are not the same for them."""
+    table = [1.0, 2, 3.0]
+
+    def f(x):
+        return x * len(str(table)) + x * float(type(table[1]) is int)
+    compiled = tracejit.jit(f)
+    x = np.array([1.0])
+    np.testing.assert_array_equal(compiled(x), f(x))
+    table[1] = 2.0
+    np.testing.assert_array_equal(compiled(x), f(x))

@@ -23,8 +23,8 @@ from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
 from .pystate import (TRACED, changed_slots, live_after, promote_changed, state_of,
                       state_of_value)
-from .sources import (ArrayOf, Attr, Equals, Is, Item, Keys, Length, NotIn, SourceGuard,
-                      TypeIs)
+from .sources import (ArrayOf, Attr, Equals, Is, Item, Keys, Length, NotIn, SameItems,
+                      SourceGuard, TypeIs)
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
                    range, slice)
@@ -209,6 +209,15 @@ class TraceContext:
         if id(value) in seen:
             return value
         seen.add(id(value))
+        if source is not None and is_constant(tuple(value.values() if isinstance(value, dict)
+                                                    else value)):
+            # numbers and strings only: one guard compares the whole container (in order)
+            self.guard(source, SameItems(copy.copy(value)))
+            if isinstance(value, dict):
+                self.guard(Keys(source, ordered=True), Equals(tuple(value)))
+            if copies is not None and not isinstance(value, tuple):
+                copies.append((value, _flat(value), True))
+            return value
         if isinstance(value, dict):
             if source is not None:
                 self.guard(Keys(source, ordered=True), Equals(tuple(value)))

@@ -113,6 +113,27 @@ class Equals(Check):
         return f"== {self.value!r}"
 
 
+@dataclass(frozen=True, eq=False)
+class SameItems(Check):
+    """A container of numbers and strings equal to `container` item by item, types included
+    (`[1, 2]` is not `[1.0, 2]`), in order; compared in C, one check for the whole of it."""
+    container: object
+
+    def __post_init__(self):
+        object.__setattr__(self, "types", tuple(map(type, _items(self.container))))
+
+    def holds(self, value):
+        return type(value) is type(self.container) and value == self.container and \
+            tuple(map(type, _items(value))) == self.types
+
+    def __str__(self):
+        return f"holds the {len(self.container)} items it held while tracing"
+
+
+def _items(container):
+    return [*container, *container.values()] if isinstance(container, dict) else container
+
+
 @dataclass(frozen=True)
 class TypeIs(Check):
     type: type
