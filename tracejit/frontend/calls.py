@@ -543,13 +543,19 @@ class InterpretedGenerator:
         raise RuntimeError("generator ignored GeneratorExit")
 
     def __del__(self):
-        # CPython closes a dropped generator, running its `finally` and `__exit__` code; the
-        # tracer cannot run code from a finaliser, so a trace that needed it is refused
+        # CPython closes a dropped generator where its last reference goes (a `for` loop left
+        # by `break`), running its `finally` and `__exit__` code: so does the tracer while the
+        # traced code runs. After it, or if the cleanup needs what tracejit refuses, the trace
+        # is refused (trace.py checks `abandoned_cleanup`).
         frame = self.frame
         handler = frame.decoded.handlers[frame.pc - 1] if frame.pc > 0 else None
-        if not self.done and handler is not None and handler.user and \
-                frame.ctx.abandoned_cleanup is None:
-            frame.ctx.abandoned_cleanup = frame.loc
+        if self.done or handler is None or not handler.user:
+            return
+        ctx = frame.ctx
+        if ctx.depth > 0:           # closed after the instruction that dropped it (frame.py)
+            ctx.dropped_generators.append(self)
+        elif ctx.abandoned_cleanup is None:
+            ctx.abandoned_cleanup = frame.loc
 
     def _resume(self, throw=None):
         if self.done:

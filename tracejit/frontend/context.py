@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import TracejitTypeError, UnsupportedError
+from ..errors import TracejitError, TracejitTypeError, UnsupportedError
 from ..ir import Aval, Var
 from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
@@ -141,6 +141,7 @@ class TraceContext:
         self.protected = False              # the code traced has try or with blocks
         self.open_exits = []                # __exit__ of native context managers entered
         self.abandoned_cleanup = None       # where a generator with pending cleanup was dropped
+        self.dropped_generators = []        # ... while tracing: closed at the next instruction
 
     # ---- locations ----------------------------------------------------------------------------
     def set_loc(self, frame):
@@ -248,6 +249,20 @@ class TraceContext:
                 f"advancing a {type(value).__name__} iterator that exists outside the traced "
                 "function: plain Python advances it on every call, a compiled call could not",
                 "Pass the items in as an argument, or iterate outside the function.")
+
+    def close_dropped(self):
+        """Close the generators dropped (suspended in a try/with) by the instruction just run,
+        as CPython does when their last reference goes: their cleanup runs under the tracer.
+        An error it raises is reported and ignored by CPython, so here too; tracejit's own
+        refusals end the trace."""
+        while self.dropped_generators:
+            generator = self.dropped_generators.pop()
+            try:
+                generator.close()
+            except TracejitError:
+                raise
+            except Exception:       # noqa: BLE001 — CPython's "Exception ignored in" case
+                pass
 
     def check_unchanged(self, copies, what):
         """Refuse when native code changed a copy `contents` made: plain Python would have

@@ -130,6 +130,8 @@ def _run_instructions(frame):
         if fn is None:
             raise unknown_opcode(instr.name, frame.loc)
         result = fn(frame, instr)
+        if ctx.dropped_generators:
+            ctx.close_dropped()
         if frame.pc <= index:                      # a back-edge: one more iteration of a loop
             ctx.back_edge(frame, frame.pc, index)
         elif frame.loops and not frame.loops[-1].contains(frame.pc):
