@@ -107,7 +107,7 @@ def call(frame: Frame, fn, args, kwargs):
     state = INTERPRETER_STATE.get(id(fn))
     if state is not None:
         return state(ctx, *args, **kwargs)
-    special = protocols.builtin(runner(frame), runner(frame), fn, args, kwargs)
+    special = protocols.builtin(runner(frame), fn, args, kwargs)
     if special is not None:           # len(obj), float(obj) ... of a user class: its method
         return special[0]
     if id(fn) in _ABOUT_THE_OBJECT or _interpreted(fn):

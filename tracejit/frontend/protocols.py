@@ -221,26 +221,26 @@ def sequence_items(run, obj):
 # ---- text made natively: str.format, % -----------------------------------------------------------
 class _Text:
     """A user object given to native text formatting (`"{:.2f}".format(obj)`, `"%s" % obj`):
-    the special methods formatting calls answer through the tracer (`run_builtin(fn, args)`)."""
-    __slots__ = ("obj", "run_builtin")
+    the special methods formatting calls answer through the tracer (`run(fn, args)`)."""
+    __slots__ = ("obj", "run")
 
-    def __init__(self, obj, run_builtin):
-        self.obj, self.run_builtin = obj, run_builtin
+    def __init__(self, obj, run):
+        self.obj, self.run = obj, run
 
     def __format__(self, spec):
-        return self.run_builtin(format, (self.obj, spec))
+        return self.run(format, (self.obj, spec))
 
     def __str__(self):
-        return self.run_builtin(str, (self.obj,))
+        return self.run(str, (self.obj,))
 
     def __repr__(self):
-        return self.run_builtin(repr, (self.obj,))
+        return self.run(repr, (self.obj,))
 
     def __float__(self):                    # "%f": text reads every digit (guarded)
-        return float(_exact(self.run_builtin(float, (self.obj,))))
+        return float(_exact(self.run(float, (self.obj,))))
 
     def __index__(self):
-        return operator.index(_exact(self.run_builtin(int, (self.obj,))))
+        return operator.index(_exact(self.run(int, (self.obj,))))
 
     __int__ = __index__
 
@@ -252,15 +252,15 @@ def _exact(value):
     return concretize_exact(value) if isinstance(value, Tracer) else value
 
 
-def for_text(run_builtin, value):
+def for_text(run, value):
     """`value` (a format argument, or `%`'s right operand: a tuple or dict of them) with user
     objects wrapped so that their text is made under the tracer."""
     if is_user_object(value):
-        return _Text(value, run_builtin)
+        return _Text(value, run)
     if type(value) is tuple:
-        return tuple(for_text(run_builtin, v) if is_user_object(v) else v for v in value)
+        return tuple(for_text(run, v) if is_user_object(v) else v for v in value)
     if type(value) is dict:
-        return {k: for_text(run_builtin, v) if is_user_object(v) else v for k, v in value.items()}
+        return {k: for_text(run, v) if is_user_object(v) else v for k, v in value.items()}
     return value
 
 
@@ -277,11 +277,11 @@ _BUILTINS = {
 }
 
 
-def builtin(run, call_builtin, fn, args, kwargs):
+def builtin(run, fn, args, kwargs):
     """`fn(*args)` for a protocol builtin given a user object with the Python special method
-    it calls: (the result,), or None when `fn` is not one or the object has none.
-    `call_builtin(fn, args)` applies the builtin to the method's result (a traced float stays
-    traced through `float`)."""
+    it calls: (the result,), or None when `fn` is not one or the object has none. The builtin
+    is applied to the method's result through `run` too (a traced float stays traced through
+    `float`)."""
     entry = _BUILTINS.get(fn) if isinstance(fn, (type, types.BuiltinFunctionType)) else None
     if entry is None or not args or kwargs:
         return None
@@ -292,7 +292,7 @@ def builtin(run, call_builtin, fn, args, kwargs):
             break
     else:
         if fn is bool and special_method(args[0], "__len__") is not None:
-            return (call_builtin(bool, (truth(run, args[0]),)),)
+            return (run(bool, (truth(run, args[0]),)),)
         return None
     if fn is format and name != "__format__" and len(args) > 1 and args[1]:
         raise TypeError(f"unsupported format string passed to {type(args[0]).__name__}.__format__")
@@ -305,7 +305,7 @@ def builtin(run, call_builtin, fn, args, kwargs):
     result = run(method, (args[0], *extra))
     if convert is None:
         return (result,)
-    return (call_builtin(convert, (result,)),)
+    return (run(convert, (result,)),)
 
 
 _ALL_SPECIALS = sorted({f"__{n}__" for n in (*_ARITHMETIC, *(f"r{n}" for n in _ARITHMETIC),
