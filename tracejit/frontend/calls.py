@@ -216,6 +216,7 @@ _ITERTOOLS = ("accumulate", "chain", "combinations", "combinations_with_replacem
               "permutations", "product", "repeat", "starmap", "takewhile", "tee", "zip_longest")
 SAFE_NATIVE = {id(f) for f in (
     len, zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, next,
+    tuple.__new__,                                       # a namedtuple's __new__ calls it
     getattr, min, max, sum, abs, all, any, map, filter, id, divmod, pow, round, range, slice,
     functools.reduce, functools.partial, functools.cmp_to_key,
     *(getattr(operator, name) for name in _OPERATOR_FUNCTIONS),

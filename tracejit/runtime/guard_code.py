@@ -25,6 +25,7 @@ from time import perf_counter
 
 import numpy as np
 
+from .. import tree
 from ..ops.core import PYTHON_INT_BOUND
 from ..frontend.sources import (ArgLeaf, ArrayOf, Attr, Equals, Is, Item, Length, ModuleGlobals,
                                 NotIn, RootFn, TypeIs)
@@ -152,20 +153,37 @@ def _leaf_mismatch(gen, key, v):
 
 def _unpack(gen, treedef, v, leaf_names):
     """Lines checking that the value named `v` has the structure `treedef`, naming its leaves
-    (in `flatten`'s order) l0, l1, ..."""
-    if treedef.kind == "leaf":
+    (in `flatten`'s order) l0, l1, ... Tuples, lists, dicts and None are checked inline; other
+    containers (namedtuples, dataclasses, registered classes) are flattened and their
+    structure compared."""
+    kind = tree.kind(treedef)
+    if kind == "leaf":
         name = f"l{len(leaf_names)}"
         leaf_names.append(name)
         gen.lines.append(f"{name} = {v}")
-        return
-    kind = {"dict": "dict", "list": "list", "tuple": "tuple"}[treedef.kind]
-    gen.lines.append(f"if type({v}) is not {kind} or len({v}) != {len(treedef.children)}: "
-                     "return MISS")
-    for i, child in enumerate(treedef.children):
-        item = gen.constant(treedef.keys[i]) if kind == "dict" else str(i)
-        name = f"t{len(gen.lines)}"
-        gen.lines.append(f"{name} = {v}[{item}]")
-        _unpack(gen, child, name, leaf_names)
+    elif kind == "none":
+        gen.lines.append(f"if {v} is not None: return MISS")
+    elif kind == "other":
+        _unpack_flattened(gen, treedef, v, leaf_names)
+    else:
+        children = tree.children(treedef)
+        gen.lines.append(f"if type({v}) is not {kind} or len({v}) != {len(children)}: "
+                         "return MISS")
+        keys = tree.dict_keys(treedef) if kind == "dict" else None
+        for i, child in enumerate(children):
+            name = f"t{len(gen.lines)}"
+            gen.lines.append(f"{name} = {v}[{gen.constant(keys[i]) if keys else i}]")
+            _unpack(gen, child, name, leaf_names)
+
+
+def _unpack_flattened(gen, treedef, v, leaf_names):
+    flat = f"t{len(gen.lines)}"
+    gen.env["flatten"] = tree.flatten
+    gen.lines.append(f"{flat}, structure = flatten({v})")
+    gen.lines.append(f"if structure != {gen.constant(treedef)}: return MISS")
+    for i in range(treedef.num_leaves):
+        gen.lines.append(f"l{len(leaf_names)} = {flat}[{i}]")
+        leaf_names.append(f"l{len(leaf_names)}")
 
 
 def compile_fast_call(key, entry, program, finish, counts, lock, miss):
@@ -175,15 +193,15 @@ def compile_fast_call(key, entry, program, finish, counts, lock, miss):
     A data guard failing inside the run raises `GuardFailure` to the caller. None for an entry
     traced with keyword arguments."""
     treedef, leaf_keys = key
-    args_tree, kwargs_tree = treedef.children
-    if kwargs_tree.children:
+    args_tree, kwargs_tree = tree.children(treedef)
+    if kwargs_tree.num_children:
         return None                       # keyword arguments take the general path
     gen = _Generator(leaf_names=[])
     gen.env.update(MISS=miss, program=program, finish=finish, lock=lock, counts=counts,
                    hits=counts.hits, attempts=counts.attempts, SAMPLE_EVERY=counts.SAMPLE_EVERY,
                    perf_counter=perf_counter)
-    gen.lines.append(f"if len(args) != {len(args_tree.children)}: return MISS")
-    for i, child in enumerate(args_tree.children):
+    gen.lines.append(f"if len(args) != {args_tree.num_children}: return MISS")
+    for i, child in enumerate(tree.children(args_tree)):
         _unpack(gen, child, f"args[{i}]", gen.leaf_names)
     for name, leaf in zip(gen.leaf_names, leaf_keys):
         gen.lines.append(f"if {_leaf_mismatch(gen, leaf, name)}: return MISS")
