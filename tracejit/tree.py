@@ -21,6 +21,7 @@ _lock = threading.Lock()
 # whose arguments are all such leaves skip flattening, and that finds new dataclasses.
 _leaf_types = set()
 _auto_registered = set()                 # dataclasses registered on first sight
+_dataclasses = {}                        # registered dataclass -> _DataclassNode
 
 
 # ---- flatten / unflatten -----------------------------------------------------------------------
@@ -70,13 +71,35 @@ def _register_new_types(leaves):
 
 # ---- structure ---------------------------------------------------------------------------------
 def kind(treedef):
-    """"leaf", "none", "tuple", "list", "dict" for the kinds generated code handles inline;
-    "other" for the rest (namedtuples, dataclasses, user-registered types, ...)."""
+    """"leaf", "none", "tuple", "list", "dict", "namedtuple", "ordereddict", "dataclass" for
+    the kinds generated code handles inline; "other" for the rest (defaultdict, deque,
+    user-registered types, ...)."""
+    if treedef.kind is PyTreeKind.CUSTOM and treedef.type in _dataclasses:
+        return "dataclass"
     return _KINDS.get(treedef.kind, "other")
 
 
 _KINDS = {PyTreeKind.LEAF: "leaf", PyTreeKind.NONE: "none", PyTreeKind.TUPLE: "tuple",
-          PyTreeKind.LIST: "list", PyTreeKind.DICT: "dict"}
+          PyTreeKind.LIST: "list", PyTreeKind.DICT: "dict", PyTreeKind.NAMEDTUPLE: "namedtuple",
+          PyTreeKind.ORDEREDDICT: "ordereddict"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _DataclassNode:
+    data_fields: tuple
+    meta_fields: tuple
+    unflatten: object                   # (meta values, children) -> instance
+
+
+def dataclass_node(treedef):
+    """(data field names, {meta field name: value}, build(meta, children)) of a dataclass
+    node, for generated code."""
+    node = _dataclasses[treedef.type]
+    # the metadata is not exposed by optree: read it back from a node built around placeholders
+    # (building runs no user code, see _dataclass_functions)
+    blank = treedef.one_level().unflatten([None] * treedef.num_children)
+    meta = {name: getattr(blank, name) for name in node.meta_fields}
+    return node.data_fields, meta, node.unflatten
 
 
 def children(treedef):
@@ -120,18 +143,29 @@ def _source(treedef, exprs, constant):
         return "(" + "".join(c + ", " for c in parts) + ")"
     if k == "list":
         return "[" + ", ".join(parts) + "]"
+    if k == "namedtuple":
+        return f"{constant(treedef.type)}({', '.join(parts)})"
+    if k == "ordereddict":
+        return f"{constant(treedef.type)}((" + "".join(
+            f"({constant(key)}, {c}), " for key, c in zip(treedef.entries(), parts)) + "))"
+    if k == "dataclass":
+        _, meta, build = dataclass_node(treedef)
+        return f"{constant(build)}({constant(tuple(meta.values()))}, [{', '.join(parts)}])"
     return f"{constant(treedef.one_level())}.unflatten([{', '.join(parts)}])"
 
 
 # ---- registration ------------------------------------------------------------------------------
-def register_node(cls, flatten_fn, unflatten_fn, entry_type=optree.AutoEntry):
+def register_node(cls, flatten_fn, unflatten_fn, entry_type=optree.AutoEntry, dataclass=None):
     """Make `cls` a container: `flatten_fn(obj) -> (children, aux)` with `aux` hashable,
     `unflatten_fn(aux, children) -> obj`. A class registered before (by tracejit itself, as a
-    dataclass seen earlier) is registered anew."""
+    dataclass seen earlier) is registered anew. `dataclass`: its _DataclassNode, if it is one."""
     with _lock:
         if cls in _auto_registered:
             optree.unregister_pytree_node(cls, namespace=NAMESPACE)
             _auto_registered.discard(cls)
+        _dataclasses.pop(cls, None)
+        if dataclass is not None:
+            _dataclasses[cls] = dataclass
         optree.register_pytree_node(cls, flatten_fn, unflatten_fn, path_entry_type=entry_type,
                                     namespace=NAMESPACE)
         _leaf_types.discard(cls)
@@ -149,8 +183,10 @@ def register_dataclass(cls, data_fields=None, meta_fields=None):
         data, meta = _dataclass_fields(cls)
         data_fields = data if data_fields is None else data_fields
         meta_fields = meta if meta_fields is None else meta_fields
-    flatten_fn, unflatten_fn = _dataclass_functions(cls, tuple(data_fields), tuple(meta_fields))
-    return register_node(cls, flatten_fn, unflatten_fn, optree.GetAttrEntry)
+    data_fields, meta_fields = tuple(data_fields), tuple(meta_fields)
+    flatten_fn, unflatten_fn = _dataclass_functions(cls, data_fields, meta_fields)
+    return register_node(cls, flatten_fn, unflatten_fn, optree.GetAttrEntry,
+                         _DataclassNode(data_fields, meta_fields, unflatten_fn))
 
 
 def _register_dataclass(cls, data_fields, meta_fields):
@@ -158,6 +194,7 @@ def _register_dataclass(cls, data_fields, meta_fields):
     flatten_fn, unflatten_fn = _dataclass_functions(cls, data_fields, meta_fields)
     optree.register_pytree_node(cls, flatten_fn, unflatten_fn,
                                 path_entry_type=optree.GetAttrEntry, namespace=NAMESPACE)
+    _dataclasses[cls] = _DataclassNode(data_fields, meta_fields, unflatten_fn)
 
 
 def _dataclass_fields(cls):

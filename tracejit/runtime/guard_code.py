@@ -153,9 +153,9 @@ def _leaf_mismatch(gen, key, v):
 
 def _unpack(gen, treedef, v, leaf_names):
     """Lines checking that the value named `v` has the structure `treedef`, naming its leaves
-    (in `flatten`'s order) l0, l1, ... Tuples, lists, dicts and None are checked inline; other
-    containers (namedtuples, dataclasses, registered classes) are flattened and their
-    structure compared."""
+    (in `flatten`'s order) l0, l1, ... Built-in containers, namedtuples and dataclasses are
+    checked inline; other containers (defaultdicts, registered classes) are flattened and
+    their structure compared."""
     kind = tree.kind(treedef)
     if kind == "leaf":
         name = f"l{len(leaf_names)}"
@@ -166,14 +166,48 @@ def _unpack(gen, treedef, v, leaf_names):
     elif kind == "other":
         _unpack_flattened(gen, treedef, v, leaf_names)
     else:
-        children = tree.children(treedef)
-        gen.lines.append(f"if type({v}) is not {kind} or len({v}) != {len(children)}: "
-                         "return MISS")
-        keys = tree.dict_keys(treedef) if kind == "dict" else None
-        for i, child in enumerate(children):
+        items = _CHECK_NODE[kind](gen, treedef, v)
+        for item, child in zip(items, tree.children(treedef)):
             name = f"t{len(gen.lines)}"
-            gen.lines.append(f"{name} = {v}[{gen.constant(keys[i]) if keys else i}]")
+            gen.lines.append(f"{name} = {item}")
             _unpack(gen, child, name, leaf_names)
+
+
+def _check_sequence(gen, treedef, v):
+    cls = treedef.type.__name__ if treedef.type in (list, tuple) else gen.constant(treedef.type)
+    gen.lines.append(f"if type({v}) is not {cls} or len({v}) != {treedef.num_children}: "
+                     "return MISS")
+    return [f"{v}[{i}]" for i in range(treedef.num_children)]
+
+
+def _check_dict(gen, treedef, v):
+    keys = tree.dict_keys(treedef)
+    if treedef.type is dict:          # any insertion order: keys are sorted
+        gen.lines.append(f"if type({v}) is not dict or len({v}) != {len(keys)}: return MISS")
+    else:                             # an OrderedDict's order is part of its structure
+        gen.lines.append(f"if type({v}) is not {gen.constant(treedef.type)} or "
+                         f"tuple({v}) != {gen.constant(keys)}: return MISS")
+    return [f"{v}[{gen.constant(key)}]" for key in keys]
+
+
+def _check_dataclass(gen, treedef, v):
+    data_fields, meta, _ = tree.dataclass_node(treedef)
+    gen.lines.append(f"if type({v}) is not {gen.constant(treedef.type)}: return MISS")
+    for name, value in meta.items():
+        field, value = _attr(gen, v, name), gen.constant(value)
+        gen.lines.append(f"if not ({field} is {value} or {field} == {value}): return MISS")
+    return [_attr(gen, v, name) for name in data_fields]
+
+
+def _attr(gen, v, name):
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return f"{v}.{name}"
+    return f"getattr({v}, {gen.constant(name)})"
+
+
+_CHECK_NODE = {"tuple": _check_sequence, "list": _check_sequence,
+               "namedtuple": _check_sequence, "dict": _check_dict,
+               "ordereddict": _check_dict, "dataclass": _check_dataclass}
 
 
 def _unpack_flattened(gen, treedef, v, leaf_names):
