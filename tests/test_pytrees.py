@@ -374,3 +374,19 @@ def test_registering_a_dataclass_seen_before_replaces_its_auto_registration():
     tree_util.register_dataclass(Late, data_fields=["w"], meta_fields=["tag"])
     assert tree_util.tree_leaves(Late(1.0, "x")) == [1.0]
     assert tree_util.tree_structure(Late(1.0, "x")) != tree_util.tree_structure(Late(1.0, "y"))
+
+
+def test_tree_map_inside_a_traced_function_runs_its_callback_under_the_tracer(backend):
+    """The callback branches on data and calls float(): traced, guarded, re-traced when the
+    branch flips (run natively, float() of a traced value would be refused)."""
+    def step(params, x):
+        grads = tracejit.grad(_loss_of(lambda p: (p.w, p.b)))(params, x)
+        return tree_util.tree_map(
+            lambda p, g: p - 0.1 * g if float(np.sum(g)) > 0.0 else p + g, params, grads)
+    compiled = tracejit.jit(step, backend=backend)
+    w, b = _w_b()
+    for x in (X, -X, 3.0 * X):
+        got, want = compiled(Params(w, b), x), step(Params(w, b), x)
+        assert type(got) is Params
+        np.testing.assert_allclose(got.w, want.w, rtol=1e-12)
+        np.testing.assert_allclose(got.b, want.b, rtol=1e-12)

@@ -14,7 +14,17 @@ which are part of the structure (a new value re-traces). Other classes are regis
 `register_dataclass(cls, data_fields, meta_fields)`.
 """
 from . import tree as _tree
-from .tree import TreeDef as PyTreeDef, register_dataclass, tree_flatten, tree_map
+from .tree import TreeDef as PyTreeDef, register_dataclass
+
+
+def tree_map(f, tree, *rest, is_leaf=None):
+    """`f` applied to the leaves of `tree` (and the matching leaves of `rest`), in a tree of
+    the same structure."""
+    return _tree.tree_map(_under_tracer(f), tree, *rest, is_leaf=_under_tracer(is_leaf))
+
+
+def tree_flatten(tree, is_leaf=None):
+    return _tree.tree_flatten(tree, _under_tracer(is_leaf))
 
 
 def register_pytree_node(nodetype, flatten_func, unflatten_func):
@@ -37,6 +47,16 @@ def tree_leaves(tree, is_leaf=None):
 
 def tree_structure(tree, is_leaf=None):
     return tree_flatten(tree, is_leaf)[1]
+
+
+def _under_tracer(fn):
+    """Inside a traced function, the user's callbacks run under the tracer like the rest of
+    their code (branches guarded, values traced), not natively."""
+    from .transformations import call_in_trace, tracing_context
+    ctx = tracing_context()
+    if fn is None or ctx is None:
+        return fn
+    return lambda *args: call_in_trace(ctx, fn, args, {})
 
 
 __all__ = ["PyTreeDef", "register_pytree_node", "register_pytree_node_class",
