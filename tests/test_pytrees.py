@@ -271,8 +271,9 @@ def _first_value(p):
     ({"a": 1.0, "b": 5.0}, {"a": 1.0}),
     (Pair(1.0, 5.0), (1.0, 5.0)),
     (Params(1.0, 5.0), Pair(1.0, 5.0)),
+    (collections.defaultdict(list, a=1.0), collections.defaultdict(dict, a=1.0)),
 ], ids=["OrderedDict order", "dict vs OrderedDict", "key set", "fewer keys",
-        "NamedTuple vs tuple", "dataclass vs NamedTuple"])
+        "NamedTuple vs tuple", "dataclass vs NamedTuple", "default factory"])
 def test_a_different_structure_retraces(first, second, backend):
     def read(p):
         return _first_value(p) if isinstance(p, dict) else p[0] * 3.0 if isinstance(p, tuple) \
