@@ -12,12 +12,11 @@ transformation can be applied to it again: `grad(grad(f))`, `jacfwd(jacrev(f))` 
 """
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from .errors import TracejitError
 from .frontend.sources import Attr
+from .frontend.trace import argument_name, parameter_names
 from .ir import Lit, Trace, Var, aval_of
 from .ops import shape as sh
 from .ops.core import Tracer, constant, current_builder
@@ -71,8 +70,9 @@ def check_leaf(leaf, where):
         raise TracejitError(f"cannot differentiate with respect to {where()}: it is complex, and "
                             "tracejit differentiates real functions only (holomorphic=False)")
     kind = getattr(dtype, "name", type(leaf).__name__)
-    raise TracejitError(f"cannot differentiate with respect to {where()}: it is {kind}; gradients "
-                        "need float arrays or Python floats (pass other data as an argument "
+    raise TracejitError(f"cannot differentiate with respect to {where()}: it is {kind}; "
+                        "gradients need float arrays or Python floats (pass other data as an "
+                        "argument "
                         "outside argnums, or make it a static field: "
                         "dataclasses.field(metadata={'static': True}) or "
                         "tracejit.tree_util.register_dataclass(cls, data_fields, meta_fields))")
@@ -81,12 +81,8 @@ def check_leaf(leaf, where):
 def leaf_path(fn, args, i, k):
     """A readable name for leaf `k` of positional argument `i`: `params.step (argument 0 of
     loss)`."""
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        names = []
     paths = []
-    flatten(args[i], paths=paths, path=names[i] if i < len(names) else f"args[{i}]")
+    flatten(args[i], paths=paths, path=argument_name(parameter_names(fn), i))
     return f"{paths[k]} (argument {i} of {_name(fn)})"
 
 

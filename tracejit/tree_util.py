@@ -14,6 +14,7 @@ which are part of the structure (a new value re-traces). Other classes are regis
 `register_dataclass(cls, data_fields, meta_fields)`.
 """
 from . import tree as _tree
+from .transformations import call_in_trace, tracing_context
 from .tree import TreeDef as PyTreeDef, register_dataclass
 
 
@@ -52,7 +53,6 @@ def tree_structure(tree, is_leaf=None):
 def _under_tracer(fn):
     """Inside a traced function, the user's callbacks run under the tracer like the rest of
     their code (branches guarded, values traced), not natively."""
-    from .transformations import call_in_trace, tracing_context
     ctx = tracing_context()
     if fn is None or ctx is None:
         return fn

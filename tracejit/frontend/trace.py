@@ -170,15 +170,24 @@ def _output_atom(ctx, value, fn):
                         "dicts, dataclasses, ...; see tracejit.tree_util)")
 
 
+def parameter_names(fn):
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def argument_name(names, i):
+    """The name of positional argument `i`, given `parameter_names(fn)`."""
+    return names[i] if i < len(names) else f"args[{i}]"
+
+
 def arg_labels(fn, args, kwargs):
     """Readable names for the argument leaves, in flattening order: `params['w']`, `x`."""
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        names = []
+    names = parameter_names(fn)
     labels = []
     for i, arg in enumerate(args):
-        flatten(arg, paths=labels, path=names[i] if i < len(names) else f"args[{i}]")
+        flatten(arg, paths=labels, path=argument_name(names, i))
     for key in sorted(kwargs):
         flatten(kwargs[key], paths=labels, path=str(key))
     return labels
