@@ -391,3 +391,12 @@ def test_tree_map_inside_a_traced_function_runs_its_callback_under_the_tracer(ba
         assert type(got) is Params
         np.testing.assert_allclose(got.w, want.w, rtol=1e-12)
         np.testing.assert_allclose(got.b, want.b, rtol=1e-12)
+
+
+def test_the_retrace_reason_names_the_changed_container():
+    f = tracejit.jit(lambda p, x: p.w * x * p.scale)
+    w, b = _w_b()
+    f(FrozenParams(w, b, 2.0), X)
+    f(FrozenParams(w, b, 3.0), X)
+    reason = f.stats()["trace_reasons"][-1]
+    assert "structure changed at p:" in reason and "2.0" in reason and "3.0" in reason

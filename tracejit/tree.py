@@ -121,6 +121,20 @@ def containers(tree):
         yield from containers(child)
 
 
+def first_difference(old, new, path=()):
+    """(path of entries, old node, new node) where two structures first differ, the nodes
+    shown one level deep; None if they are equal."""
+    if old.is_leaf() or new.is_leaf():
+        return None if old.is_leaf() and new.is_leaf() else (path, old, new)
+    if old.one_level() != new.one_level():
+        return path, old.one_level(), new.one_level()
+    for entry, a, b in zip(old.entries(), old.children(), new.children()):
+        found = first_difference(a, b, path + (entry,))
+        if found is not None:
+            return found
+    return None
+
+
 def unflatten_source(treedef, leaf_exprs, constant):
     """Python source of an expression that builds `treedef` from the expressions `leaf_exprs`
     (one per leaf, in order): `unflatten` written out, for generated hot paths. `constant(x)`
