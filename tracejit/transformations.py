@@ -72,8 +72,7 @@ def check_leaf(leaf, where):
     kind = getattr(dtype, "name", type(leaf).__name__)
     raise TracejitError(f"cannot differentiate with respect to {where()}: it is {kind}; "
                         "gradients need float arrays or Python floats (pass other data as an "
-                        "argument "
-                        "outside argnums, or make it a static field: "
+                        "argument outside argnums, or make it a static field: "
                         "dataclasses.field(metadata={'static': True}) or "
                         "tracejit.tree_util.register_dataclass(cls, data_fields, meta_fields))")
 
