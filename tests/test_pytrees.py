@@ -400,3 +400,27 @@ def test_the_retrace_reason_names_the_changed_container():
     f(FrozenParams(w, b, 3.0), X)
     reason = f.stats()["trace_reasons"][-1]
     assert "structure changed at p:" in reason and "2.0" in reason and "3.0" in reason
+
+
+@dataclasses.dataclass
+class Derived:
+    """__post_init__ sets attributes that are not fields: the rebuilt object carries them."""
+    w: np.ndarray
+
+    def __post_init__(self):
+        self.n = len(self.w)
+        self.w_sum = np.sum(self.w)
+
+
+def test_attributes_set_by_post_init_are_carried(backend):
+    def f(p, x):
+        return p.w * x * p.n + p.w_sum
+    compiled = tracejit.jit(f, backend=backend)
+    for w in (np.ones(3), np.arange(3.0), np.ones(4)):
+        p = Derived(w)
+        np.testing.assert_allclose(compiled(p, X[0]), f(p, X[0]))
+        p.n = 7                                      # a static extra changed: re-traces
+        np.testing.assert_allclose(compiled(p, X[0]), f(p, X[0]))
+    grad = tracejit.grad(lambda p: np.sum(p.w * p.n), backend=backend)(Derived(np.ones(3)))
+    assert type(grad) is Derived and grad.n == 3
+    np.testing.assert_allclose(grad.w, 3.0)

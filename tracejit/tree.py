@@ -88,18 +88,25 @@ _KINDS = {PyTreeKind.LEAF: "leaf", PyTreeKind.NONE: "none", PyTreeKind.TUPLE: "t
 class _DataclassNode:
     data_fields: tuple
     meta_fields: tuple
-    unflatten: object                   # (meta values, children) -> instance
+    unflatten: object                   # (metadata, children) -> instance
 
 
 def dataclass_node(treedef):
-    """(data field names, {meta field name: value}, build(meta, children)) of a dataclass
-    node, for generated code."""
+    """For generated code: (declared field names, {meta field name: value}, (static extra
+    attributes, dynamic extra attribute names) as `extra_attributes` gives them, children's
+    attribute names, build(metadata, children), metadata) of a dataclass node."""
     node = _dataclasses[treedef.type]
-    # the metadata is not exposed by optree: read it back from a node built around placeholders
-    # (building runs no user code, see _dataclass_functions)
-    blank = treedef.one_level().unflatten([None] * treedef.num_children)
-    meta = {name: getattr(blank, name) for name in node.meta_fields}
-    return node.data_fields, meta, node.unflatten
+    metadata = node_data(treedef)
+    meta_values, static, dynamic = metadata
+    return (frozenset(node.data_fields + node.meta_fields),
+            dict(zip(node.meta_fields, meta_values)), (static, dynamic),
+            node.data_fields + dynamic, node.unflatten, metadata)
+
+
+def node_data(treedef):
+    """The auxiliary data a node's flatten function returned (its metadata)."""
+    return treedef.one_level().walk([None] * treedef.num_children, lambda _, data, __: data,
+                                    None)
 
 
 def children(treedef):
@@ -163,8 +170,8 @@ def _source(treedef, exprs, constant):
         return f"{constant(treedef.type)}((" + "".join(
             f"({constant(key)}, {c}), " for key, c in zip(treedef.entries(), parts)) + "))"
     if k == "dataclass":
-        _, meta, build = dataclass_node(treedef)
-        return f"{constant(build)}({constant(tuple(meta.values()))}, [{', '.join(parts)}])"
+        build, metadata = dataclass_node(treedef)[-2:]
+        return f"{constant(build)}({constant(metadata)}, [{', '.join(parts)}])"
     return f"{constant(treedef.one_level())}.unflatten([{', '.join(parts)}])"
 
 
@@ -219,19 +226,45 @@ def _dataclass_fields(cls):
 
 
 def _dataclass_functions(cls, data_fields, meta_fields):
+    """flatten and unflatten for a dataclass-like class. Instance attributes that are not
+    declared fields (set by `__post_init__`, say) are carried too, so the rebuilt object has
+    them: constants (ints, strings, ...) as static data, anything else as children."""
+    declared = frozenset(data_fields + meta_fields)
+
     def flatten_fn(obj):
-        return ([getattr(obj, name) for name in data_fields],
-                tuple(getattr(obj, name) for name in meta_fields), data_fields)
+        static, dynamic = extra_attributes(obj, declared)
+        names = data_fields + dynamic
+        meta = (tuple(getattr(obj, name) for name in meta_fields), static, dynamic)
+        return [getattr(obj, name) for name in names], meta, names
 
     def unflatten_fn(meta, children):
-        # fields set directly, as copy.copy would: rebuilding a value (with traced leaves,
-        # gradients, None for skipped leaves) must not run the user's __init__/__post_init__,
-        # and frozen classes are rebuilt too
+        # set directly, as copy.copy would: rebuilding a value (with traced leaves, gradients,
+        # None for skipped leaves) must not run the user's __init__/__post_init__, and
+        # frozen classes are rebuilt too
+        meta_values, static, dynamic = meta
         obj = object.__new__(cls)
-        for name, value in zip(meta_fields + data_fields, (*meta, *children)):
+        for name, value in (*zip(meta_fields, meta_values), *static,
+                            *zip(data_fields + dynamic, children)):
             object.__setattr__(obj, name, value)
         return obj
     return flatten_fn, unflatten_fn
+
+
+def extra_attributes(obj, declared):
+    """The attributes of `obj` beyond the `declared` fields, sorted by name: ((name, value)
+    of the constants, names of the others)."""
+    attrs = getattr(obj, "__dict__", None)
+    if not attrs or attrs.keys() <= declared:
+        return (), ()
+    names = sorted(attrs.keys() - declared)
+    return (tuple((name, attrs[name]) for name in names if _is_constant(attrs[name])),
+            tuple(name for name in names if not _is_constant(attrs[name])))
+
+
+def _is_constant(value):
+    if type(value) is tuple:
+        return all(map(_is_constant, value))
+    return type(value) in (int, bool, str, bytes, type(None))
 
 
 # ---- the public functions (tracejit.tree_util) -------------------------------------------------

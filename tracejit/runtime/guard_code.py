@@ -191,12 +191,15 @@ def _check_dict(gen, treedef, v):
 
 
 def _check_dataclass(gen, treedef, v):
-    data_fields, meta, _ = tree.dataclass_node(treedef)
+    declared, meta, extras, children, _, _ = tree.dataclass_node(treedef)
+    gen.env["extra_attributes"] = tree.extra_attributes
     gen.lines.append(f"if type({v}) is not {gen.constant(treedef.type)}: return MISS")
+    gen.lines.append(f"if extra_attributes({v}, {gen.constant(declared)}) != "
+                     f"{gen.constant(extras)}: return MISS")
     for name, value in meta.items():
         field, value = _attr(gen, v, name), gen.constant(value)
         gen.lines.append(f"if not ({field} is {value} or {field} == {value}): return MISS")
-    return [_attr(gen, v, name) for name in data_fields]
+    return [_attr(gen, v, name) for name in children]
 
 
 def _attr(gen, v, name):
