@@ -424,3 +424,26 @@ def test_attributes_set_by_post_init_are_carried(backend):
     grad = tracejit.grad(lambda p: np.sum(p.w * p.n), backend=backend)(Derived(np.ones(3)))
     assert type(grad) is Derived and grad.n == 3
     np.testing.assert_allclose(grad.w, 3.0)
+
+
+def test_custom_vjp_and_checkpoint_with_a_dataclass(backend):
+    @tracejit.custom_vjp
+    def inner(p, x):
+        return np.sum(p.w * x + p.b)
+
+    def inner_fwd(p, x):
+        return inner(p, x), (p, x)
+
+    def inner_bwd(residuals, g):
+        p, x = residuals
+        return Params(g * x, g * np.ones_like(p.b)), g * p.w
+    inner.defvjp(inner_fwd, inner_bwd)
+    w, b = _w_b()
+    grad = tracejit.grad(lambda p, x: 2.0 * inner(p, x), backend=backend)(Params(w, b), X)
+    assert type(grad) is Params
+    np.testing.assert_allclose(grad.w, 2.0 * X)
+    np.testing.assert_allclose(grad.b, 2.0)
+    loss = _loss_of(lambda p: (p.w, p.b))
+    grad = tracejit.grad(lambda p, x: tracejit.checkpoint(loss)(p, x), backend=backend)(
+        Params(w, b), X)
+    np.testing.assert_allclose(grad.w, np.cos(w) * X, rtol=1e-12)
