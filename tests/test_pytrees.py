@@ -447,3 +447,28 @@ def test_custom_vjp_and_checkpoint_with_a_dataclass(backend):
     grad = tracejit.grad(lambda p, x: tracejit.checkpoint(loss)(p, x), backend=backend)(
         Params(w, b), X)
     np.testing.assert_allclose(grad.w, np.cos(w) * X, rtol=1e-12)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Slotted:
+    w: np.ndarray
+    b: np.ndarray
+
+
+@pytest.mark.parametrize("cls", [Params, FrozenParams, Slotted, Derived])
+def test_dataclass_results_built_on_the_hot_path(cls, backend):
+    make = (lambda w, b: cls(w)) if cls is Derived else cls
+    f = tracejit.jit(lambda p, x: (p, p.w * x), backend=backend)
+    w, b = _w_b()
+    for _ in range(3):                              # the first call traces, the next are hot
+        p = make(w, b)
+        out, y = f(p, X)
+        assert type(out) is cls and set(vars_of(out)) == set(vars_of(p))
+        for name, value in vars_of(p).items():
+            np.testing.assert_array_equal(getattr(out, name), value)
+        np.testing.assert_allclose(y, w * X)
+
+
+def vars_of(obj):
+    return {k: getattr(obj, k) for k in dir(obj) if not k.startswith("__")
+            and not callable(getattr(obj, k))}

@@ -170,9 +170,26 @@ def _source(treedef, exprs, constant):
         return f"{constant(treedef.type)}((" + "".join(
             f"({constant(key)}, {c}), " for key, c in zip(treedef.entries(), parts)) + "))"
     if k == "dataclass":
-        build, metadata = dataclass_node(treedef)[-2:]
-        return f"{constant(build)}({constant(metadata)}, [{', '.join(parts)}])"
+        return f"{constant(_instance_builder(treedef))}([{', '.join(parts)}])"
     return f"{constant(treedef.one_level())}.unflatten([{', '.join(parts)}])"
+
+
+def _instance_builder(treedef):
+    """`build(children)` for a dataclass node: the node's unflatten, specialised to its
+    metadata (the result hot path builds one per call)."""
+    _, meta, (static, _), child_names, unflatten_fn, metadata = dataclass_node(treedef)
+    cls = treedef.type
+    if not cls.__dictoffset__:               # __slots__: no __dict__ to fill at once
+        return lambda children: unflatten_fn(metadata, children)
+    fixed = {**meta, **dict(static)}
+
+    def build(children):
+        obj = object.__new__(cls)
+        attrs = obj.__dict__
+        attrs.update(fixed)
+        attrs.update(zip(child_names, children))
+        return obj
+    return build
 
 
 # ---- registration ------------------------------------------------------------------------------
