@@ -5,6 +5,7 @@ from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad, j
                   value_and_grad, vjp)
 from .custom import checkpoint, custom_jvp, custom_vjp, remat
 from .errors import TracejitError, TracejitTypeError, TracejitValueError, UnsupportedError
+from . import tree_util  # noqa: F401  (tracejit.tree_util: pytree registration, tree_map)
 
 __all__ = ["jit_grad", "grad", "value_and_grad", "jit", "jvp", "vjp", "jacfwd", "jacrev",
            "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "remat",

@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import TracejitTypeError, TracejitValueError
 from .frontend.sources import Attr
+from .frontend.trace import argument_name, parameter_names
 from .ir import Lit, Trace, Var, aval_of
 from .ops import shape as sh
 from .ops.core import Tracer, constant, current_builder
@@ -57,20 +58,31 @@ def _name(fn):
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
 
 
-def check_leaf(leaf, label):
-    """True for a leaf to differentiate, False for one to skip (None, str); refuses the rest."""
+def check_leaf(leaf, where):
+    """True for a leaf to differentiate, False for one to skip (str); refuses the rest, naming
+    the leaf by `where()`."""
     dtype = leaf.dtype if isinstance(leaf, (Tracer, np.ndarray, np.generic)) else None
     if type(leaf) is float or (dtype is not None and dtype.kind == "f"):
         return True
     if leaf is None or isinstance(leaf, str):
         return False
     if type(leaf) is complex or (dtype is not None and dtype.kind == "c"):
-        raise TracejitTypeError(f"cannot differentiate with respect to {label}: it is complex, and "
+        raise TracejitTypeError(f"cannot differentiate with respect to {where()}: it is complex, and "
                             "tracejit differentiates real functions only (holomorphic=False)")
     kind = getattr(dtype, "name", type(leaf).__name__)
-    raise TracejitTypeError(f"cannot differentiate with respect to {label}: it is {kind}; gradients "
-                        "need float arrays or Python floats (pass other data as an argument "
-                        "outside argnums)")
+    raise TracejitTypeError(f"cannot differentiate with respect to {where()}: it is {kind}; "
+                        "gradients need float arrays or Python floats (pass other data as an "
+                        "argument outside argnums, or make it a static field: "
+                        "dataclasses.field(metadata={'static': True}) or "
+                        "tracejit.tree_util.register_dataclass(cls, data_fields, meta_fields))")
+
+
+def leaf_path(fn, args, i, k):
+    """A readable name for leaf `k` of positional argument `i`: `params.step (argument 0 of
+    loss)`."""
+    paths = []
+    flatten(args[i], paths=paths, path=argument_name(parameter_names(fn), i))
+    return f"{paths[k]} (argument {i} of {_name(fn)})"
 
 
 class Segment:
@@ -89,8 +101,9 @@ class Segment:
         self.wrt_args = []          # per distinct argnum: (treedef, [Tracer | None per leaf])
         for i in dict.fromkeys(argnums):
             leaves, tree = flatten(args[i])
-            slots = [self._own_var(leaf, fresh) if check_leaf(leaf, f"argument {i} of {_name(fn)}")
-                     else None for leaf in leaves]
+            slots = [self._own_var(leaf, fresh)
+                     if check_leaf(leaf, lambda k=k, i=i: leaf_path(fn, args, i, k)) else None
+                     for k, leaf in enumerate(leaves)]
             self.wrt_args.append((tree, slots))
             args[i] = unflatten(tree, [s if s is not None else leaf for s, leaf in zip(slots, leaves)])
         self.start = len(builder.ops)

@@ -19,6 +19,7 @@
 """
 from __future__ import annotations
 
+import collections
 import inspect
 import io
 import logging
@@ -58,6 +59,8 @@ _ITERTOOLS = ("accumulate", "chain", "combinations", "combinations_with_replacem
               "permutations", "product", "repeat", "starmap", "takewhile", "tee", "zip_longest")
 SAFE_NATIVE = {id(f) for f in (
     len, zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, next,
+    tuple.__new__,                                       # a namedtuple's __new__ calls it
+    collections.OrderedDict, collections.defaultdict, collections.deque,
     getattr, min, max, sum, abs, all, any, map, filter, id, divmod, pow, round, range, slice,
     functools.reduce, functools.partial, functools.cmp_to_key,
     *(getattr(operator, name) for name in _OPERATOR_FUNCTIONS),
@@ -221,6 +224,10 @@ def _call(frame: Frame, fn, args, kwargs):
         from .handlers import _DELETE, store_attr
         return store_attr(ctx, args[0], args[1], args[2] if fn is setattr else _DELETE,
                           "setattr() of" if fn is setattr else "delattr() of")
+    if fn in (object.__setattr__, object.__delattr__):     # a frozen dataclass's __init__
+        from .handlers import _DELETE, store_attr
+        return store_attr(ctx, args[0], args[1], _DELETE if len(args) == 2 else args[2],
+                          f"object.{fn.__name__}() of", base=object)
     if fn is globals:
         return ctx.read(frame.globals, frame.globals_source)
     if type(fn) is functools.partial:

@@ -256,15 +256,18 @@ def _load_super_attr(frame, instr):
     frame.push(load_attr(frame, proxy, instr.arg))
 
 
-def store_attr(ctx, obj, name, value, what="assignment to"):
+def store_attr(ctx, obj, name, value, what="assignment to", base=None):
+    """`obj.name = value` (`del obj.name` for _DELETE) on an object made in the trace; `base`:
+    the class whose __setattr__/__delattr__ to use (`object.__setattr__(self, ...)`, as a
+    frozen dataclass's __init__ does), else the object's own."""
     if id(obj) not in ctx.created:
         raise ctx.unsupported(
             f"{what} attribute '{name}' of a {type(obj).__name__} that exists outside "
             "the traced function", "Return the new value instead of storing it.")
     if value is _DELETE:
-        delattr(obj, name)
+        delattr(obj, name) if base is None else base.__delattr__(obj, name)
     else:
-        setattr(obj, name, value)
+        setattr(obj, name, value) if base is None else base.__setattr__(obj, name, value)
 
 
 _DELETE = object()

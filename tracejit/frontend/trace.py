@@ -11,7 +11,7 @@ import numpy as np
 from ..errors import TracejitTypeError, UnsupportedError
 from ..ir import Aval, Lit, Trace
 from ..ops.core import PYTHON_INT_BOUND, Tracer, python_type
-from ..tree import TreeDef, flatten, unflatten
+from ..tree import TreeDef, containers, flatten, unflatten
 from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
 from .decode import source_loc
@@ -90,7 +90,9 @@ def _trace(ctx, fn, args, kwargs, name):
             _check_not_iterator(leaf, label, def_loc)
             traced.append(ctx.read(leaf, ArgLeaf(k, label)))
     args, kwargs = unflatten(treedef, traced)
-    ctx.arg_containers.update(id(c) for c in _containers((args, kwargs)))
+    # the containers the function is given (rebuilt around the traced leaves): changing one
+    # would be a visible side effect
+    ctx.arg_containers.update(id(c) for c in containers((args, kwargs)))
     ctx.track(fn, RootFn())
     ctx.guard(Attr(RootFn(), "__code__"), Is(fn.__code__))
     frame = Frame(ctx, fn, fn.__code__, fn.__globals__, globals_source(ctx, fn, RootFn()))
@@ -158,15 +160,6 @@ def _check_not_iterator(leaf, label, loc):
                             "tuple or array, e.g. list(...) or numpy.fromiter(...)")
 
 
-def _containers(tree):
-    """The lists and dicts a pytree is made of (mutating one would be a visible side effect)."""
-    if type(tree) in (list, dict):
-        yield tree
-    if type(tree) in (list, tuple, dict):
-        for child in (tree.values() if type(tree) is dict else tree):
-            yield from _containers(child)
-
-
 def _output_atom(ctx, value, fn):
     if isinstance(value, Tracer):
         return value.atom
@@ -174,19 +167,28 @@ def _output_atom(ctx, value, fn):
             getattr(value, "dtype", None) != object:
         return Lit(value)
     raise TracejitTypeError(f"{fn.__qualname__} returned a {type(value).__name__}; traced functions "
-                        "must return arrays, numbers, or dicts/lists/tuples of them"
-                        + (" (did the function forget a `return`?)" if value is None else ""))
+                            "must return arrays, numbers, or containers of them (tuples, lists, "
+                            "dicts, dataclasses, ...; see tracejit.tree_util)")
+
+
+def parameter_names(fn):
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def argument_name(names, i):
+    """The name of positional argument `i`, given `parameter_names(fn)`."""
+    return names[i] if i < len(names) else f"args[{i}]"
 
 
 def arg_labels(fn, args, kwargs):
     """Readable names for the argument leaves, in flattening order: `params['w']`, `x`."""
-    try:
-        names = list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        names = []
+    names = parameter_names(fn)
     labels = []
     for i, arg in enumerate(args):
-        flatten(arg, paths=labels, path=names[i] if i < len(names) else f"args[{i}]")
+        flatten(arg, paths=labels, path=argument_name(names, i))
     for key in sorted(kwargs):
         flatten(kwargs[key], paths=labels, path=str(key))
     return labels

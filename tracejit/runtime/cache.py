@@ -21,7 +21,7 @@ from ..frontend import draws
 from ..ir import Lit, Trace
 from ..ops.core import GuardFailure
 from ..ops.effects import held_output, prints
-from ..tree import LEAF, TreeDef, flatten
+from ..tree import are_leaves, flatten, leaf_tuple
 from . import explain, logs
 from .guard_code import compile_fast_call, compile_prepare, leaf_key
 from .stats import HotPathCounts, Retrace, Stats
@@ -30,13 +30,10 @@ DEFAULT_CACHE_LIMIT = 8
 _MISS = object()                          # no cached entry could run the call
 
 
-_CONTAINERS = (dict, list, tuple)
-
-
 @functools.lru_cache(maxsize=None)
 def _flat_treedef(n):
     """What `flatten((args, {}))` gives for `n` positional arguments that are all leaves."""
-    return TreeDef("tuple", (), (TreeDef("tuple", (), (LEAF,) * n), TreeDef("dict", (), ())))
+    return flatten((leaf_tuple(n).unflatten([0.0] * n), {}))[1]
 
 
 @dataclass
@@ -211,7 +208,7 @@ class CompiledFunction:
     def _call(self, args, kwargs, tried=None, failed=None):
         """The general path: find the entries for these arguments' key, run the first whose
         guards hold, else trace anew."""
-        if kwargs or any(type(a) in _CONTAINERS for a in args):
+        if kwargs or not are_leaves(args):
             leaves, treedef = flatten((args, kwargs))
         else:                             # the common case, without the general walk
             leaves, treedef = list(args), _flat_treedef(len(args))

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from ..tree import flatten
+from ..tree import first_difference, flatten
 from . import logs
 from .stats import Retrace, format_stats
 
@@ -75,13 +75,25 @@ def signature_change(fn, key, entries, args, kwargs):
     labels = leaf_labels(fn, args, kwargs)
     same_tree = [k for k in entries if k[0] == treedef and len(k[1]) == len(leaf_keys)]
     if not same_tree:
-        return Retrace("new signature", "the argument structure changed (containers, keywords "
-                       "or number of arguments)", caller_loc())
+        return Retrace("new signature", _structure_change(fn, entries, treedef), caller_loc())
     # the most recently added compatible signature is the likeliest "previous" one
     old = same_tree[-1][1]
     diffs = [f"{labels[i]}: {format_leaf_key(a)} -> {format_leaf_key(b)}"
              for i, (a, b) in enumerate(zip(old, leaf_keys)) if a != b]
     return Retrace("new signature", "; ".join(diffs), caller_loc())
+
+
+def _structure_change(fn, entries, treedef):
+    """Where the argument structure differs from the latest signature traced before:
+    `params: PyTreeSpec(CustomTreeNode(Params[(2.0,)], [*, *])) -> ...`."""
+    found = first_difference(list(entries)[-1][0], treedef)
+    if not found or len(found[0]) < 2:         # the number of arguments or the keywords
+        return "the argument structure changed (number of arguments or keywords)"
+    (where, index, *rest), old, new = found
+    from ..frontend.trace import argument_name, parameter_names
+    name = argument_name(parameter_names(fn), index) if where == 0 else str(index)
+    path = name + "".join(f"[{e!r}]" for e in rest)
+    return f"the argument structure changed at {path}: {old} -> {new}"
 
 
 def data_guards(trace):

@@ -25,6 +25,7 @@ from time import perf_counter
 
 import numpy as np
 
+from .. import tree
 from ..ops.core import PYTHON_INT_BOUND
 from ..frontend.sources import (ArgLeaf, ArrayOf, Attr, Equals, Is, Item, Length, ModuleGlobals,
                                 NotIn, RootFn, TypeIs)
@@ -152,20 +153,74 @@ def _leaf_mismatch(gen, key, v):
 
 def _unpack(gen, treedef, v, leaf_names):
     """Lines checking that the value named `v` has the structure `treedef`, naming its leaves
-    (in `flatten`'s order) l0, l1, ..."""
-    if treedef.kind == "leaf":
+    (in `flatten`'s order) l0, l1, ... Built-in containers, namedtuples and dataclasses are
+    checked inline; other containers (defaultdicts, registered classes) are flattened and
+    their structure compared."""
+    kind = tree.kind(treedef)
+    if kind == "leaf":
         name = f"l{len(leaf_names)}"
         leaf_names.append(name)
         gen.lines.append(f"{name} = {v}")
-        return
-    kind = {"dict": "dict", "list": "list", "tuple": "tuple"}[treedef.kind]
-    gen.lines.append(f"if type({v}) is not {kind} or len({v}) != {len(treedef.children)}: "
+    elif kind == "none":
+        gen.lines.append(f"if {v} is not None: return MISS")
+    elif kind == "other":
+        _unpack_flattened(gen, treedef, v, leaf_names)
+    else:
+        items = _CHECK_NODE[kind](gen, treedef, v)
+        for item, child in zip(items, tree.children(treedef)):
+            name = f"t{len(gen.lines)}"
+            gen.lines.append(f"{name} = {item}")
+            _unpack(gen, child, name, leaf_names)
+
+
+def _check_sequence(gen, treedef, v):
+    cls = treedef.type.__name__ if treedef.type in (list, tuple) else gen.constant(treedef.type)
+    gen.lines.append(f"if type({v}) is not {cls} or len({v}) != {treedef.num_children}: "
                      "return MISS")
-    for i, child in enumerate(treedef.children):
-        item = gen.constant(treedef.keys[i]) if kind == "dict" else str(i)
-        name = f"t{len(gen.lines)}"
-        gen.lines.append(f"{name} = {v}[{item}]")
-        _unpack(gen, child, name, leaf_names)
+    return [f"{v}[{i}]" for i in range(treedef.num_children)]
+
+
+def _check_dict(gen, treedef, v):
+    keys = tree.dict_keys(treedef)
+    if treedef.type is dict:          # any insertion order: keys are sorted
+        gen.lines.append(f"if type({v}) is not dict or len({v}) != {len(keys)}: return MISS")
+    else:                             # an OrderedDict's order is part of its structure
+        gen.lines.append(f"if type({v}) is not {gen.constant(treedef.type)} or "
+                         f"tuple({v}) != {gen.constant(keys)}: return MISS")
+    return [f"{v}[{gen.constant(key)}]" for key in keys]
+
+
+def _check_dataclass(gen, treedef, v):
+    declared, meta, extras, children, _, _ = tree.dataclass_node(treedef)
+    gen.env["extra_attributes"] = tree.extra_attributes
+    gen.lines.append(f"if type({v}) is not {gen.constant(treedef.type)}: return MISS")
+    gen.lines.append(f"if extra_attributes({v}, {gen.constant(declared)}) != "
+                     f"{gen.constant(extras)}: return MISS")
+    for name, value in meta.items():
+        field, value = _attr(gen, v, name), gen.constant(value)
+        gen.lines.append(f"if not ({field} is {value} or {field} == {value}): return MISS")
+    return [_attr(gen, v, name) for name in children]
+
+
+def _attr(gen, v, name):
+    if name.isidentifier() and not keyword.iskeyword(name):
+        return f"{v}.{name}"
+    return f"getattr({v}, {gen.constant(name)})"
+
+
+_CHECK_NODE = {"tuple": _check_sequence, "list": _check_sequence,
+               "namedtuple": _check_sequence, "dict": _check_dict,
+               "ordereddict": _check_dict, "dataclass": _check_dataclass}
+
+
+def _unpack_flattened(gen, treedef, v, leaf_names):
+    flat = f"t{len(gen.lines)}"
+    gen.env["flatten"] = tree.flatten
+    gen.lines.append(f"{flat}, structure = flatten({v})")
+    gen.lines.append(f"if structure != {gen.constant(treedef)}: return MISS")
+    for i in range(treedef.num_leaves):
+        gen.lines.append(f"l{len(leaf_names)} = {flat}[{i}]")
+        leaf_names.append(f"l{len(leaf_names)}")
 
 
 def compile_fast_call(key, entry, program, finish, counts, lock, miss):
@@ -175,15 +230,15 @@ def compile_fast_call(key, entry, program, finish, counts, lock, miss):
     A data guard failing inside the run raises `GuardFailure` to the caller. None for an entry
     traced with keyword arguments."""
     treedef, leaf_keys = key
-    args_tree, kwargs_tree = treedef.children
-    if kwargs_tree.children:
+    args_tree, kwargs_tree = tree.children(treedef)
+    if kwargs_tree.num_children:
         return None                       # keyword arguments take the general path
     gen = _Generator(leaf_names=[])
     gen.env.update(MISS=miss, program=program, finish=finish, lock=lock, counts=counts,
                    hits=counts.hits, attempts=counts.attempts, SAMPLE_EVERY=counts.SAMPLE_EVERY,
                    perf_counter=perf_counter)
-    gen.lines.append(f"if len(args) != {len(args_tree.children)}: return MISS")
-    for i, child in enumerate(args_tree.children):
+    gen.lines.append(f"if len(args) != {args_tree.num_children}: return MISS")
+    for i, child in enumerate(tree.children(args_tree)):
         _unpack(gen, child, f"args[{i}]", gen.leaf_names)
     for name, leaf in zip(gen.leaf_names, leaf_keys):
         gen.lines.append(f"if {_leaf_mismatch(gen, leaf, name)}: return MISS")
