@@ -24,7 +24,7 @@ from ..transforms.roll import merge_loops, roll_loop
 from .pystate import (TRACED, changed_slots, live_after, promote_changed, state_of,
                       state_of_value)
 from .sources import (ArrayOf, Attr, Equals, Is, Item, Keys, Length, NotIn, SameItems,
-                      SourceGuard, TypeIs)
+                      SourceGuard, TypeIs, items_of)
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
                    range, slice)
@@ -85,8 +85,8 @@ def _bound_on_access(value):
 
 
 def _flat(container):
-    """A list or dict's items (a dict's keys, then its values), to compare by identity."""
-    return [*container, *container.values()] if isinstance(container, dict) else list(container)
+    """A snapshot of `items_of(container)`, to compare by identity after native code ran."""
+    return list(items_of(container))
 
 
 def _rebuilt(container, items):

@@ -30,19 +30,19 @@ _BINARY = {
     "INPLACE_LSHIFT": operator.ilshift, "INPLACE_RSHIFT": operator.irshift,
     "INPLACE_AND": operator.iand, "INPLACE_OR": operator.ior, "INPLACE_XOR": operator.ixor,
 }
-def describe_op(name):
-    """`+` for "INPLACE_ADD": the operator as the user wrote it."""
-    return _SYMBOLS[name.removeprefix("INPLACE_")]
 
-
-_SYMBOLS = {"ADD": "+", "SUBTRACT": "-", "MULTIPLY": "*", "TRUE_DIVIDE": "/", "FLOOR_DIVIDE": "//",
-            "REMAINDER": "%", "POWER": "**", "MATRIX_MULTIPLY": "@", "LSHIFT": "<<",
-            "RSHIFT": ">>", "AND": "&", "OR": "|", "XOR": "^"}
 # BINARY_OP's names -> the special methods' ("ADD" -> __add__)
 _DUNDER = {"ADD": "add", "SUBTRACT": "sub", "MULTIPLY": "mul", "TRUE_DIVIDE": "truediv",
            "FLOOR_DIVIDE": "floordiv", "REMAINDER": "mod", "POWER": "pow",
            "MATRIX_MULTIPLY": "matmul", "LSHIFT": "lshift", "RSHIFT": "rshift", "AND": "and",
            "OR": "or", "XOR": "xor"}
+
+
+def describe_op(name):
+    """`+` for "INPLACE_ADD": the operator as the user wrote it."""
+    return protocols.symbol(_DUNDER[name.removeprefix("INPLACE_")])
+
+
 _COMPARE = {"LT": operator.lt, "LE": operator.le, "EQ": operator.eq, "NE": operator.ne,
             "GT": operator.gt, "GE": operator.ge}
 

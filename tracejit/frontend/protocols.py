@@ -88,6 +88,11 @@ _SYMBOLS = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//"
             "or": "|", "xor": "^", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}
 
 
+def symbol(name):
+    """`+` for "add": the operator as Python's error messages write it."""
+    return _SYMBOLS[name]
+
+
 def binary(run, name, native, a, b, inplace=False):
     """`a <name> b` (`name` as in `__add__`: "add", "lt", ...), `native` the operator's function
     for operands no user class takes part in."""

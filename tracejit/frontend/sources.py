@@ -120,17 +120,18 @@ class SameItems(Check):
     container: object
 
     def __post_init__(self):
-        object.__setattr__(self, "types", tuple(map(type, _items(self.container))))
+        object.__setattr__(self, "types", tuple(map(type, items_of(self.container))))
 
     def holds(self, value):
         return type(value) is type(self.container) and value == self.container and \
-            tuple(map(type, _items(value))) == self.types
+            tuple(map(type, items_of(value))) == self.types
 
     def __str__(self):
         return f"holds the {len(self.container)} items it held while tracing"
 
 
-def _items(container):
+def items_of(container):
+    """A list's items, or a dict's keys then values (what comparing two of them reads)."""
     return [*container, *container.values()] if isinstance(container, dict) else container
 
 
