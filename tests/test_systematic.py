@@ -195,12 +195,19 @@ RECORDS = (
         ("eigh_values", lambda a: np.linalg.eigh(spd(a))[0]),
         ("eigh_vectors", lambda a: np.linalg.eigh(spd(a))[1] ** 2),
         ("eigvalsh", lambda a: np.linalg.eigvalsh(a)),
+        # a non-symmetric input: each UPLO reads only its own triangle (issue 25)
+        ("eigvalsh_upper", lambda a: np.linalg.eigvalsh(a, UPLO="U")),
+        ("eigh_upper_vectors", lambda a: np.linalg.eigh(spd(a) + np.triu(a, 1), UPLO="U")[1] ** 2),
+        ("eigh_lower_vectors", lambda a: np.linalg.eigh(spd(a) + np.tril(a, -1), UPLO="L")[1] ** 2),
         ("matrix_power", lambda a: np.linalg.matrix_power(a, 3)),
         ("matrix_power_neg", lambda a: np.linalg.matrix_power(a, -1)),
         ("norm", np.linalg.norm), ("norm_nuc", lambda a: np.linalg.norm(a, "nuc")),
         ("norm_2", lambda a: np.linalg.norm(a, 2)), ("norm_1", lambda a: np.linalg.norm(a, 1)),
         ("norm_inf_axis", lambda a: np.linalg.norm(a, np.inf, axis=1)),
         ("norm_3_axis", lambda a: np.linalg.norm(a, 3, axis=0, keepdims=True))]]
+    + [matrix(n, f, shapes=((2, 3, 3),)) for n, f in [
+        ("eigh_batched_upper", lambda a: np.linalg.eigh(spd(a) + np.triu(a, 1), UPLO="U")[1] ** 2),
+        ("eigvalsh_batched_upper", lambda a: np.linalg.eigvalsh(a, UPLO="U"))]]
     + [matrix(n, f, shapes=((4, 3), (3, 3))) for n, f in [
         ("svd_s", lambda a: np.linalg.svd(a, compute_uv=False)),
         ("svd_u", lambda a: np.abs(np.linalg.svd(a, full_matrices=False)[0])),

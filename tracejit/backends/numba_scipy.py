@@ -49,6 +49,7 @@ _yn = _external("__pyx_fuse_0yn", 2)
 _gammainc = _external("gammainc", 2)
 _gammaincc = _external("gammaincc", 2)
 _betainc = _external("__pyx_fuse_0betainc", 3)
+_stdtr = _external("__pyx_fuse_0stdtr", 2)
 
 
 @njit(**_JIT)
@@ -129,6 +130,11 @@ def gammaincc(a, x):
 @njit(**_JIT)
 def betainc(a, b, x):
     return _betainc(a, b, x, 0)
+
+
+@njit(**_JIT)
+def stdtr(df, t):
+    return _stdtr(df, t, 0)
 
 
 # ---- polygamma(n, x) = psi(x) if n == 0 else (-1)**(n+1) * n! * zeta(n+1, x), as SciPy computes it

@@ -12,9 +12,9 @@ import re
 
 import numpy as np
 
-from ..ir import Aval
+from ..ir import Aval, Lit
 from ..backends.numba_lower import ByKind, NoLowering, Parametric, Scalar
-from .core import Primitive
+from .core import Primitive, Tracer
 
 _PROBE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
 
@@ -89,8 +89,21 @@ neg = unary("neg", np.negative, lambda g, ans, x: neg(g))
 
 
 def _pow_lin_base(g, ans, x, y):
-    # y * x**(y-1), written so that x == 0 with y >= 1 gives a finite derivative
+    # y * x**(y-1). x**0 is constant: its slope is 0 even at x == 0, where 0 * 0**-1 would be
+    # NaN, so the base is 1 wherever y == 0 (a select on the result instead would still send
+    # 0 * inf = NaN back through the branch not taken, in a second derivative)
+    if not _nonzero_constant(y):
+        x = select(eq(y, 0), 1, x)
     return mul(g, mul(y, pow(x, sub(y, 1))))
+
+
+def _nonzero_constant(x):
+    """A constant operand (a Python number or a literal) with no zero entry."""
+    if isinstance(x, Tracer):
+        if not isinstance(x.atom, Lit):
+            return False
+        x = x.atom.value
+    return bool(np.all(np.asarray(x) != 0))
 
 
 def _pow_lin_exponent(g, ans, x, y):
@@ -130,6 +143,19 @@ maximum = binary("maximum", np.maximum,
 minimum = binary("minimum", np.minimum,
                  lambda g, ans, x, y: mul(g, _split_ties(lt(x, y), eq(x, y))),
                  lambda g, ans, x, y: mul(g, _split_ties(gt(x, y), eq(x, y))))
+# d/dx log(e**x + e**y) = e**(x - ans): smooth everywhere, so exact at ties to every order (the
+# composition max(x, y) + log1p(exp(-|x - y|)) has a kink in each term there). Where x is the
+# result (an infinite x, or y = -inf) the difference is 0, not inf - inf.
+def _logaddexp_lin(g, ans, x, y, power):
+    return mul(g, power(select(eq(x, ans), 0, sub(x, ans))))
+
+
+logaddexp = binary("logaddexp", np.logaddexp,
+                   lambda g, ans, x, y: _logaddexp_lin(g, ans, x, y, exp),
+                   lambda g, ans, x, y: _logaddexp_lin(g, ans, y, x, exp))
+logaddexp2 = binary("logaddexp2", np.logaddexp2,
+                    lambda g, ans, x, y: _logaddexp_lin(g, ans, x, y, exp2),
+                    lambda g, ans, x, y: _logaddexp_lin(g, ans, y, x, exp2))
 arctan2 = binary("arctan2", np.arctan2,
                  lambda g, ans, y, x: mul(g, div(x, add(mul(x, x), mul(y, y)))),
                  lambda g, ans, y, x: neg(mul(g, div(y, add(mul(x, x), mul(y, y))))))
@@ -241,6 +267,7 @@ _NUMBA = {
     arccosh: "math.acosh({0})", arctanh: "math.atanh({0})",
     log2: "math.log2({0})", log10: "math.log10({0})", exp2: "np.exp2({0})", cbrt: "np.cbrt({0})",
     hypot: "math.hypot({0}, {1})",
+    logaddexp: "np.logaddexp({0}, {1})", logaddexp2: "np.logaddexp2({0}, {1})",
     convert: "{0}",                                      # the operand cast does the conversion
 }
 for _prim, _template in _NUMBA.items():

@@ -3,9 +3,10 @@ import numpy as np
 
 from ..ir import Aval
 from ..backends.numba_lower import NoLowering, Reduction, Statement, cast, literal
-from .core import Primitive
+from .core import Primitive, constant
 from .elementwise import convert, div, eq, mul
-from .shape import broadcast_to, reshape
+from .shape import (broadcast_to, concatenate, inverse_permutation, reshape, static_slice,
+                    transpose)
 
 
 def _reduced_shape(shape, axes, keepdims):
@@ -90,18 +91,55 @@ reduce_sum.numba = Reduction(lambda dtype: literal(0, dtype), "{acc} += {x}")
 reduce_max.numba = Reduction(_lowest, "if {x} > {acc} or {x} != {x}:\n    {acc} = {x}")
 reduce_min.numba = Reduction(_highest, "if {x} < {acc} or {x} != {x}:\n    {acc} = {x}")
 
-# ---- product: its derivative is the product of the *other* entries, computed without dividing by
-# zero (one zero: only that entry has a nonzero derivative; two or more: all derivatives vanish)
+# ---- product: its derivative is the product of the *other* entries -----------------------------
 def _prod_others(ans, x, axes, keepdims):
-    from .elementwise import eq, select
-    zero = eq(x, 0)
-    safe = select(zero, 1, x)
-    n_zero = reduce_sum(convert(zero, dtype=np.dtype(np.int64)), axes=axes, keepdims=True)
-    full = expand_to(ans, x.shape, axes, keepdims)
-    nonzero_prod = expand_to(reduce_prod(safe, axes=axes, keepdims=True), x.shape, axes, True)
-    n_zero = expand_to(n_zero, x.shape, axes, True)
-    one_zero = select(zero, nonzero_prod, 0)
-    return select(eq(n_zero, 0), div(full, safe), select(eq(n_zero, 1), one_zero, 0))
+    """d prod(x) / d x_i, the product of all entries but x_i along `axes`, by a tree of pairwise
+    products and its transpose (O(n) multiplications, 2 log2(n) levels). Exact with zeros, and
+    made of products only, so its own derivatives (the Hessian's products of all entries but
+    two) are right as well: dividing by x_i, or counting the zeros, loses those (0 instead of
+    prod(others) wherever an entry is zero)."""
+    axes = tuple(sorted(a % x.ndim for a in axes))
+    rest = tuple(a for a in range(x.ndim) if a not in axes)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    moved = transpose(x, perm=axes + rest) if axes + rest != tuple(range(x.ndim)) else x
+    rows = reshape(moved, shape=(n,) + tuple(x.shape[a] for a in rest))
+    others = _others_of_rows(rows) if n else rows
+    others = reshape(others, shape=moved.shape)
+    return transpose(others, perm=inverse_permutation(axes + rest)) if moved is not x else others
+
+
+def _others_of_rows(rows):
+    """For each row i of `rows` (axis 0), the product of every other row."""
+    levels = [rows]
+    while levels[-1].shape[0] > 1:
+        levels.append(mul(*_halves(levels[-1])))
+    others = _ones(rows, (1,) + tuple(rows.shape[1:]))
+    for level in reversed(levels[:-1]):
+        low, high = _halves(level)
+        from_high = mul(others, low)
+        others = concatenate(mul(others, high), _rows(from_high, 0, level.shape[0] - low.shape[0]),
+                             axis=0)
+    return others
+
+
+def _halves(level):
+    """The first ceil(n/2) rows and the rest, padded with a row of ones to the same length."""
+    n = level.shape[0]
+    half = (n + 1) // 2
+    low, high = _rows(level, 0, half), _rows(level, half, n - half)
+    if n % 2:
+        high = concatenate(high, _ones(level, (1,) + tuple(level.shape[1:])), axis=0)
+    return low, high
+
+
+def _rows(x, start, count):
+    if start == 0 and count == x.shape[0]:
+        return x
+    return static_slice(x, spec=((start, count, 1),) + tuple((0, n, 1) for n in x.shape[1:]))
+
+
+def _ones(like, shape):
+    return broadcast_to(constant(like, np.ones((), like.dtype)), shape=tuple(shape))
 
 
 _prod_vjp, _prod_jvp = weighted_rules(_prod_others)
@@ -114,7 +152,6 @@ reduce_prod = Primitive(
 
 # ---- running sum along one axis; its transpose is the running sum taken from the other end
 def _flip(x, axis):
-    from .shape import static_slice
     spec = tuple((n - 1, n, -1) if a == axis else (0, n, 1) for a, n in enumerate(x.shape))
     return static_slice(x, spec=spec)
 

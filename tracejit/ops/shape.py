@@ -49,14 +49,14 @@ reshape = Primitive(
 
 
 # transpose
-def _inverse(perm):
+def inverse_permutation(perm):
     return tuple(int(i) for i in np.argsort(perm))
 
 
 transpose = Primitive(
     "transpose", lambda x, *, perm: np.transpose(x, perm),
     lambda x, *, perm: _same_dtype(x, [x.shape[p] for p in perm]),
-    vjp=lambda cts, outs, ins, *, perm: [transpose(cts[0], perm=_inverse(perm))],
+    vjp=lambda cts, outs, ins, *, perm: [transpose(cts[0], perm=inverse_permutation(perm))],
     jvp=lambda ts, outs, ins, *, perm: [transpose(ts[0], perm=perm)])
 
 

@@ -8,7 +8,8 @@ import scipy.special as sc
 
 from ..backends.numba_lower import ByKind, Scalar
 
-from .elementwise import Elementwise, add, binary, exp, mul, neg, sub, unary
+from .elementwise import (Elementwise, add, binary, div, eq, exp, log, log1p, logical_and, mul,
+                          neg, select, sign, sub, unary)
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
@@ -54,7 +55,6 @@ yn = binary("yn", sc.yn, None, lambda g, ans, n, x: mul(g, mul(sub(yv(sub(n, 1),
 
 
 def _ive_lin(g, ans, v, x):
-    from .elementwise import sign
     rise = mul(add(ive(sub(v, 1), x), ive(add(v, 1), x)), 0.5)
     return mul(g, sub(rise, mul(sign(x), ans)))
 
@@ -65,7 +65,6 @@ ive = binary("ive", sc.ive, None, _ive_lin)
 # ---- regularized incomplete gamma and beta functions, differentiable in x --------------------
 def _gammainc_density(a, x):
     """x^(a-1) e^(-x) / Gamma(a)."""
-    from .elementwise import log
     return exp(sub(sub(mul(sub(a, 1), log(x)), x), gammaln(a)))
 
 
@@ -76,7 +75,6 @@ gammaincc = binary("gammaincc", sc.gammaincc, None,
 
 
 def _betainc_lin(g, ans, a, b, x):
-    from .elementwise import log, log1p
     log_beta = sub(add(gammaln(a), gammaln(b)), gammaln(add(a, b)))
     log_density = sub(add(mul(sub(a, 1), log(x)), mul(sub(b, 1), log1p(neg(x)))), log_beta)
     return mul(g, exp(log_density))
@@ -85,12 +83,39 @@ def _betainc_lin(g, ans, a, b, x):
 betainc = Elementwise("betainc", sc.betainc, (None, None, _betainc_lin))
 
 
+# ---- Student's t distribution function of (df, t). Its slope is the t density, smooth at t = 0,
+# where the incomplete-beta form (betainc at x = df / (df + t**2) = 1, whose density is infinite
+# there, times a slope of 0) gives NaN
+def _t_density(df, t):
+    half = mul(add(df, 1), 0.5)
+    log_norm = sub(sub(gammaln(half), gammaln(mul(df, 0.5))), mul(log(mul(df, math.pi)), 0.5))
+    return exp(sub(log_norm, mul(half, log1p(div(mul(t, t), df)))))
+
+
+stdtr = binary("stdtr", sc.stdtr, None, lambda g, ans, df, t: mul(g, _t_density(df, t)))
+
+
+# ---- x log y, 0 where x == 0 (a NaN y aside): smooth in x there, with slope log y ------------
+def _xlogy_lin_x(g, ans, x, y):
+    return mul(g, log(y))
+
+
+def _xlogy_lin_y(g, ans, x, y):
+    # x / y, and 0 at x == y == 0 (xlogy(0, y) is 0 for every y), where 0 / 0 would be NaN
+    both_zero = logical_and(eq(x, 0), eq(y, 0))
+    return mul(g, div(x, select(both_zero, 1, y)))
+
+
+xlogy = binary("xlogy", sc.xlogy, _xlogy_lin_x, _xlogy_lin_y)
+
+
 # ---- numba: the C library where it has the function, else SciPy's own compiled code through
 # backends/numba_scipy (`sp.`); operands and results are float64, converted by the code generator
 expit.numba = Scalar("(1.0 / (1.0 + math.exp(-np.float64({0}))))")
 erf.numba = Scalar("math.erf({0})")
 erfc.numba = Scalar("math.erfc({0})")
 gammaln.numba = Scalar("math.lgamma({0})")
+xlogy.numba = Scalar("(0.0 if {0} == 0 and {1} == {1} else np.float64({0}) * math.log({1}))")
 
 
 def _scipy(call):
@@ -100,6 +125,6 @@ def _scipy(call):
 _ARGS = {1: "np.float64({0})", 2: "np.float64({0}), np.float64({1})",
          3: "np.float64({0}), np.float64({1}), np.float64({2})"}
 for _prim, _arity in {erfinv: 1, erfcinv: 1, i0: 1, i1: 1, j0: 1, j1: 1, y0: 1, y1: 1, iv: 2,
-                      ive: 2, jv: 2, yv: 2, yn: 2, gammainc: 2, gammaincc: 2, betainc: 3,
+                      ive: 2, jv: 2, yv: 2, yn: 2, gammainc: 2, gammaincc: 2, betainc: 3, stdtr: 2,
                       polygamma: 2}.items():
     _prim.numba = _scipy(f"sp.{_prim.name}({_ARGS[_arity]})")

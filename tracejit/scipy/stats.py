@@ -28,7 +28,7 @@ def _float64(x):
 
 
 def _standardize(x, loc, scale):
-    return ew.div(ew.sub(_float64(x), loc), scale)
+    return ew.div(ew.sub(_float64(x), _float64(loc)), _float64(scale))
 
 
 def _methods(dist, logpdf, cdf=None, name="pdf"):
@@ -81,9 +81,7 @@ def _t_logpdf(x, df, loc=0.0, scale=1.0):
 
 def _t_cdf(x, df, loc=0.0, scale=1.0):
     require_constant_parameters("scipy.stats.t.cdf", (df,))
-    z, df = _standardize(x, loc, scale), F.asarray(df)
-    tail = ew.mul(sp.betainc(ew.mul(df, 0.5), 0.5, ew.div(df, ew.add(df, ew.mul(z, z)))), 0.5)
-    return ew.select(ew.gt(z, 0), ew.sub(1.0, tail), tail)
+    return sp.stdtr(F.asarray(df), _standardize(x, loc, scale))
 
 
 _methods(st.t, _t_logpdf, _t_cdf)
