@@ -313,3 +313,18 @@ def test_half_power_gradient_with_traced_exponent(backend):
     fd_x = [(f(x + eps * e, s) - f(x - eps * e, s)) / (2 * eps) for e in np.eye(3)]
     np.testing.assert_allclose(gs, fd_s, rtol=1e-7)
     np.testing.assert_allclose(gx, fd_x, rtol=1e-7)
+
+
+# ---- float32 gradients through weak masks: float32 on every executor -------------------------------
+def test_float32_gradient_dtype_through_weak_masks(backend):
+    """maximum/fmax/clip/abs/minimum's VJPs multiply by a weak float64 mask; the trace types the
+    gradient float32 (numba's kernels too), so must the numpy executor (red-team numba seed
+    410037: a BackendMismatch under the crosscheck)."""
+    def f(x):
+        return np.sum((np.maximum(x, 0.0) + np.fmax(x, -1.0)) ** 2) + \
+            np.sum(np.abs(x) * np.clip(x, -1, 1)) + np.sum(np.minimum(x, 0.5))
+    x = _a(0.67, -0.0155, -1.83, 1.57, -0.03, dtype=np.float32)
+    gradient = tracejit.grad(f, backend=backend)(x)
+    assert gradient.dtype == np.float32
+    reference = tracejit.grad(f, backend=backend)(x.astype(np.float64))
+    np.testing.assert_allclose(gradient, reference, rtol=1e-6)

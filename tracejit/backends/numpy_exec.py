@@ -20,6 +20,24 @@ def _python_number_inputs(op):
     return found
 
 
+_weak_arrays = weakref.WeakKeyDictionary()        # op -> (its weak array inputs, their dtype)
+
+
+def _weak_array_inputs(op):
+    """Positions of an elementwise op's weak array inputs and the dtype they take: the op's
+    output dtype (a float64 mask meeting a float32 gradient stays float32, as in the trace's
+    types and numba's kernels; NumPy would widen it)."""
+    found = _weak_arrays.get(op)
+    if found is None:
+        out = op.outputs[0].aval.dtype if op.outputs else None
+        positions = tuple(i for i, a in enumerate(op.inputs) if type(a) is not Lit
+                          and a.aval.weak and a.aval.shape and a.aval.dtype != out) \
+            if getattr(op.prim, "elementwise", False) and out is not None and out.kind in "fc" \
+            else ()
+        found = _weak_arrays[op] = (positions, out)
+    return found
+
+
 def run_trace(trace, inputs):
     """Evaluate `trace` on `inputs`; raises GuardFailure (with the op) if a data guard fails."""
     env = dict(zip(trace.inputs, inputs))
@@ -28,6 +46,9 @@ def run_trace(trace, inputs):
         for i in _python_number_inputs(op):
             if type(args[i]) not in _PYTHON_NUMBERS:
                 args[i] = args[i].item()
+        weak_arrays, dtype = _weak_array_inputs(op)
+        for i in weak_arrays:
+            args[i] = args[i].astype(dtype, copy=False)
         try:
             result = op.prim.impl(*args, **op.params)
         except GuardFailure as failure:
