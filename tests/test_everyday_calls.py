@@ -97,3 +97,37 @@ def test_traced_value_inside_a_dict_given_to_native_code_is_refused():
         return operator.length_hint({"a": x[0]}) * x[0]   # length_hint is not a safe native
     with pytest.raises(tracejit.UnsupportedError, match="length_hint"):
         tracejit.jit(f)(np.array([1.0]))
+
+
+# ---- NumPy functions given Python lists of traced scalars (autograd's tests build them) ---------
+def _entries(x):
+    out = []
+    for i in range(x.size):
+        out.append(x[i] * (i + 1.0))
+    return out
+
+
+LIST_CALLS = {
+    "mean": lambda x: np.mean(_entries(x)),
+    "std": lambda x: np.std(_entries(x)),
+    "var ddof": lambda x: np.var(_entries(x), ddof=1),
+    "sum prod": lambda x: np.sum(_entries(x)) * np.prod(_entries(x)),
+    "max min": lambda x: np.max(_entries(x)) - np.min(_entries(x)),
+    "median average": lambda x: np.median(_entries(x)) + np.average(_entries(x)),
+    "shape ndim size": lambda x: np.sum(_entries(x)) * (np.shape(_entries(x))[0] + np.ndim(
+        _entries(x)) + np.size(_entries(x))),
+    "array of floats and traced": lambda x: np.sum(np.array([x[0], 2.0, x[1] * x[2]]) ** 2),
+    "nested lists": lambda x: np.sum(np.array([[x[0], 1.0], [x[1], x[2] ** 2]]) @ np.ones(2)),
+    "mean over an axis": lambda x: np.sum(np.mean([[x[0], x[1]], [x[2], 1.0]], axis=0) ** 2),
+}
+
+
+@pytest.mark.parametrize("name", list(LIST_CALLS))
+def test_lists_of_traced_scalars(name, backend):
+    fn = LIST_CALLS[name]
+    x = np.array([0.7, -1.3, 2.1])
+    assert tracejit.jit(fn, backend=backend)(x) == fn(x)
+    got = tracejit.jit_grad(fn, backend=backend)(x)
+    h = 1e-6
+    expected = [(fn(x + e * h) - fn(x - e * h)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)

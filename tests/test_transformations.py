@@ -239,6 +239,21 @@ def test_argnums_tuple_negative_and_has_aux():
     assert aux == pytest.approx(3.0)
 
 
+@pytest.mark.parametrize("shape", [(1,), (1, 1), (1, 1, 1)])
+def test_gradient_of_a_one_element_output(shape):
+    """A size-1 array output is a scalar to differentiate (autograd's rule; JAX refuses it); the
+    value keeps its shape. Larger outputs are refused with a TypeError naming the shape."""
+    def f(x):
+        return (np.sum(x ** 3) * np.ones(shape)).reshape(shape)
+    x = np.array([0.5, -1.5])
+    value, g = tj.value_and_grad(f, backend=B)(x)
+    assert value.shape == shape and value.item() == pytest.approx(np.sum(x ** 3))
+    np.testing.assert_allclose(g, 3 * x ** 2)
+    np.testing.assert_allclose(tj.jit_grad(f, backend=B)(x), 3 * x ** 2)
+    with pytest.raises(TypeError, match=r"returned f64\[2\]"):
+        tj.grad(lambda x: x * 2.0, backend=B)(x)
+
+
 def test_jacobians_with_several_argnums():
     def f(a, b):
         return a * np.sum(b ** 2)

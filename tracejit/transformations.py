@@ -12,6 +12,8 @@ transformation can be applied to it again: `grad(grad(f))`, `jacfwd(jacrev(f))` 
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import TracejitTypeError, TracejitValueError
@@ -209,12 +211,13 @@ def grad_apply(ctx, fn, args, kwargs, *, argnums, has_aux, with_value, fresh=Fal
         raise TracejitTypeError(f"{_name(fn)} returned None; it must return a float scalar to be "
                             "differentiated (did the function forget a `return`?)")
     aval = value.aval if isinstance(value, Tracer) else aval_of(value)
-    if aval.shape != () or aval.dtype.kind != "f":
-        raise TracejitTypeError(f"{_name(fn)} must return a float scalar to be differentiated, but "
-                            f"returned {aval}" + (" as its first output (has_aux=True)"
-                                                  if has_aux else ""))
+    # a size-1 array (shape (1,), (1, 1)...) is a scalar too, as autograd takes it; JAX refuses it
+    if math.prod(aval.shape) != 1 or aval.dtype.kind != "f":
+        raise TracejitTypeError(f"{_name(fn)} must return a float scalar (or an array of one "
+                                f"element) to be differentiated, but returned {aval}"
+                                + (" as its first output (has_aux=True)" if has_aux else ""))
     var = _var_of(value)
-    seeds = {var: constant(value, np.ones((), var.dtype))} if var is not None else {}
+    seeds = {var: constant(value, np.ones(aval.shape, var.dtype))} if var is not None else {}
     g = _select(seg.per_arg(seg.vjp(seeds)), argnums)
     if has_aux:
         return ((value, aux), g) if with_value else (g, aux)

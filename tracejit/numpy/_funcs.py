@@ -38,10 +38,12 @@ def asarray(x):
 
 
 def ndim(x):
-    return x.ndim if isinstance(x, Tracer) else np.ndim(x)
+    return len(shape(x))
 
 
 def shape(x):
+    """x's shape; a list or tuple holding traced values is read as the array it makes."""
+    x = asarray(x) if isinstance(x, (list, tuple)) else x
     return tuple(x.shape) if isinstance(x, Tracer) else np.shape(x)
 
 
@@ -192,6 +194,7 @@ def _count(a, axis):
 @implements(np.mean)
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, where=None):
     refuse("mean", out=out, where=where)
+    a = asarray(a)
     total = sum(a, axis=axis, dtype=dtype, keepdims=keepdims)
     return ew.div(total, _count(a, axis))
 
@@ -201,6 +204,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, where=None, 
         correction=None):
     refuse("var", out=out, where=where, mean=mean)
     ddof = ddof if correction is None else correction
+    a = asarray(a)
     centred = ew.sub(a, globals()["mean"](a, axis=axis, dtype=dtype, keepdims=True))
     squares = sum(ew.mul(centred, centred), axis=axis, keepdims=keepdims)
     return ew.div(squares, builtins.max(_count(a, axis) - ddof, 0))
