@@ -169,7 +169,9 @@ def _user_iterables_listed(frame, fn, args):
             return value if all(a is b for a, b in zip(items, value)) else type(value)(items)
         if not protocols.is_user_object(value):
             return value
-        items = (protocols.sequence_items if numpy_fn else protocols.iterated)(run, value)
+        items = protocols.mapping_items(run, value) if fn is dict else None  # dict(mapping)
+        if items is None:
+            items = (protocols.sequence_items if numpy_fn else protocols.iterated)(run, value)
         return value if items is None else (
             [listed(v) for v in items] if numpy_fn else items)
     return tuple(listed(a) if i in positions else a for i, a in enumerate(args))
@@ -218,6 +220,8 @@ def _call(frame: Frame, fn, args, kwargs):
             "Call it outside the function and pass the value in as an argument.")
     if fn is getattr:
         return _getattr(frame, *args)
+    if fn is hasattr and len(args) == 2:
+        return _hasattr(frame, *args)
     if fn is vars and args:
         return sourced_attr(ctx, args[0], "__dict__")
     if fn in (setattr, delattr):
@@ -243,7 +247,8 @@ def _call(frame: Frame, fn, args, kwargs):
         # a bound method held outside the trace: its object's state is read through it
         return call(frame, sourced_attr(ctx, fn, "__func__"),
                     (sourced_attr(ctx, fn, "__self__"), *args), kwargs)
-    if isinstance(fn, types.FunctionType) and not is_trusted(fn):
+    if isinstance(fn, types.FunctionType) and (
+            not is_trusted(fn) or (args and protocols.inherited_method(fn, args[0]))):
         return inline(ctx, fn, args, kwargs)
     if isinstance(fn, type) and (not is_trusted(fn) or issubclass(fn, BaseException)):
         return construct(frame, fn, args, kwargs)
@@ -307,6 +312,15 @@ def _getattr(frame, obj, name, *default):
         if default:
             return default[0]
         raise
+
+
+def _hasattr(frame, obj, name):
+    """The builtin `hasattr`, whose False is guarded as a failed `obj.name` is."""
+    try:
+        _getattr(frame, obj, name)
+    except AttributeError:
+        return False
+    return True
 
 
 def _is_ours(fn):

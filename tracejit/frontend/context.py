@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import collections
+import collections.abc
 import copy
 import io
 import operator
@@ -285,8 +286,18 @@ class TraceContext:
         """Remember where `obj` lives outside the trace, without guarding it (its reads are)."""
         self._sources[id(obj)] = (obj, source)
 
-    def read_global_missing(self, globals_source, name):
-        self.guard(globals_source, NotIn(name))
+    def read_missing(self, source, container, key):
+        """A lookup `container[key]` that failed, on a container at `source` outside the trace:
+        guarded to fail again (the key still absent; the sequence still no longer than it was),
+        so that a call after the key appears re-traces (`try: d[k] except KeyError`, the
+        `os.environ.get` inside `os.getenv`). A name missing from a module's globals is one."""
+        if isinstance(container, collections.abc.Mapping):
+            self.guard(source, NotIn(key))
+        elif isinstance(container, collections.abc.Sequence):
+            self.guard(Length(source), Equals(len(container)))
+        else:
+            raise self.unsupported(f"a failed lookup in an outside {type(container).__name__}",
+                                   "Test for the key first (`in`).")
 
     def outside_arrays(self):
         """(source, input tracer) of every array the trace reads from outside state."""

@@ -24,7 +24,7 @@ from .frame import NULL, UNBOUND, Return, Yield, handler
 from . import handlers_except  # noqa: F401 (registers the exception and with handlers)
 from .handlers_values import created, sourced_items
 from .pyvalues import attribute_check, class_of
-from .sources import Attr, ImportedModule, Item, ModuleGlobals, RootFn
+from .sources import Attr, ImportedModule, Item, Lacks, ModuleGlobals, RootFn
 
 # ---- stack and constants ---------------------------------------------------------------------
 @handler("NOP", "RESUME")
@@ -187,7 +187,7 @@ def _load_global(frame, instr):
     if name not in frame.builtins:
         raise NameError(f"name '{name}' is not defined")
     if frame.globals_source is not None:
-        ctx.read_global_missing(frame.globals_source, name)
+        ctx.read_missing(frame.globals_source, frame.globals, name)
     frame.push(frame.builtins[name])
 
 
@@ -205,7 +205,13 @@ def load_attr(frame, obj, name):
     getter = protocols.property_getter(obj, name)
     if getter is not None:             # a user class's @property: its getter under the tracer
         return call(frame, getter, (obj,), {})
-    value = getattr(obj, name)
+    try:
+        value = getattr(obj, name)
+    except AttributeError:
+        source = ctx.source_of(obj)
+        if source is not None:
+            ctx.guard(source, Lacks(name))
+        raise
     if isinstance(obj, types.ModuleType) and is_trusted(obj):
         return value
     if isinstance(value, types.MethodType) and value.__self__ is obj:

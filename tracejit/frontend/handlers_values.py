@@ -5,6 +5,7 @@ Registered into the same table as `handlers.py` (which imports this module); see
 from __future__ import annotations
 
 import operator
+import sys
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from ..numpy._shapes import SUBSCRIPTABLE
 from ..ops.core import Tracer, constant, stand_in
 from . import protocols
 from .calls import call, runner
+from .context import is_constant
 from .frame import handler
 from .pyvalues import percent, text
 from .sources import Equals, Item, Length
@@ -151,15 +153,17 @@ def _subscript(frame, container, key):
     if special is not None:                  # a user class's __getitem__, under the tracer
         frame.push(special[0])
         return
+    source = frame.ctx.source_of(container)
     try:
         value = container[key]
-    except KeyError:
+    except (KeyError, IndexError):
         if isinstance(key, Tracer):       # the key the user sees is the value, not our tracer
-            raise KeyError(stand_in(key)) from None
+            raise type(sys.exc_info()[1])(stand_in(key)) from None
+        if source is not None and not isinstance(container, Tracer):
+            frame.ctx.read_missing(source, container, key)
         raise
-    source = frame.ctx.source_of(container)
     if source is not None and not isinstance(container, Tracer):
-        if isinstance(key, (int, str)) and not isinstance(key, bool):
+        if is_constant(key) and not isinstance(key, slice):     # int, str, bytes, tuple ...
             value = frame.ctx.read(value, Item(source, key))
         elif isinstance(key, slice) and type(container) in (list, tuple):
             value = type(container)(sourced_items(frame, container)[key])
@@ -270,16 +274,23 @@ def _map_add(frame, instr):
     frame.stack[-instr.arg][key] = value
 
 
-@handler("LIST_EXTEND")
-def _list_extend(frame, instr):
-    values = frame.ctx.contents(frame.pop())
-    frame.stack[-instr.arg].extend(values)
+@handler("LIST_EXTEND", "SET_UPDATE")
+def _extend(frame, instr):
+    """`[*xs]`, `{*xs}`: a user class's items under the tracer, others as native code reads
+    them (`contents`: an outside container's through its sources)."""
+    value = frame.pop()
+    items = protocols.iterated(runner(frame), value) if protocols.is_user_object(value) else None
+    target = frame.stack[-instr.arg]
+    (target.extend if isinstance(target, list) else target.update)(
+        frame.ctx.contents(value) if items is None else items)
 
 
-@handler("SET_UPDATE", "DICT_UPDATE", "DICT_MERGE")
+@handler("DICT_UPDATE", "DICT_MERGE")
 def _update(frame, instr):
-    values = frame.ctx.contents(frame.pop())
-    frame.stack[-instr.arg].update(values)
+    value = frame.pop()
+    items = protocols.mapping_items(runner(frame), value) \
+        if protocols.is_user_object(value) else None
+    frame.stack[-instr.arg].update(frame.ctx.contents(value) if items is None else items)
 
 
 @handler("LIST_TO_TUPLE", until=(3, 11))
@@ -352,6 +363,10 @@ def _formatted(frame, value, conversion=None, spec=""):
 def sourced_items(frame, seq):
     """Items of `seq`; those of an outside list/tuple are read through sources."""
     ctx = frame.ctx
+    if protocols.is_user_object(seq):
+        items = protocols.iterated(runner(frame), seq)
+        if items is not None:
+            return items
     source = ctx.source_of(seq)
     if source is None or isinstance(seq, Tracer):
         return list(seq)

@@ -15,6 +15,7 @@ Every function here takes `run(method, args)`, which calls a Python function und
 """
 from __future__ import annotations
 
+import collections.abc
 import operator
 import types
 import weakref
@@ -29,10 +30,18 @@ _BUILTIN_KINDS = frozenset({int, float, bool, complex, str, bytes, list, tuple, 
                             frozenset, type(None), np.ndarray, slice, range})
 
 
+# the views `keys()`, `values()`, `items()` of a mapping written in Python (collections.abc's
+# mixins): Python code over the user's own __iter__ and __getitem__
+_PYTHON_MAPPING_VIEWS = frozenset({collections.abc.KeysView, collections.abc.ValuesView,
+                                   collections.abc.ItemsView})
+
+
 def _user_class(obj):
     """`obj`'s class when it may be user code (not a builtin, NumPy's, tracejit's or the
     standard library's), else None."""
     kind = type(obj)
+    if kind in _PYTHON_MAPPING_VIEWS:
+        return kind
     if kind in _BUILTIN_KINDS or isinstance(obj, (Tracer, np.generic, types.ModuleType)) or \
             is_trusted(kind):
         return None
@@ -40,7 +49,17 @@ def _user_class(obj):
 
 
 def _python_code(fn):
-    return fn if isinstance(fn, types.FunctionType) and not is_trusted(fn) else None
+    # a user class's method in Python, its own or inherited from the standard library's mixins
+    # (collections.abc.Mapping.__contains__ calls the class's __getitem__): run under the tracer
+    return fn if isinstance(fn, types.FunctionType) else None
+
+
+def inherited_method(fn, obj):
+    """Whether `fn` is a Python method a user class gets from a trusted base class
+    (`collections.abc.Mapping.get` on `os.environ` or a user mapping), called on `obj`."""
+    kind = _user_class(obj)
+    return kind is not None and isinstance(fn, types.FunctionType) and any(
+        klass.__dict__.get(fn.__name__) is fn for klass in kind.__mro__)
 
 
 def special_method(obj, name):
@@ -187,6 +206,20 @@ def get_item(run, container, key):
     """`container[key]` for a user class, or None when the class has no Python __getitem__."""
     method = special_method(container, "__getitem__")
     return None if method is None else (run(method, (container, key)),)
+
+
+def mapping_items(run, obj):
+    """The (key, value) pairs `dict(obj)` and `{**obj}` take from a user mapping: its `keys()`,
+    then `obj[key]` for each, under the tracer; None when its class has no Python `keys`."""
+    keys = special_method(obj, "keys")
+    if keys is None:
+        return None
+    if keys is collections.abc.Mapping.keys:      # a KeysView, which iterates the mapping
+        names = iterated(run, obj)
+    else:
+        listed = run(keys, (obj,))
+        names = iterated(run, listed) if is_user_object(listed) else list(listed)
+    return [(k, get_item(run, obj, k)[0]) for k in names]
 
 
 def iterated(run, obj):

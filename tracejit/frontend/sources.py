@@ -174,14 +174,28 @@ class StridesAre(Check):
 
 @dataclass(frozen=True)
 class NotIn(Check):
-    """The name is absent from a globals dict (so the builtin of that name is what was read)."""
+    """The key is absent from a mapping: a lookup failed there (a name missing from a module's
+    globals, so the builtin of that name is what was read)."""
+    key: object
+
+    def holds(self, value):
+        return self.key not in value
+
+    def __str__(self):
+        return f"has no key {self.key!r}"
+
+
+@dataclass(frozen=True)
+class Lacks(Check):
+    """The object has no attribute `name`: reading it failed (`getattr(obj, name, default)`,
+    `hasattr`, `try: obj.name`), so a call after it is set re-traces."""
     name: str
 
     def holds(self, value):
-        return self.name not in value
+        return not hasattr(value, self.name)
 
     def __str__(self):
-        return f"has no global {self.name!r}"
+        return f"has no attribute {self.name!r}"
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ class _Generator:
             return (f"type({v}) is not ndarray or {v}.shape != {self.constant(check.shape)} or "
                     f"{v}.dtype != {self.constant(check.dtype)}")
         if isinstance(check, NotIn):
-            return f"{self.constant(check.name)} in {v}"
+            return f"{self.constant(check.key)} in {v}"
         return f"not {self.constant(check)}.holds({v})"
 
 
