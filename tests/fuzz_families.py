@@ -14,8 +14,10 @@
                (a user's raise, NumPy's LinAlgError and IndexError, Python's ZeroDivisionError)
   inplace      in-place updates of local arrays in loops, also through data-dependent and
                repeated indices and masks
-  outside_state  global lists, dicts, user containers and lists of arrays read by builtins,
-               functools/itertools/operator, operators, text and NumPy, changed between calls
+  outside_state  global lists, dicts, user containers and mappings, lists of arrays and
+               environment variables read by builtins, functools/itertools/operator,
+               operators, text and NumPy, or by lookups that fail (KeyError, IndexError,
+               AttributeError caught; getattr/hasattr), changed between calls
   user_classes objects of a user class whose operators test the other operand's type, mixed
                with traced Python floats, NumPy scalars and each other
 
@@ -428,17 +430,32 @@ OUTSIDE_OBJECTS = {   # kind: (module-level definition, consumers, changes made 
               "functools.reduce(lambda p, q: p * 0.5 + q, {n}, 0.0)",
               "sum(itertools.accumulate({n}))", "operator.itemgetter(-1)({n})",
               "len(repr({n})) * 0.1", "len(f'{{{n}}}') * 0.1", "max(*{n})", "[*{n}][1]",
-              "min({n}, key=abs)", "float(np.mean(np.asarray({n})))"],
+              "min({n}, key=abs)", "float(np.mean(np.asarray({n})))", "_at({n}, 3, 0.25)",
+              "_at({n}, -4, -0.5)"],
              ["{n}.append(0.75)", "{n}[0] = -0.5", "{n}.reverse()", "{n}.insert(1, 2.0)"]),
     "dict": ("{n} = {{'a': 0.5, 'b': -1.0}}",
              ["len({n})", "sum({n}.values())", "list({n}.values())[0]", "float('c' in {n})",
               "dict(**{n})['a']", "sum({n}[k] for k in {n})", "len(str({n})) * 0.1",
-              "max({n}.items())[1]", "np.sum(list({n}.values()))"],
+              "max({n}.items())[1]", "np.sum(list({n}.values()))", "_lookup({n}, 'c', 0.25)",
+              "{n}.get('c', -0.75)"],
              ["{n}['a'] = 2.0", "{n}['c'] = 0.3", "{n}.pop('b')", "{n}.update(b=-2.0)"]),
     "object": ("{n} = Bag([0.5, -1.5])",
                ["len({n})", "sum({n})", "list({n})[-1]", "np.array({n})[0]", "max({n})",
-                "{n}.total()", "float({n})", "len(repr({n})) * 0.1", "sorted({n})[0]"],
-               ["{n}.items[0] = 1.25", "{n}.items.append(-0.5)", "{n}.items.reverse()"]),
+                "{n}.total()", "float({n})", "len(repr({n})) * 0.1", "sorted({n})[0]",
+                "getattr({n}, 'extra', 0.25)", "float(hasattr({n}, 'extra'))",
+                "_attribute({n}, 'extra', -0.5)", "max([0.0, *{n}])"],
+               ["{n}.items[0] = 1.25", "{n}.items.append(-0.5)", "{n}.items.reverse()",
+                "{n}.extra = 1.5"]),
+    "mapping": ("{n} = Table({{'a': 0.5, 'b': -1.0}})",
+                ["{n}.get('c', 0.25)", "float('c' in {n})", "sum({n}.values())", "len({n})",
+                 "dict({n}).get('a', 0.0)", "{{**{n}}}.get('c', 0.1)", "_lookup({n}, 'c', 0.5)",
+                 "max({n}.items())[1]"],
+                ["{n}.data['c'] = 0.3", "{n}.data['a'] = 2.0", "{n}.data.pop('b')"]),
+    "environ": ("os.environ.pop('TRACEJIT_FUZZ_{n}', None)",
+                ["float(os.environ.get('TRACEJIT_FUZZ_{n}', '0.25'))",
+                 "float(os.getenv('TRACEJIT_FUZZ_{n}') is None)",
+                 "float('TRACEJIT_FUZZ_{n}' in os.environ)"],
+                ["os.environ['TRACEJIT_FUZZ_{n}'] = '1.5'"]),
     "arrays": ("{n} = [np.linspace(-1.0, 1.0, 3), np.linspace(0.5, 2.0, 3)]",
                ["float(np.sum(np.stack({n})))", "float(np.sum({n}[0] * {n}[-1]))",
                 "float(sum(np.sum(w) for w in {n}))", "float(np.sum(np.concatenate({n})))"],
@@ -453,14 +470,29 @@ _BAG = ["class Bag:", "    def __init__(self, items):", "        self.items = li
         "    def total(self):", "        return sum(v * v for v in self.items)"]
 
 
+_LOOKUPS = ["def _lookup(d, k, default):", "    try:", "        return d[k]",
+            "    except KeyError:", "        return default",
+            "def _at(seq, i, default):", "    try:", "        return seq[i]",
+            "    except IndexError:", "        return default",
+            "def _attribute(obj, name, default):", "    try:", "        return getattr(obj, name)",
+            "    except AttributeError:", "        return default"]
+_TABLE = ["class Table(collections.abc.Mapping):", "    def __init__(self, data):",
+          "        self.data = dict(data)", "    def __getitem__(self, k):",
+          "        return self.data[k]", "    def __len__(self):", "        return len(self.data)",
+          "    def __iter__(self):", "        return iter(self.data)"]
+_KIND_HELPERS = {"object": _BAG, "mapping": _TABLE}
+
+
 def outside_state(ch, prog):
-    """A global list/dict/object read through code the tracer does not interpret (builtins,
-    functools, operators, text, NumPy), changed between calls."""
+    """A global list/dict/object/mapping or an environment variable, read through code the
+    tracer does not interpret (builtins, functools, operators, text, NumPy) or by lookups that
+    fail (a KeyError, IndexError or AttributeError caught), changed between calls."""
     kind = ch.pick(sorted(OUTSIDE_OBJECTS))
     definition, consumers, changes = OUTSIDE_OBJECTS[kind]
     name = prog.new(None, "S")
-    if kind == "object" and _BAG[0] not in prog.helpers:
-        prog.helpers.extend(_BAG)
+    for helper in (_LOOKUPS, _KIND_HELPERS.get(kind)):
+        if helper and helper[0] not in prog.helpers:
+            prog.helpers.extend(helper)
     prog.helpers.append(definition.format(n=name))
     prog.mutations.append(ch.pick(changes).format(n=name))
     a = prog.pick_array(ch)

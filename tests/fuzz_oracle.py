@@ -15,10 +15,12 @@ clear user-facing error: TracejitError, or TypeError/ValueError with a message),
 wrong gradient, crashed (any other exception out of tracejit: an internal error).
 """
 import collections
+import collections.abc
 import functools
 import itertools
 import linecache
 import operator
+import os
 import random
 import time
 
@@ -76,7 +78,7 @@ def namespace_for(case):
                  "T_TIME": time.time(),
                  "T_PERF": time.perf_counter(), "T_MONO": time.monotonic(),
                  "functools": functools, "itertools": itertools, "operator": operator,
-                 "collections": collections}
+                 "collections": collections, "os": os}
     if case.global_shape is not None:
         namespace["G"] = make_inputs([case.global_shape], case.seed + 1)[0]
     return namespace
