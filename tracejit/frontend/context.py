@@ -24,8 +24,8 @@ from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
 from .pystate import (TRACED, changed_slots, live_after, promote_changed, state_of,
                       state_of_value)
-from .sources import (ArrayOf, Attr, Equals, Is, Item, Keys, Length, NotIn, SameItems,
-                      SourceGuard, TypeIs, items_of)
+from .sources import (ArrayOf, Attr, Equals, Is, Item, Keys, Length, NotIn, PrintOptions,
+                      SameItems, SourceGuard, TypeIs, items_of)
 
 _CONSTANT_TYPES = (type(None), bool, int, float, complex, str, bytes, np.dtype, type(Ellipsis),
                    range, slice)
@@ -285,6 +285,10 @@ class TraceContext:
     def track(self, obj, source):
         """Remember where `obj` lives outside the trace, without guarding it (its reads are)."""
         self._sources[id(obj)] = (obj, source)
+
+    def read_print_options(self):
+        """Text was made of a NumPy array or scalar: NumPy's print options are guarded."""
+        self.guard(PrintOptions(), Equals(np.get_printoptions()))
 
     def read_missing(self, source, container, key):
         """A lookup `container[key]` that failed, on a container at `source` outside the trace:

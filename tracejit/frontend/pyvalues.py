@@ -43,11 +43,20 @@ def _type_query(fn):
     return answer
 
 
+def _exactly(t: Tracer):
+    """The exact value of `t`, guarded; NumPy's print options too when it is an array or a
+    NumPy scalar, whose text they shape (precision, legacy) as much as its digits do."""
+    value = concretize_exact(t)
+    if isinstance(value, (np.ndarray, np.generic)):
+        t.builder.ctx.read_print_options()
+    return value
+
+
 def _value_query(fn):
     """A callable that reads values to the last digit (text, hashes): asked of the exact
     values, each guarded."""
     def answer(*args, **kwargs):
-        return fn(*map_traced(args, concretize_exact), **map_traced(kwargs, concretize_exact))
+        return fn(*map_traced(args, _exactly), **map_traced(kwargs, _exactly))
     return answer
 
 
@@ -82,13 +91,13 @@ def door(fn, args, kwargs):
 def text(value, conversion=None, spec=""):
     """An f-string field: `format(conversion(value), spec)`, through the door when traced."""
     if traced_among((value,), {}):
-        value = map_traced(value, concretize_exact)
+        value = map_traced(value, _exactly)
     return format(conversion(value) if conversion else value, spec)
 
 
 def percent(left, right):
     """`left % right` with a str or bytes on the left: printf-style text of the values."""
-    return left % map_traced(right, concretize_exact)
+    return left % map_traced(right, _exactly)
 
 
 def class_of(t: Tracer):

@@ -269,6 +269,18 @@ class ImportedModule(Source):
 
 
 @dataclass(frozen=True)
+class PrintOptions(Source):
+    """NumPy's print options (np.set_printoptions, np.printoptions): the text of an array or
+    a NumPy scalar depends on them as much as on its values."""
+
+    def get(self, fn, leaves):
+        return np.get_printoptions()
+
+    def __str__(self):
+        return "numpy print options"
+
+
+@dataclass(frozen=True)
 class ModuleGlobals(Source):
     """The globals dict of an imported module, found by its name."""
     module: str

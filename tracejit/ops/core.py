@@ -8,6 +8,8 @@ concrete result so that Python control flow downstream sees real numbers.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 import weakref
 
@@ -16,6 +18,27 @@ import numpy as np
 from ..errors import TracejitTypeError, TracejitValueError, UnsupportedError
 from ..backends.numba_lower import Statement, literal
 from ..ir import Aval, Lit, Op, SourceLoc, Trace, Var, aval_of
+
+
+# Primitives evaluate silently (a division by zero gives inf), as compiled kernels do, unless a
+# call made under a caller's raising floating-point policy (np.errstate(divide="raise"),
+# warnings as errors: runtime/fp_policy.py) is being traced or run on the numpy executor: then
+# NumPy's error state is the caller's, and it raises where plain NumPy would.
+_CALLER_FP_POLICY = contextvars.ContextVar("tracejit_caller_fp_policy", default=False)
+
+
+@contextlib.contextmanager
+def caller_fp_policy():
+    """Let primitives raise on floating-point errors as the caller's NumPy error state says."""
+    token = _CALLER_FP_POLICY.set(True)
+    try:
+        yield
+    finally:
+        _CALLER_FP_POLICY.reset(token)
+
+
+def fp_errors_silenced():
+    return not _CALLER_FP_POLICY.get()
 
 
 class Primitive:

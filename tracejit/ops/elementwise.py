@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import Aval, Lit
 from ..backends.numba_lower import ByKind, NoLowering, Parametric, Scalar
-from .core import Primitive, Tracer
+from .core import Primitive, Tracer, fp_errors_silenced
 
 _PROBE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
 
@@ -36,8 +36,11 @@ def _elementwise_rule(ufunc, dtype=None):
 
 
 def _silent(ufunc):
-    """NumPy implementation with floating-point warnings silenced: x/0 gives inf as in NumPy."""
+    """NumPy implementation with floating-point warnings silenced: x/0 gives inf as in NumPy
+    (unless the caller's error state is to be honoured: core.caller_fp_policy)."""
     def impl(*args, **_):
+        if not fp_errors_silenced():
+            return ufunc(*args)
         with np.errstate(all="ignore"):
             return ufunc(*args)
     impl.__name__ = ufunc.__name__

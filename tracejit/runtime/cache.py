@@ -7,6 +7,7 @@ outside state, then runs; a data guard failing inside the run is a side exit and
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import threading
@@ -19,10 +20,13 @@ import numpy as np
 from ..frontend import TraceResult, python_entry, trace_function
 from ..frontend import draws
 from ..ir import Lit, Trace
-from ..ops.core import GuardFailure
+from ..backends.numpy_exec import run_trace
+from ..errors import UnsupportedError
+from ..ops.core import GuardFailure, caller_fp_policy
 from ..ops.effects import held_output, prints
 from ..tree import are_leaves, flatten, leaf_tuple
 from . import explain, logs
+from .fp_policy import caller_raises
 from .guard_code import compile_fast_call, compile_prepare, leaf_key
 from .stats import HotPathCounts, Retrace, Stats
 
@@ -89,8 +93,11 @@ class Entry:
             return self.guards[result] if result < len(self.guards) else _SOURCE_GONE, None
         return None, result
 
-    def run(self, fn, leaves, sourced=None):
-        outputs = self.program.run(self.inputs(fn, leaves, sourced))
+    def run(self, fn, leaves, sourced=None, strict=False):
+        """The outputs on these arguments; `strict`: under the caller's floating-point policy."""
+        inputs = self.inputs(fn, leaves, sourced)
+        outputs = _run_under_caller_policy(self.joint, inputs) if strict else \
+            self.program.run(inputs)
         for j in self.constant_slots:
             outputs[j] = outputs[j].copy()
         return outputs
@@ -108,6 +115,18 @@ class Entry:
         values = [leaves[i] for i in self.arg_leaves]
         values += sourced if sourced is not None else [s.get(fn, leaves) for s in self.sourced]
         return values
+
+
+def _run_under_caller_policy(trace, inputs):
+    """The numpy executor with the caller's floating-point error state in force (fp_policy):
+    an error it raises is a side exit, and the call is traced under that state, which meets the
+    error where CPython would (or finds it was in code that silences it)."""
+    with held_output(), caller_fp_policy():
+        try:
+            return run_trace(trace, inputs)
+        except (FloatingPointError, RuntimeWarning) as error:
+            raise GuardFailure(f"{type(error).__name__} under the caller's floating-point "
+                               f"error state: {error}") from error
 
 
 def _user_stacklevel():
@@ -190,6 +209,8 @@ class CompiledFunction:
         self.stats.backend = getattr(self.backend, "name", type(self.backend).__name__)
 
     def __call__(self, *args, **kwargs):
+        if caller_raises():               # np.errstate(divide="raise"), warnings as errors
+            return self._call(args, kwargs, strict=True)
         hot = self._hot
         if hot is not None and not kwargs:
             try:
@@ -205,9 +226,9 @@ class CompiledFunction:
             return self._call(args, kwargs, [hot] if exited else None, exited)
         return self._call(args, kwargs)
 
-    def _call(self, args, kwargs, tried=None, failed=None):
+    def _call(self, args, kwargs, tried=None, failed=None, strict=False):
         """The general path: find the entries for these arguments' key, run the first whose
-        guards hold, else trace anew."""
+        guards hold, else trace anew. `strict`: under the caller's floating-point policy."""
         if kwargs or not are_leaves(args):
             leaves, treedef = flatten((args, kwargs))
         else:                             # the common case, without the general walk
@@ -216,12 +237,12 @@ class CompiledFunction:
         with self._stats_lock:
             self.stats.calls += 1
         tried = [] if tried is None else tried          # entries already run on these arguments
-        result, failed_here = self._run_cached(key, leaves, tried)
+        result, failed_here = self._run_cached(key, leaves, tried, strict)
         if result is not _MISS:
             return result
-        return self._retrace(key, args, kwargs, leaves, failed_here or failed, tried)
+        return self._retrace(key, args, kwargs, leaves, failed_here or failed, tried, strict)
 
-    def _run_cached(self, key, leaves, tried):
+    def _run_cached(self, key, leaves, tried, strict=False):
         """Run the first entry of `key` (not in `tried`) whose guards hold: (result, None), or
         (_MISS, the last guard failure) when none does."""
         stats = self.stats
@@ -237,7 +258,7 @@ class CompiledFunction:
                 failed = self._input_guard_failed(guard)
                 continue
             try:
-                outputs = entry.run(self.fn, leaves, sourced)
+                outputs = entry.run(self.fn, leaves, sourced, strict)
             except GuardFailure as failure:
                 failed = self._side_exit(failure, entry)
                 continue
@@ -269,16 +290,18 @@ class CompiledFunction:
         logs.guards.debug("%s: side exit: %s", explain.name(self.fn), failure)
         return Retrace("guard failed", failure.reason, str(loc or ""))
 
-    def _retrace(self, key, args, kwargs, leaves, failed=None, tried=()):
+    def _retrace(self, key, args, kwargs, leaves, failed=None, tried=(), strict=False):
         with self._lock:
             # another thread may have traced these arguments while this one waited for the lock
-            result, failed_again = self._run_cached(key, leaves, list(tried))
+            result, failed_again = self._run_cached(key, leaves, list(tried), strict)
             if result is not _MISS:
                 return result
             failed = failed_again or failed
             why = failed or explain.signature_change(self.fn, key, self.entries, args, kwargs)
             started = perf_counter()
-            with held_output(keep_on_success=False):   # the run below prints them
+            # under a raising floating-point policy the tracer evaluates as CPython would
+            with held_output(keep_on_success=False), \
+                    (caller_fp_policy() if strict else contextlib.nullcontext()):
                 result = trace_function(self.fn, args, kwargs)
             if draws.has_draws(result.sourced):   # the run below draws what the tracer drew
                 draws.rewind()
@@ -296,9 +319,28 @@ class CompiledFunction:
             bucket.insert(0, entry)
             explain.log_new_entry(self, entry, why)
             self._enforce_limit()
-        outputs = entry.run(self.fn, leaves)
+        outputs = self._run_new(entry, leaves) if strict else entry.run(self.fn, leaves)
         self._make_hot(entry)
         return entry.finish(outputs, leaves)
+
+    def _run_new(self, entry, leaves):
+        """A trace just recorded under the caller's raising floating-point policy, run on the
+        arguments it was recorded on. Tracing met no error the code did not handle (its handled
+        ones are guards that the run must raise again); one the run meets nonetheless is in
+        code that silences errors itself (`with np.errstate(all="ignore")` inside): silently."""
+        try:
+            return entry.run(self.fn, leaves, strict=True)
+        except GuardFailure as failure:
+            if not isinstance(failure.__cause__, (FloatingPointError, RuntimeWarning)):
+                raise
+        try:
+            return entry.run(self.fn, leaves)
+        except GuardFailure:
+            raise UnsupportedError(
+                f"{explain.name(self.fn)} both catches floating-point errors and silences them "
+                "(np.errstate inside), called under a raising error state (np.errstate(...="
+                "'raise') or warnings as errors): tracejit cannot tell which errors the code "
+                "meets", hint="Call it under NumPy's default error state.") from None
 
     def _make_hot(self, entry):
         """Let `entry` serve the next call through its generated fast path."""
