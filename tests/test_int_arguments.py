@@ -3,6 +3,8 @@ only where the program depends on it (a shape, a count, an index, a branch). Eac
 below reads an int argument one way; it is called on a sequence of values that changes what the
 int decides (including values that make plain Python raise), and every call must agree with
 plain Python: the same value and type, or the same exception class."""
+import math
+
 import numpy as np
 import pytest
 
@@ -51,6 +53,12 @@ USES = {
     "astype": lambda x, n: (x * n).astype(int),
     "matrix_power": lambda x, n: np.linalg.matrix_power(x[:4].reshape(2, 2), n).sum(),
     "returned": lambda x, n: (x[0] * n, n),
+    # native code that reads the int by value (guarded): were refused, or raised TypeError
+    "factorial": lambda x, n: x[0] * (math.factorial(abs(n)) % 1009),
+    "comb": lambda x, n: x[0] * math.comb(abs(n) + 3, 3),
+    "pow_modulo": lambda x, n: x[0] * pow(abs(n) + 2, 65537, 1000003),
+    "int_methods": lambda x, n: x[0] * (n.bit_length() + len(n.to_bytes(8, "little", signed=True))),
+    "gcd": lambda x, n: x[0] * math.gcd(n, 12),
 }
 VALUES = [3, 4, 3, 1, 2, 6, 0, -1, 13, 3]
 
@@ -82,7 +90,8 @@ def test_int_argument_answers_as_python_does(use):
         assert _same(_outcome(fn, n), _outcome(compiled, n)), (use, n)
 
 
-@pytest.mark.parametrize("use", ["arithmetic", "index", "power", "where", "range", "bitwise"])
+@pytest.mark.parametrize("use", ["arithmetic", "index", "power", "where", "range", "bitwise",
+                                 "pow_modulo", "int_methods"])
 def test_int_argument_on_numba(use):
     fn = USES[use]
     compiled = tracejit.jit(fn, backend="numba")

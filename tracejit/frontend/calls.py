@@ -30,11 +30,11 @@ import itertools
 import operator
 import types
 
-from ..numpy._registry import IMPLEMENTATIONS
+from ..numpy._registry import IMPLEMENTATIONS, map_traced
 from ..scipy import is_scipy_callable, load as load_scipy_shims
 from ..numpy._ufunc_methods import lookup as ufunc_method
 from ..ops import shape as sh
-from ..ops.core import Tracer, as_numpy_scalar
+from ..ops.core import Tracer, as_numpy_scalar, concretize_int, python_type
 from .context import is_trusted
 from .draws import draw, is_draw
 from .printing import trace_print
@@ -379,6 +379,11 @@ def call_native(ctx, fn, args, kwargs):
     safe = id(fn) in SAFE_NATIVE or container_method or isinstance(fn, _SAFE_CALLABLE_TYPES) \
         or owner is itertools.chain                      # chain.from_iterable
     args, kwargs = _traced_callbacks(ctx, fn, safe, args, kwargs)
+    if (not safe or (fn is pow and len(args) == 3)) and \
+            _only_traced_ints((*args, *kwargs.values())):
+        # math.factorial(n), math.comb(n, k), pow(n, e, m), int.to_bytes ...: native code
+        # reads a traced Python int by value, which is guarded (a call with another re-traces)
+        args, kwargs = map_traced(args, concretize_int), map_traced(kwargs, concretize_int)
     if not safe and _holds_tracer((*args, *kwargs.values())):
         numpy_fn = (getattr(fn, "__module__", None) or "").startswith(("numpy", "scipy"))
         raise ctx.unsupported(
@@ -387,6 +392,14 @@ def call_native(ctx, fn, args, kwargs):
             "Express it with supported NumPy functions, or give it a derivative with "
             "tracejit.custom_vjp.")
     return fn(*args, **kwargs)
+
+
+def _only_traced_ints(values):
+    """Whether traced values are among `values` (or in containers among them), all of them
+    Python ints or bools."""
+    traced = []
+    map_traced(list(values), traced.append)
+    return bool(traced) and all(python_type(t) in (int, bool) for t in traced)
 
 
 def _holds_tracer(values):

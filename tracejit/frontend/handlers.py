@@ -16,7 +16,7 @@ import sys
 import types
 
 from ..ir import Var
-from ..ops.core import Tracer
+from ..ops.core import Tracer, concretize_int, python_type
 from . import protocols, pylib
 from .calls import call, inline, runner
 from .context import is_trusted
@@ -230,6 +230,8 @@ def _tracer_attr(ctx, t, name):
     try:
         return getattr(t, name)
     except AttributeError:
+        if python_type(t) in (int, bool):   # n.bit_length(), n.to_bytes(...): read by value
+            return getattr(concretize_int(t), name)
         raise ctx.unsupported(f"attribute or method '.{name}' of arrays is not supported "
                               "on traced values") from None
 
