@@ -4,6 +4,8 @@ to do; runaway tracing (deep recursion, endless loops, huge traces) stops with a
 import time
 import warnings
 
+import math
+
 import numpy as np
 import pytest
 
@@ -260,3 +262,18 @@ def test_users_except_inside_the_function_does_not_catch_a_refusal():
             return x * 0.0
     with pytest.raises(tracejit.UnsupportedError, match="clock"):
         tracejit.jit(f)(np.ones(2))
+
+
+def test_math_function_with_the_wrong_number_of_arguments_raises_as_python():
+    compiled = tracejit.jit(lambda x: math.sin(float(x[0]), 1.0))
+    with pytest.raises(TypeError, match=r"math.sin\(\) takes exactly 1 argument"):
+        compiled(np.ones(2))
+
+
+def test_a_refusal_deep_inside_names_the_users_line():
+    """math.hypot of three traced coordinates is refused in the math shim, which knows no
+    line; the interpreter adds the user's (it was an internal TypeError before)."""
+    def norm3(x):
+        return math.hypot(float(x[0]), float(x[1]), 2.0)
+    with pytest.raises(NotImplementedError, match=r"test_bad_input.py:\d+: math.hypot of 3"):
+        tracejit.jit(norm3)(np.ones(2))

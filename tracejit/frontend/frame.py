@@ -108,6 +108,11 @@ def run_frame(frame: Frame, throw=None):
             error = None
         try:
             return _run_instructions(frame)
+        except UnsupportedError as raised:
+            if raised.loc is not None:
+                raise
+            # refused deep inside (a NumPy shim, a math function): name the user's line
+            raise UnsupportedError(raised.what, frame.ctx.loc, raised.hint) from None
         except BaseException as raised:
             if not catchable(raised):
                 raise

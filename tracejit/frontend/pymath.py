@@ -9,10 +9,12 @@ nan from non-nan arguments or infinite at a pole, OverflowError where it overflo
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import numpy as np
 
+from ..errors import UnsupportedError
 from ..numpy import _elementwise as E
 from ..numpy import _funcs as F
 from ..numpy._registry import IMPLEMENTATIONS
@@ -105,10 +107,26 @@ def _numpy_function(name):
     return lambda *args: _np_impl(name)(*args)
 
 
-def _math(compute, infinity_error):
+_ARITY = {"hypot": 2, "log": 1}   # hypot takes any number (two are traced); log's base: _math_log
+
+
+def _arity(name):
+    """How many arguments math.`name` takes."""
+    return _ARITY.get(name) or len(inspect.signature(getattr(math, name)).parameters)
+
+
+def _math(name, compute, infinity_error):
     """A math-module function of traced values: `compute` as a Python float, raising what
     CPython's math module raises (`_libm_error`)."""
+    arity = _arity(name)
+
     def fn(*args):
+        if len(args) != arity:
+            if name == "hypot":
+                raise UnsupportedError(f"math.hypot of {len(args)} traced coordinates (CPython "
+                                       "rounds its n-dimensional norm its own way)")
+            raise TypeError(f"math.{name}() takes exactly {arity} argument"
+                            f"{'s' if arity > 1 else ''} ({len(args)} given)")
         args = [_as_python_float(a) if isinstance(a, Tracer) else float(a) for a in args]
         result = _as_python_float(compute(*args))
         error = None if infinity_error is None else _libm_error(result, args, infinity_error)
@@ -120,10 +138,12 @@ def _math(compute, infinity_error):
 
 LOOKASIDE = {id(float): _float, id(int): _int, id(bool): _bool}
 LOOKASIDE.update({id(getattr(math, name)): _math(
-    _numpy_function(compute) if isinstance(compute, str) else compute, error)
+    name, _numpy_function(compute) if isinstance(compute, str) else compute, error)
     for name, (compute, error) in _MATH.items() if hasattr(math, name)})
-LOOKASIDE.update({id(math.erf): _math(special.erf, None), id(math.erfc): _math(special.erfc, None),
-                  id(math.lgamma): _math(special.gammaln, _pole_at(lambda x: F.less_equal(x, 0)))})
+LOOKASIDE.update({id(math.erf): _math("erf", special.erf, None),
+                  id(math.erfc): _math("erfc", special.erfc, None),
+                  id(math.lgamma): _math("lgamma", special.gammaln,
+                                         _pole_at(lambda x: F.less_equal(x, 0)))})
 
 
 def _math_to_int(np_name):
@@ -163,7 +183,7 @@ LOOKASIDE.update({id(t): _numpy_scalar_type(t) for t in (
     np.uint32, np.uint64, np.bool_)})
 
 
-_checked_log = _math(_numpy_function("log"), _pole)
+_checked_log = _math("log", _numpy_function("log"), _pole)
 
 
 def _math_log(x, base=None):
