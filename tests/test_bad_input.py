@@ -1,10 +1,9 @@
 """Bad and unusual input: NaN/inf propagate as in NumPy; unusual array layouts work; what cannot
 work fails at once with a message naming the argument or construct, the file and line, and what
 to do; runaway tracing (deep recursion, endless loops, huge traces) stops with a clear error."""
+import math
 import time
 import warnings
-
-import math
 
 import numpy as np
 import pytest
