@@ -219,6 +219,8 @@ def text_use(ch, prog):
 # ---- impure calls --------------------------------------------------------------------------------
 RANDOM_CALLS = ["random.random()", "random.uniform(0.5, 1.5)", "random.gauss(0.0, 1.0)",
                 "random.randint(0, 3)", "random.choice([0.5, 1.0, 2.0])",
+                "random.normalvariate(0.0, 1.0)", "random.expovariate(2.0)",
+                "random.triangular(0.0, 1.0)", "random.randrange(5)", "random.getrandbits(3)",
                 # NumPy's global state: drawn at call time, the same numbers as plain Python
                 "np.random.rand()", "np.random.normal(0.0, 1.0)", "np.random.uniform(0.5, 1.5)",
                 "np.random.randint(0, 3)"]

@@ -136,9 +136,12 @@ def test_a_generator_passed_as_argument_is_drawn_from():
     ("np.random.default_rng(0).normal(size=3)", "draws random numbers"),
     ("np.random.seed(0)", "draws random numbers"),
     ("np.random.shuffle(mu)", "draws random numbers"),
-    ("random.random()", "draws random numbers"),
+    ("random.seed(0)", "sets the state of Python's random numbers"),
+    ("random.Random(0).random()", "generator made inside"),
+    ("random.gauss(mu[0], 1.0)", "parameter computed from traced values"),
     ("RNG.standard_normal(out=np.zeros(3))", "out="),
-], ids=["traced-parameter", "generator-made-inside", "seed", "shuffle", "python-random", "out"])
+], ids=["traced-parameter", "generator-made-inside", "seed", "shuffle", "python-seed",
+        "python-generator-made-inside", "python-gauss-traced-parameter", "out"])
 def test_what_stays_refused(body, match):
     namespace = {"np": np, "random": __import__("random"), "RNG": RNG}
     exec(f"def f(mu):\n    return np.sum(mu * {body})\n", namespace)
@@ -161,3 +164,47 @@ def test_interleaved_functions_and_side_exits_keep_the_stream(backend):
     want = calls(_branch_on_draw, _branch_without_draws) + [np.random.rand()]
     _seed(11)
     assert calls(with_draws, without) + [np.random.rand()] == want
+
+
+# ---- Python's random module: its global generator or a random.Random from outside -------------
+PY_RNG = __import__("random").Random(21)
+
+
+def _python_draws(mu):
+    import random
+    a = random.random() + random.uniform(0.5, float(mu[1]) + 2.0)   # a traced parameter
+    b = random.gauss(0.0, 1.0) * random.randint(1, 6) + random.choice([0.25, 0.5])
+    c = random.expovariate(2.0) + random.triangular(0.0, 1.0) + random.getrandbits(4)
+    return np.sum(mu * a) + b + c + PY_RNG.random() * mu[0]
+
+
+def test_python_random_draws_follow_the_stream(backend):
+    """Each call draws what plain Python draws, in order: random() and getrandbits() are the
+    draws; uniform, expovariate, triangular run under the tracer on top of them; gauss,
+    randint and choice are drawn whole. The gradient treats draws as constants."""
+    import random
+    compiled = tracejit.value_and_grad(_python_draws, backend=backend)
+    random.seed(5)
+    PY_RNG.seed(21)
+    want = [_python_draws(mu) for mu in MUS]
+    random.seed(5)
+    PY_RNG.seed(21)
+    got = [compiled(mu) for mu in MUS]
+    assert [value for value, _ in got] == want
+    random.seed(5)
+    PY_RNG.seed(21)
+    mu = MUS[0]
+    state = (random.getstate(), PY_RNG.getstate())
+    _, gradient = compiled(mu)
+    random.setstate(state[0])
+    PY_RNG.setstate(state[1])
+    h = 1e-6
+    numeric = []
+    for e in np.eye(mu.size):
+        values = []
+        for sign in (1, -1):
+            random.setstate(state[0])
+            PY_RNG.setstate(state[1])
+            values.append(_python_draws(mu + sign * h * e))
+        numeric.append((values[0] - values[1]) / (2 * h))
+    np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-6)

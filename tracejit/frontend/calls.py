@@ -3,7 +3,7 @@
 0. A question about a traced value (`isinstance`, `type`, `hasattr`, `str`, `hash`, ...) is
    answered by the one door for Python values (`pyvalues.py`); a draw from a NumPy random
    generator becomes a trace input drawn at call time (`draws.py`); any other call whose result
-   changes from call to call (`IMPURE`: clocks, Python's `random`) is refused, as it would be
+   changes from call to call (`IMPURE`: clocks, reseeding) is refused, as it would be
    frozen. A protocol builtin given an object of a user class (`len(obj)`, `float(obj)`) calls
    its Python special method (`protocols.py`).
 1. A callable tracejit re-implements (NumPy functions; `float`, `int`, `math.*` in `pymath.py`)
@@ -338,7 +338,7 @@ def _describe(fn):
 # callables whose result differs from call to call (a trace would freeze the first one):
 # module -> (the names concerned, None for all of them; what they do)
 IMPURE = {
-    "random": (None, "draws random numbers"),
+    "random": (("seed", "setstate"), "sets the state of Python's random numbers"),
     "numpy.random": (None, "draws random numbers"),
     "secrets": (None, "draws random numbers"),
     "scipy.stats": (("rvs",), "draws random numbers"),

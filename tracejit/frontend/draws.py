@@ -2,7 +2,12 @@
 
 A draw from a NumPy generator — NumPy's global RandomState (`np.random.normal(size=3)`,
 `np.random.rand(2)`) or a `Generator`/`RandomState` the function reads from its arguments or
-from outside (`rng.standard_normal(3)`) — is not frozen into the trace. It becomes a trace input
+from outside (`rng.standard_normal(3)`) — or from Python's `random` module (its global
+generator, or a `random.Random` from outside) is not frozen into the trace. Python's generator
+draws in two C methods, `random()` and `getrandbits(k)`; `uniform`, `normalvariate`,
+`expovariate`, `triangular` ... are Python code on top of them, which the tracer runs (so
+their parameters may be traced values); `gauss` (which keeps a second value on the generator)
+and the integer draws `randrange`, `randint`, `choice` are drawn whole. It becomes a trace input
 whose source, a `Draw`, calls the same method of the same generator with the same arguments
 every time the entry runs: after the entry's guards passed, before its kernel, in the order of
 the trace's inputs, which is the order the function drew in. The stream of numbers is therefore
@@ -17,7 +22,9 @@ Keeping it costs little for a `Generator` (4 us) but 120 us for NumPy's global R
 """
 from __future__ import annotations
 
+import random
 import threading
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,10 +34,12 @@ from ..ops.core import Tracer
 from .context import check_array_dtype
 from .sources import Source
 
-GENERATORS = (np.random.Generator, np.random.RandomState)
+GENERATORS = (np.random.Generator, np.random.RandomState, random.Random)
+# the generators a function may draw from without reading them through a source
+GLOBAL_GENERATORS = (np.random.mtrand._rand, random._inst)
 # methods of a generator that are no draws: they set or read its state, or shuffle an argument
 NOT_DRAWS = frozenset({"seed", "set_state", "get_state", "shuffle", "spawn", "jumped", "bytes",
-                       "__getstate__", "__setstate__", "__reduce__"})
+                       "getstate", "setstate", "__getstate__", "__setstate__", "__reduce__"})
 
 
 class _Log(threading.local):
@@ -42,13 +51,17 @@ _log = _Log()
 
 
 def _state(generator):
+    if isinstance(generator, random.Random):
+        return generator.getstate()
     if isinstance(generator, np.random.RandomState):
         return generator.get_state()
     return generator.bit_generator.state
 
 
 def _set_state(generator, state):
-    if isinstance(generator, np.random.RandomState):
+    if isinstance(generator, random.Random):
+        generator.setstate(state)
+    elif isinstance(generator, np.random.RandomState):
         generator.set_state(state)
     else:
         generator.bit_generator.state = state
@@ -70,9 +83,19 @@ def rewind():
     _log.states.clear()
 
 
+# Python-level methods of random.Random drawn as a whole: gauss keeps its second value on the
+# generator (`gauss_next`), a change compiled calls could not repeat; the integer draws reject
+# and redraw (a trace per number of redraws) and their results are mostly used as indices
+_WHOLE_PYTHON_DRAWS = frozenset({"gauss", "randrange", "randint", "choice"})
+
+
 def is_draw(fn):
     owner = getattr(fn, "__self__", None)
-    return isinstance(owner, GENERATORS) and getattr(fn, "__name__", "") not in NOT_DRAWS
+    name = getattr(fn, "__name__", "")
+    if isinstance(owner, random.Random) and not isinstance(fn, types.BuiltinMethodType) and \
+            name not in _WHOLE_PYTHON_DRAWS:
+        return False                     # Python code drawing through random()/getrandbits()
+    return isinstance(owner, GENERATORS) and name not in NOT_DRAWS
 
 
 @dataclass(eq=False)
@@ -94,7 +117,8 @@ class Draw(Source):
         return getattr(generator, self.method)(*self.args, **self.kwargs)
 
     def __str__(self):
-        return f"{self.owner or 'numpy.random'}.{self.method}(...)"
+        held = "random" if isinstance(self.held, random.Random) else "numpy.random"
+        return f"{self.owner or held}.{self.method}(...)"
 
 
 def has_draws(sources):
@@ -117,7 +141,7 @@ def draw(ctx, fn, args, kwargs):
     """`fn(*args, **kwargs)`, a draw (`is_draw`), as a trace input drawn again at every call."""
     generator, name = fn.__self__, fn.__name__
     owner = ctx.source_of(generator)
-    if owner is None and generator is not np.random.mtrand._rand:
+    if owner is None and not any(generator is g for g in GLOBAL_GENERATORS):
         raise ctx.unsupported(
             f"{name}() of a random generator made inside the traced function: compiled calls "
             "could not draw from it again", "Make the generator outside the function (a global "
