@@ -240,7 +240,7 @@ def _reads_clock(x):
 
 @pytest.mark.parametrize("call, standard", [
     (lambda: tracejit.grad(_returns_array)(np.ones(2)), TypeError),     # not a scalar result
-    (lambda: tracejit.grad(lambda x: np.sum(x), argnums=3)(np.ones(2)), ValueError),
+    (lambda: tracejit.grad(lambda x: np.sum(x), argnums=3)(np.ones(2)), TypeError),  # as JAX
     (lambda: tracejit.jit(_reads_clock)(np.ones(2)), NotImplementedError),   # a refusal
 ])
 def test_errors_are_of_standard_classes(call, standard):

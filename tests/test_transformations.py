@@ -254,6 +254,41 @@ def test_gradient_of_a_one_element_output(shape):
         tj.grad(lambda x: x * 2.0, backend=B)(x)
 
 
+def test_argnums_as_jax_takes_them():
+    """An int, a tuple or a list (JAX's rules); arguments to differentiate must be positional:
+    a TypeError, as in JAX, when they are passed by keyword or missing."""
+    def f(a, b):
+        return np.sum(a * b ** 2)
+    a, b = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    ga, gb = tj.grad(f, argnums=[0, 1], backend=B)(a, b)
+    np.testing.assert_allclose(ga, b ** 2)
+    np.testing.assert_allclose(gb, 2 * a * b)
+    (jb,) = tj.jacrev(lambda a, b: a * b, argnums=[1], backend=B)(a, b)
+    np.testing.assert_allclose(jb, np.diag(a))
+    with pytest.raises(TypeError, match="passed by position"):
+        tj.grad(f, backend=B)(a=a, b=b)
+    with pytest.raises(TypeError, match="argument 1 passed by position"):
+        tj.grad(f, argnums=1, backend=B)(a, b=b)
+    with pytest.raises(TypeError, match="argnums must be an int"):
+        tj.grad(f, argnums=1.0)
+
+
+def test_linearize_and_hvp_in_jax_conventions():
+    def f(x, y):
+        return np.sin(x) * y
+    x, y = np.array([0.3, -1.2]), np.array([2.0, 0.5])
+    out, f_jvp = tj.linearize(f, x, y, backend=B)
+    np.testing.assert_allclose(out, f(x, y))
+    for tx, ty in [(np.ones(2), np.zeros(2)), (np.array([0.5, -2.0]), np.array([1.0, 3.0]))]:
+        np.testing.assert_allclose(f_jvp(tx, ty), np.cos(x) * y * tx + np.sin(x) * ty)
+
+    def g(x):
+        return np.sum(x ** 3)
+    v = np.array([1.0, -0.5])
+    np.testing.assert_allclose(tj.hvp(g, (x,), (v,), backend=B), 6 * x * v)
+    np.testing.assert_allclose(tj.hvp(g, backend=B)(x, v), 6 * x * v)
+
+
 def test_jacobians_with_several_argnums():
     def f(a, b):
         return a * np.sum(b ** 2)

@@ -1,13 +1,13 @@
 """tracejit: differentiate ordinary NumPy code by tracing its bytecode, and run it compiled."""
 from . import numpy  # noqa: F401  (attaches array behaviour)
 from .scipy import special  # noqa: F401  (registers scipy.special; other SciPy shims load lazily)
-from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad, jvp, make_trace,
-                  value_and_grad, vjp)
+from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad, jvp, linearize,
+                  make_trace, value_and_grad, vjp)
 from .custom import checkpoint, custom_jvp, custom_vjp, remat
 from .errors import TracejitError, TracejitTypeError, TracejitValueError, UnsupportedError
 from . import tree_util  # noqa: F401  (tracejit.tree_util: pytree registration, tree_map)
 
-__all__ = ["jit_grad", "grad", "value_and_grad", "jit", "jvp", "vjp", "jacfwd", "jacrev",
+__all__ = ["jit_grad", "grad", "value_and_grad", "jit", "jvp", "linearize", "vjp", "jacfwd", "jacrev",
            "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "remat",
            "make_trace", "TracejitError", "TracejitTypeError", "TracejitValueError",
            "UnsupportedError"]

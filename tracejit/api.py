@@ -1,5 +1,5 @@
-"""Public entry points: jit, grad/jit_grad, value_and_grad, jvp, vjp, jacfwd, jacrev/jacobian,
-hessian, hvp, make_trace.
+"""Public entry points: jit, grad/jit_grad, value_and_grad, jvp, linearize, vjp, jacfwd,
+jacrev/jacobian, hessian, hvp, make_trace.
 
 Each returns (or uses) a `Transformed`: the user's function under one transformation from
 `tracejit.transformations`. Called on data it traces the transformed function once per input
@@ -238,6 +238,16 @@ def _decorator(make):
     return wrapper
 
 
+def _argnums(argnums):
+    """`argnums` as JAX takes it: an int, or a tuple or list of ints (a tuple then)."""
+    if isinstance(argnums, (tuple, list)):
+        if all(isinstance(i, int) and not isinstance(i, bool) for i in argnums):
+            return tuple(argnums)
+    elif isinstance(argnums, int) and not isinstance(argnums, bool):
+        return argnums
+    raise TracejitTypeError(f"argnums must be an int or a tuple/list of ints, got {argnums!r}")
+
+
 def _no_holomorphic(holomorphic):
     if holomorphic:
         raise UnsupportedError("holomorphic=True is not supported: tracejit differentiates real "
@@ -255,7 +265,7 @@ def jit(fn, *, static_argnums=(), static_argnames=(), backend=DEFAULT_BACKEND):
 def _grad_like(fn, with_value, argnums, has_aux, static_argnums, static_argnames, holomorphic,
                backend):
     _no_holomorphic(holomorphic)
-    apply = functools.partial(T.grad_apply, argnums=argnums, has_aux=has_aux,
+    apply = functools.partial(T.grad_apply, argnums=_argnums(argnums), has_aux=has_aux,
                               with_value=with_value)
     return Transformed(fn, apply, static_argnums=static_argnums,
                        static_argnames=static_argnames, backend=backend)
@@ -287,7 +297,8 @@ def jacfwd(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(
     """The Jacobian of `fn` by forward mode (one tangent sweep per input element); each output
     leaf's block has shape output.shape + input.shape."""
     _no_holomorphic(holomorphic)
-    return Transformed(fn, functools.partial(T.jacfwd_apply, argnums=argnums, has_aux=has_aux),
+    return Transformed(fn, functools.partial(T.jacfwd_apply, argnums=_argnums(argnums),
+                                             has_aux=has_aux),
                        static_argnums=static_argnums, static_argnames=static_argnames,
                        backend=backend)
 
@@ -297,7 +308,8 @@ def jacrev(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(
            holomorphic=False, backend=DEFAULT_BACKEND):
     """The Jacobian of `fn` by reverse mode (one adjoint sweep per output element, one primal)."""
     _no_holomorphic(holomorphic)
-    return Transformed(fn, functools.partial(T.jacrev_apply, argnums=argnums, has_aux=has_aux),
+    return Transformed(fn, functools.partial(T.jacrev_apply, argnums=_argnums(argnums),
+                                             has_aux=has_aux),
                        static_argnums=static_argnums, static_argnames=static_argnames,
                        backend=backend)
 
@@ -310,6 +322,7 @@ def hessian(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=
             holomorphic=False, backend=DEFAULT_BACKEND):
     """The Hessian of scalar `fn`: forward over reverse, `jacfwd(jacrev(fn))`."""
     _no_holomorphic(holomorphic)
+    argnums = _argnums(argnums)
     return Transformed(jacrev(fn, argnums=argnums, has_aux=has_aux),
                        functools.partial(T.jacfwd_apply, argnums=argnums, has_aux=has_aux),
                        static_argnums=static_argnums, static_argnames=static_argnames,
@@ -321,11 +334,17 @@ def _hvp_apply(ctx, fn, args, kwargs, fresh=False):
     return T.jvp_apply(ctx, jit_grad(fn), ((x,), (v,)), kwargs, has_aux=False, fresh=fresh)[1]
 
 
-@_decorator
-def hvp(fn, *, backend=DEFAULT_BACKEND):
+def hvp(fn=None, primals=None, tangents=None, *, backend=DEFAULT_BACKEND):
     """`hvp(f)(x, v)`: the Hessian of scalar `f` at `x` times `v` (forward over reverse),
-    without forming the Hessian."""
-    return Transformed(fn, _hvp_apply, backend=backend)
+    without forming the Hessian. Also called as JAX's documentation writes it,
+    `hvp(f, (x,), (v,))`, which returns the product."""
+    if fn is None:
+        return lambda f: hvp(f, backend=backend)
+    product = _cached(fn, "hvp", _hvp_apply, backend=backend)
+    if primals is None:
+        return product
+    (x,), (v,) = primals, tangents
+    return product(x, v)
 
 
 # ---- jvp and vjp: JAX's calling conventions ------------------------------------------------------
@@ -351,6 +370,20 @@ def jvp(fn, primals, tangents, *, has_aux=False, backend=DEFAULT_BACKEND):
     """Forward mode: `(fn(*primals), d fn(primals) . tangents)` (and aux with has_aux=True)."""
     return _cached(fn, "jvp", T.jvp_apply, has_aux=has_aux, backend=backend)(
         tuple(primals), tuple(tangents))
+
+
+def linearize(fn, *primals, has_aux=False, backend=DEFAULT_BACKEND):
+    """JAX's `linearize`: `(fn(*primals), f_jvp)` where `f_jvp(*tangents)` is the derivative of
+    `fn` at `primals` applied to `tangents` (`(out, f_jvp, aux)` with has_aux). `f_jvp` is the
+    compiled forward mode, which recomputes the primal inside its trace."""
+    out = _cached(fn, "jit", _call, backend=backend)(*primals)
+
+    def f_jvp(*tangents):
+        return jvp(fn, primals, tangents, has_aux=has_aux, backend=backend)[1]
+    if has_aux:
+        value, aux = T.split_aux(out, True, fn)
+        return value, f_jvp, aux
+    return out, f_jvp
 
 
 def vjp(fn, *primals, has_aux=False, backend=DEFAULT_BACKEND):

@@ -50,9 +50,11 @@ def call_in_trace(ctx, fn, args, kwargs):
 def argnums_tuple(argnums, n_args, fn):
     nums = argnums if isinstance(argnums, tuple) else (argnums,)
     for i in nums:
-        if not -n_args <= i < n_args:
-            raise TracejitValueError(f"argnums={argnums} but {_name(fn)} was called with {n_args} "
-                                "positional arguments")
+        if not -n_args <= i < n_args:       # JAX's TypeError: argnums count positional arguments
+            raise TracejitTypeError(
+                f"differentiating with respect to argnums={argnums} needs argument {i} passed by "
+                f"position, but {_name(fn)} was called with {n_args} positional argument"
+                f"{'' if n_args == 1 else 's'} (keyword arguments are not differentiated)")
     return tuple(i % n_args for i in nums)
 
 
