@@ -131,3 +131,14 @@ def test_lists_of_traced_scalars(name, backend):
     h = 1e-6
     expected = [(fn(x + e * h) - fn(x - e * h)) / (2 * h) for e in np.eye(3)]
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-8)
+
+
+def test_import_loads_neither_scipy_nor_numba():
+    """SciPy (0.25-0.3 s) and numba load when first needed: a SciPy callable met while tracing,
+    the first kernel build (benchmarks/import_time.py measures what is left)."""
+    import subprocess
+    import sys
+    code = ("import sys, tracejit; "
+            "print(sorted(m for m in ('scipy', 'scipy.special', 'numba') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

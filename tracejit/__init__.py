@@ -1,6 +1,5 @@
 """tracejit: differentiate ordinary NumPy code by tracing its bytecode, and run it compiled."""
 from . import numpy  # noqa: F401  (attaches array behaviour)
-from .scipy import special  # noqa: F401  (registers scipy.special; other SciPy shims load lazily)
 from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad, jvp, linearize,
                   make_trace, value_and_grad, vjp)
 from .custom import checkpoint, custom_jvp, custom_vjp, remat

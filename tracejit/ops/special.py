@@ -1,16 +1,35 @@
 """Special functions (from scipy.special) as elementwise primitives.
 
 Each has a closed-form derivative in terms of elementwise primitives, so second derivatives work.
+`scipy.special` itself (0.25-0.3 s to import) is imported when one of them is first evaluated.
 """
+import importlib
 import math
-
-import scipy.special as sc
 
 from ..backends.numba_lower import ByKind, Scalar
 
 from .elementwise import (Elementwise, add, binary, div, eq, exp, log, log1p, logical_and, mul,
                           neg, select, sign, sub, unary)
 
+class _LazyFunction:
+    """`scipy.special.<name>`, looked up when first called."""
+
+    def __init__(self, name):
+        self.__name__ = name
+        self._fn = None
+
+    def __call__(self, *args, **kwargs):
+        if self._fn is None:
+            self._fn = getattr(importlib.import_module("scipy.special"), self.__name__)
+        return self._fn(*args, **kwargs)
+
+
+class _LazyModule:
+    def __getattr__(self, name):
+        return _LazyFunction(name)
+
+
+sc = _LazyModule()
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
