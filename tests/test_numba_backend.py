@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -345,17 +346,56 @@ def test_no_lowering_falls_back_once(caplog):
     assert entry.executor == "numpy" and entry.fallback_reason == "no numba lowering for primitive fft"
 
 
-def test_unsafe_cache_dir_is_refused(tmp_path, monkeypatch):
+def test_unsafe_cache_dir_is_never_loaded_from_and_never_fails_a_call(tmp_path, monkeypatch):
+    """An unsafe (or unusable) directory is not used: one warning, then kernels go to a private
+    temporary directory for the process, and every call works."""
     shared = tmp_path / "shared"
     shared.mkdir()
     os.chmod(shared, 0o777)
     with pytest.raises(numba_cache.CacheDirError, match="writable by group or others"):
         numba_cache.private_dir(shared)
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(shared))
-    with pytest.raises(numba_cache.CacheDirError):
-        tracejit.jit_grad(branchy, backend="numba")(X)
+    with pytest.warns(RuntimeWarning, match="cannot be used"):
+        got = tracejit.value_and_grad(branchy, backend="numba")(X)
+    assert_agree(tracejit.value_and_grad(branchy, backend="numpy")(X), got)
+    assert not any(shared.iterdir())                  # nothing written where others can write
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # one warning per directory
+        tracejit.jit_grad(lambda x: np.sum(np.cos(x)), backend="numba")(X)
     fresh = tmp_path / "new" / "kernels"
     assert numba_cache.private_dir(fresh) == fresh and (fresh.stat().st_mode & 0o777) == 0o700
+
+
+def test_shared_temp_dir_advice_is_a_directory_of_ones_own(tmp_path):
+    sticky = tmp_path / "tmp"
+    sticky.mkdir()
+    os.chmod(sticky, 0o1777)
+    with pytest.raises(numba_cache.CacheDirError, match="a directory of your own inside it") as info:
+        numba_cache.private_dir(sticky)
+    assert "chmod" not in str(info.value)
+
+
+def test_cache_keeps_under_its_size_by_removing_least_recently_used(tmp_path):
+    directory = numba_cache.private_dir(tmp_path / "kernels")
+    for k in range(4):
+        path = directory / f"{numba_cache.PREFIX}{k:024x}.py"
+        path.write_text("x" * 1000)
+        os.utime(path, (1000 + k, 1000 + k))          # kernel 0 used longest ago
+    assert numba_cache.evict(directory, limit=2500) == 2
+    assert sorted(p.name[-6:-3] for p in directory.glob("*.py")) == ["002", "003"]
+    assert numba_cache.clear(directory) == 2 and not any(directory.glob("*.py"))
+
+
+def test_cache_command_line(tmp_path):
+    directory = tmp_path / "kernels"
+    env = dict(os.environ, TRACEJIT_CACHE_DIR=str(directory))
+    numba_cache.private_dir(directory)
+    (directory / f"{numba_cache.PREFIX}{0:024x}.py").write_text("x" * 2048)
+    run = [sys.executable, "-m", "tracejit.cache"]
+    out = subprocess.run(run + ["info"], env=env, capture_output=True, text=True, check=True).stdout
+    assert str(directory) in out and "kernels:      1" in out
+    out = subprocess.run(run + ["clear"], env=env, capture_output=True, text=True, check=True).stdout
+    assert "removed 1 kernels" in out and not any(directory.glob("*.py"))
 
 
 @pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="needs root to chown")

@@ -69,8 +69,7 @@ class NumbaBackend:
         except NoLowering as reason:
             _note_fallback(str(reason))
             return numpy_exec.Program(trace, fallback_reason=f"no numba lowering for {reason}")
-        directory = numba_cache.private_dir()      # an unsafe directory is an error, at once
-        return Program(trace, kernel, directory)
+        return Program(trace, kernel, numba_cache.kernel_dir())
 
 
 def _note_fallback(reason):
@@ -158,8 +157,11 @@ class Program:
         return run
 
     def _build_or_interpret(self):
+        warm = numba_cache.is_warm(self.path)
         try:
             self.build()
+            if not warm:                 # new machine code on disk: keep the cache's size
+                numba_cache.evict(self.path.parent)
         except Exception as error:       # the numpy executor keeps running this trace
             self.build_error = f"building the kernel failed ({type(error).__name__})"
             log.warning("numba backend: building %s failed (%s: %s); using the numpy executor",
