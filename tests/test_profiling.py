@@ -194,3 +194,35 @@ def test_executed_ops_count_rolled_loop_bodies_per_iteration():
         return np.sum(x)
     trace = tracejit.make_trace(loop)(np.ones(3))
     assert executed_ops(trace) >= 60 and executed_ops(trace) >= len(trace.ops)
+
+
+def test_slow_steps_are_announced_with_their_time(caplog, monkeypatch):
+    """A trace still running after SLOW seconds is announced on tracejit.progress, then its
+    time; a quick one says nothing."""
+    from tracejit import progress
+    caplog.set_level(logging.INFO, logger="tracejit.progress")
+    grad_np(lambda x: np.sum(x * x))(np.ones(2))
+    assert not caplog.records
+    monkeypatch.setattr(progress, "SLOW", 0.05)
+
+    def slow(x):
+        import time
+        time.sleep(0.2)                   # tracing runs this once
+        return np.sum(np.sin(x))
+    grad_np(slow)(np.ones(2))
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2 and messages[0].startswith("tracing ") and "slow" in messages[0]
+    assert messages[0].endswith("...") and messages[1].endswith(" s")
+
+
+def test_stats_say_which_executor_served_the_calls(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "sync")
+    compiled = tracejit.jit_grad(lambda x: np.sum(np.cos(x) * x), backend="numba")
+    for _ in range(3):
+        compiled(np.ones(3))
+    assert compiled.stats()["served"] == {"numpy executor": 0, "numba kernel": 3}
+    executor = grad_np(lambda x: np.sum(np.cos(x) * x))
+    for _ in range(2):
+        executor(np.ones(3))
+    assert executor.stats()["served"] == {"numpy executor": 2, "numba kernel": 0}
+    tracejit.wait()                       # no background build left behind

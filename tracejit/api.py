@@ -123,7 +123,7 @@ class Transformed:
         (summed over the compiled functions of each set of static arguments)."""
         total = {}
         for compiled in self._compiled.values():
-            for k, v in compiled.stats.as_dict().items():
+            for k, v in compiled.stats_dict().items():
                 total[k] = _merge_stat(total.get(k), v)
         return total
 
@@ -145,7 +145,7 @@ def _merge_stat(old, new):
     if old is None:
         return new
     if isinstance(new, dict):
-        return {**old, **new}
+        return {**old, **{k: _merge_stat(old.get(k), v) for k, v in new.items()}}
     if isinstance(new, list):
         return old + new
     if isinstance(new, str):

@@ -18,10 +18,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 import numpy as np
 
 from ..ops.core import GuardFailure
+from ..progress import slow_step
 from . import numba_cache
 from .numba_codegen import generate
 from .numba_lower import NoLowering
@@ -53,7 +55,8 @@ class BackendMismatch(AssertionError):
 
 
 def wait_for_builds(timeout=None):
-    """Block until every background kernel build has finished (for tests and benchmarks)."""
+    """Block until every background kernel build has finished, so that the kernels serve the
+    calls that follow (`tracejit.wait()`: benchmarks, tests)."""
     with _builds_lock:
         threads = list(_builds)
     for thread in threads:
@@ -85,7 +88,8 @@ class Program:
         self.trace = trace
         self.kernel = kernel
         self.path = numba_cache.write_module(directory, kernel.source)
-        self.run = self.interpret
+        self.run = self._on_executor
+        self.executor_calls = 0            # calls the numpy executor served, the kernel not ready
         self.compiled = False
         self.build_error = None
         self.runtime_fallbacks = 0         # calls the kernel raised on, rerun by the executor
@@ -115,6 +119,10 @@ class Program:
         return self.build_error or "the kernel is still being built"
 
     def interpret(self, inputs):
+        return run_trace(self.trace, inputs)
+
+    def _on_executor(self, inputs):
+        self.executor_calls += 1
         return run_trace(self.trace, inputs)
 
     def build(self):
@@ -158,8 +166,13 @@ class Program:
 
     def _build_or_interpret(self):
         warm = numba_cache.is_warm(self.path)
+        what = (f"{'loading' if warm else 'building'} the numba kernel of {self.trace.name} "
+                f"({len(self.trace.ops)} ops)")
         try:
-            self.build()
+            started = time.perf_counter()
+            with slow_step(what):
+                self.build()
+            log.debug("%s: %.3f s", what, time.perf_counter() - started)
             if not warm:                 # new machine code on disk: keep the cache's size
                 numba_cache.evict(self.path.parent)
         except Exception as error:       # the numpy executor keeps running this trace

@@ -91,8 +91,10 @@ class Program:
     def __init__(self, trace, fallback_reason=None):
         self.trace = trace
         self.fallback_reason = fallback_reason
+        self.executor_calls = 0
 
     def run(self, inputs):
+        self.executor_calls += 1
         return run_trace(self.trace, inputs)
 
     __call__ = run

@@ -24,6 +24,7 @@ from ..backends.numpy_exec import run_trace
 from ..errors import UnsupportedError
 from ..ops.core import GuardFailure, caller_fp_policy
 from ..ops.effects import held_output, prints
+from ..progress import slow_step
 from ..tree import are_leaves, flatten, leaf_tuple
 from . import explain, logs
 from .fp_policy import caller_raises
@@ -301,7 +302,8 @@ class CompiledFunction:
             started = perf_counter()
             # under a raising floating-point policy the tracer evaluates as CPython would
             with held_output(keep_on_success=False), \
-                    (caller_fp_policy() if strict else contextlib.nullcontext()):
+                    (caller_fp_policy() if strict else contextlib.nullcontext()), \
+                    slow_step(f"tracing {explain.name(self.fn)} ({explain.def_loc(self.fn)})"):
                 result = trace_function(self.fn, args, kwargs)
             if draws.has_draws(result.sourced):   # the run below draws what the tracer drew
                 draws.rewind()
@@ -383,6 +385,19 @@ class CompiledFunction:
             self._hot = None
         if not self.entries[oldest_key]:
             del self.entries[oldest_key]
+
+    def stats_dict(self):
+        """`Stats.as_dict()`, with how many calls the numpy executor and numba kernels served
+        (a kernel builds in the background while the executor serves the first calls)."""
+        executor = kernel = 0
+        for bucket in self.entries.values():
+            for entry in bucket:
+                runs = entry.hits + 1                  # the run right after tracing included
+                on_executor = min(getattr(entry.program, "executor_calls", runs), runs)
+                executor += on_executor
+                kernel += runs - on_executor if hasattr(entry.program, "kernel") else 0
+        return {**self.stats.as_dict(),
+                "served": {"numpy executor": executor, "numba kernel": kernel}}
 
     def explain(self):
         """Stats, then every cache entry with its guards, generated code and trace."""

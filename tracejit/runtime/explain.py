@@ -148,7 +148,7 @@ def _entry_lines(i, entry, backend):
 def explain(compiled):
     """The full account behind `.explain()`: stats, then every cache entry."""
     fn = compiled.fn
-    d = compiled.stats.as_dict()
+    d = compiled.stats_dict()
     total = sum(len(b) for b in compiled.entries.values())
     lines = [f"tracejit: {name(fn)} ({def_loc(fn)})", format_stats(d),
              f"cache: {total} entries in {len(compiled.entries)} signatures "

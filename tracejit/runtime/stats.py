@@ -94,6 +94,8 @@ def format_stats(d):
              f"({d['retraces']} after a guard failure), {d['side_exits']} side exits",
              f"time: trace {ms(d['trace_time'])}, compile {ms(d['compile_time'])}, "
              f"guard checks {ms(d['guard_time'])}, running {ms(d['run_time'])}"]
+    if "served" in d:
+        lines.append("served by: " + ", ".join(f"{k} {n}" for k, n in d["served"].items()))
     lines += [f"trace #{i}: {r}" for i, r in enumerate(d["trace_reasons"])]
     lines += [f"guard failed {n}x: {g}" for g, n in d["guard_failures"].items()]
     return "\n".join(lines)
