@@ -12,6 +12,7 @@ plain Python's every time, on both backends. Found in session 18 (every case bel
 `in` tests returned the first call's answer).
 """
 import collections.abc
+import math
 import os
 import types
 
@@ -185,3 +186,57 @@ def test_answer_follows_outside_state(name, backend):
     change()
     assert compiled(x) == fn(x)           # re-traced: the lookup's answer changed
     assert compiled(x) == fn(x)
+
+
+# ---- constants that `==` confuses: a zero's sign, NaN ------------------------------------------
+def _zero_cases():
+    def global_float():
+        box = types.SimpleNamespace(z=0.0)
+        return (lambda x: x / box.z), lambda: setattr(box, "z", -0.0)
+
+    def tuple_item():
+        box = types.SimpleNamespace(t=(0.0, 1.0))
+        return (lambda x: x / box.t[0]), lambda: setattr(box, "t", (-0.0, 1.0))
+
+    def list_read_by_numpy():
+        values = [0.0, 1.0]
+        return (lambda x: x / np.array(values)[0]), lambda: values.__setitem__(0, -0.0)
+
+    def whole_tuple_by_native_code():
+        box = types.SimpleNamespace(t=(1.0, 0.0))
+        return (lambda x: x / min(box.t, key=abs)), lambda: setattr(box, "t", (1.0, -0.0))
+
+    def default_argument():
+        def fn(x, z=0.0):
+            return x / z
+        return fn, lambda: setattr(fn, "__defaults__", (-0.0,))
+
+    def copysign_of_a_global():
+        box = types.SimpleNamespace(z=0.0)
+        return (lambda x: x * math.copysign(1.0, box.z)), lambda: setattr(box, "z", -0.0)
+    return {name: case for name, case in locals().items()}
+
+
+ZERO_CASES = _zero_cases()
+
+
+@pytest.mark.parametrize("name", list(ZERO_CASES))
+def test_a_zeros_sign_is_part_of_a_constant(name, backend):
+    fn, change = ZERO_CASES[name]()
+    compiled = tracejit.jit(fn, backend=backend)
+    x = np.array([1.0, -2.0])
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(compiled(x), fn(x))
+        change()
+        np.testing.assert_array_equal(compiled(x), fn(x))        # inf became -inf
+
+
+def test_a_nan_constant_does_not_retrace_every_call(backend):
+    box = types.SimpleNamespace(missing=float("nan"), values=[float("nan"), 1.0])
+    compiled = tracejit.jit(lambda x: x + box.missing + np.nansum(np.array(box.values)),
+                            backend=backend)
+    for _ in range(4):
+        assert np.isnan(compiled(np.ones(2))).all()
+    box.missing = float("nan")                               # another NaN object: the same
+    compiled(np.ones(2))
+    assert compiled.stats()["misses"] == 1

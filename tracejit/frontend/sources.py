@@ -7,6 +7,7 @@ become trace inputs re-read at call time; everything else is guarded by identity
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,12 +103,34 @@ class Is(Check):
         return f"is {type(self.obj).__name__} {getattr(self.obj, '__name__', '')}".rstrip()
 
 
+def same_constant(a, b):
+    """Whether constants `a` and `b` are the same to any code that reads them: of one type and
+    equal, and for floats also of one sign (`1 / -0.0` is -inf, `0.0 == -0.0` notwithstanding);
+    every NaN is the same as any other (`nan == nan` is False); tuples item by item."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (float, complex)):
+        return all(x == y and math.copysign(1.0, x) == math.copysign(1.0, y) or x != x and y != y
+                   for x, y in ((a.real, b.real), (a.imag, b.imag)))
+    if type(a) is tuple:
+        return len(a) == len(b) and all(map(same_constant, a, b))
+    return a == b
+
+
+def delicate(value):
+    """Whether `==` alone would take `value` for another constant: a float zero (whose sign
+    it ignores) or NaN (which it never matches), maybe inside a tuple."""
+    if isinstance(value, (float, complex)):
+        return any(x == 0 or x != x for x in (value.real, value.imag))
+    return type(value) is tuple and any(map(delicate, value))
+
+
 @dataclass(frozen=True)
 class Equals(Check):
     value: object
 
     def holds(self, value):
-        return type(value) is type(self.value) and value == self.value
+        return same_constant(value, self.value)
 
     def __str__(self):
         return f"== {self.value!r}"
@@ -116,15 +139,22 @@ class Equals(Check):
 @dataclass(frozen=True, eq=False)
 class SameItems(Check):
     """A container of numbers and strings equal to `container` item by item, types included
-    (`[1, 2]` is not `[1.0, 2]`), in order; compared in C, one check for the whole of it."""
+    (`[1, 2]` is not `[1.0, 2]`), in order; compared in C, one check for the whole of it (item
+    by item when it holds a float zero or NaN, which `==` would confuse)."""
     container: object
 
     def __post_init__(self):
-        object.__setattr__(self, "types", tuple(map(type, items_of(self.container))))
+        items = items_of(self.container)
+        object.__setattr__(self, "types", tuple(map(type, items)))
+        object.__setattr__(self, "delicate", any(map(delicate, items)))
 
     def holds(self, value):
-        return type(value) is type(self.container) and value == self.container and \
-            tuple(map(type, items_of(value))) == self.types
+        if type(value) is not type(self.container):
+            return False
+        if self.delicate:
+            mine, theirs = items_of(self.container), items_of(value)
+            return len(mine) == len(theirs) and all(map(same_constant, theirs, mine))
+        return value == self.container and tuple(map(type, items_of(value))) == self.types
 
     def __str__(self):
         return f"holds the {len(self.container)} items it held while tracing"

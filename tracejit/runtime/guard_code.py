@@ -28,7 +28,7 @@ import numpy as np
 from .. import tree
 from ..ops.core import PYTHON_INT_BOUND
 from ..frontend.sources import (ArgLeaf, ArrayOf, Attr, Equals, Is, Item, Length, ModuleGlobals,
-                                NotIn, RootFn, TypeIs)
+                                NotIn, RootFn, TypeIs, delicate)
 
 
 def leaf_key(leaf):
@@ -102,7 +102,7 @@ class _Generator:
             return f"{v} is not {self.constant(check.obj)}"
         if isinstance(check, TypeIs):
             return f"type({v}) is not {self.constant(check.type)}"
-        if isinstance(check, Equals):
+        if isinstance(check, Equals) and not delicate(check.value):
             return (f"type({v}) is not {self.constant(type(check.value))} or "
                     f"not ({v} == {self.constant(check.value)})")
         if isinstance(check, ArrayOf):
