@@ -24,6 +24,7 @@ from .runtime import CompiledFunction
 from .transforms import cse, dce, inline_calls, prune_loops
 from .transforms.tapes import merge_taped_loops
 from .tree import flatten, unflatten_source
+from .wrapper import FunctionWrapper
 
 BACKENDS = {"numpy": NumpyBackend, "numba": NumbaBackend}
 DEFAULT_BACKEND = "numba"
@@ -44,13 +45,14 @@ def _as_tuple(x):
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-class Transformed:
-    """`fn` under a transformation `apply(ctx, fn, args, kwargs, fresh)`; see the module doc."""
+class Transformed(FunctionWrapper):
+    """`fn` under a transformation `apply(ctx, fn, args, kwargs, fresh)`; see the module doc.
+    Pickled, it carries the function and options, not its compiled traces (wrapper.py)."""
 
     def __init__(self, fn, apply, *, static_argnums=(), static_argnames=(), backend="numpy",
                  differentiates=True):
         _backend(backend)                                   # reject unknown names early
-        self.fn = fn
+        super().__init__(fn)
         self.apply = apply
         self.differentiates = differentiates
         self.static_argnums = _as_tuple(static_argnums)
@@ -58,8 +60,15 @@ class Transformed:
         self.backend = backend
         self._compiled = {}                                 # static values -> CompiledFunction
         self._lock = threading.Lock()
-        functools.update_wrapper(self, fn, assigned=("__name__", "__qualname__", "__doc__"),
-                                 updated=())
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        del state["_compiled"], state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._compiled, self._lock = {}, threading.Lock()
 
     def __call__(self, *args, **kwargs):
         ctx = T.tracing_context()

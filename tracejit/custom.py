@@ -7,8 +7,6 @@ them rather than keep every intermediate alive until the backward pass.
 """
 from __future__ import annotations
 
-import functools
-
 import inspect
 
 import numpy as np
@@ -20,16 +18,15 @@ from .ops.core import Tracer
 from .ops.custom import (CallSpec, custom_jvp_call, custom_vjp_call, fill, native,
                          record_native, split_leaves)
 from .tree import flatten, unflatten
+from .wrapper import FunctionWrapper
 
 
-class _CustomDerivative:
+class _CustomDerivative(FunctionWrapper):
     prim = None
 
     def __init__(self, fn, nondiff_argnums=()):
-        self.fn = fn
+        super().__init__(fn)
         self.nondiff_argnums = tuple(nondiff_argnums)
-        functools.update_wrapper(self, fn, assigned=("__name__", "__qualname__", "__doc__"),
-                                 updated=())
 
     def _check_rule(self):
         raise NotImplementedError
@@ -113,14 +110,9 @@ class custom_jvp(_CustomDerivative):
                                 f"{self.__name__}.defjvp(rule) first")
 
 
-class checkpoint:
+class checkpoint(FunctionWrapper):
     """`checkpoint(f)`: derivatives of `f`'s result recompute `f`'s intermediates in the
     backward pass instead of keeping them from the forward pass (memory for time)."""
-
-    def __init__(self, fn):
-        self.fn = fn
-        functools.update_wrapper(self, fn, assigned=("__name__", "__qualname__", "__doc__"),
-                                 updated=())
 
     def __call__(self, *args, **kwargs):
         ctx = T.tracing_context()

@@ -35,6 +35,7 @@ from ..scipy import is_scipy_callable, load as load_scipy_shims
 from ..numpy._ufunc_methods import lookup as ufunc_method
 from ..ops import shape as sh
 from ..ops.core import Tracer, as_numpy_scalar, concretize_int, python_type
+from ..wrapper import FunctionWrapper
 from .context import is_trusted
 from .draws import draw, is_draw
 from .printing import trace_print
@@ -324,7 +325,10 @@ def _hasattr(frame, obj, name):
 
 
 def _is_ours(fn):
-    """tracejit's own functions (array methods of traced values) handle traced values."""
+    """tracejit's own functions (array methods of traced values) and the objects it wraps a
+    user's function in (`grad(f)` called inside a trace) handle traced values."""
+    if isinstance(fn, FunctionWrapper):   # named after the user's function, module included
+        return True
     module = getattr(fn, "__module__", None) or ""
     return module == "tracejit" or module.startswith("tracejit.")
 

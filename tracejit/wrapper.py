@@ -1,0 +1,53 @@
+"""The objects tracejit hands back for a user's function (`jit`, `grad` and the other
+transformations, `custom_vjp`, `custom_jvp`, `checkpoint`): named like the function, and
+picklable as functions are, so that they ship to multiprocessing, concurrent.futures, joblib,
+Dask or Ray.
+
+A function decorated at module level (`@tracejit.jit_grad def loss(...)`) travels by reference,
+as the function itself would: its module's global of that name is this object. Anything else (a
+lambda, a closure, a function of `__main__` under cloudpickle) travels by value: the function and
+the options, never compiled traces, locks or kernels. The receiving process traces again, and
+loads each kernel from the disk cache instead of building it where it shares that cache.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+
+
+class FunctionWrapper:
+    def __init__(self, fn):
+        self.fn = fn
+        functools.update_wrapper(self, fn, updated=(),
+                                 assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+
+    def __reduce__(self):
+        return _global_name(self) or (_rebuild, (type(self), self.__getstate__()))
+
+    def __getstate__(self):
+        return dict(self.__dict__)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def __dask_tokenize__(self):
+        from dask.base import normalize_token        # called by Dask only
+        return type(self).__qualname__, normalize_token(self.__getstate__())
+
+
+def _global_name(obj):
+    """The qualified name under which `obj`'s module holds `obj` (a function decorated at
+    module level), or None. `__main__` is not one: a worker's `__main__` is another module."""
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(name, str) or module == "__main__":
+        return None
+    found = sys.modules.get(module)
+    for part in name.split("."):
+        found = getattr(found, part, None)
+    return name if found is obj else None
+
+
+def _rebuild(kind, state):
+    obj = kind.__new__(kind)
+    obj.__setstate__(state)
+    return obj
