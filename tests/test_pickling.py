@@ -112,3 +112,33 @@ def test_dask_token_is_deterministic():
     first = dask_base.tokenize(targets.logistic_value_and_grad)
     assert first == dask_base.tokenize(pickle.loads(pickle.dumps(targets.logistic_value_and_grad)))
     assert first != dask_base.tokenize(targets.logistic_hessian)
+
+
+@pytest.mark.parametrize("executor", ["processes", "dask"])
+def test_distributed_example_matches_one_process(executor, monkeypatch):
+    """examples/distributed_gradients.py: gradient descent whose per-shard gradients run on 2
+    worker processes (a spawn pool, a Dask LocalCluster) equals the same run in one process."""
+    if executor == "dask":
+        pytest.importorskip("distributed")
+    monkeypatch.setenv("PYTHONPATH", _spawn_env())
+    examples = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
+    monkeypatch.syspath_prepend(examples)
+    import distributed_gradients
+    weights = distributed_gradients.run(executor, workers=2, steps=3)
+    assert weights.shape == (20,) and np.all(np.isfinite(weights))
+
+
+def test_joblib_and_dask_delayed_take_tracejit_functions(monkeypatch):
+    joblib = pytest.importorskip("joblib")
+    dask = pytest.importorskip("dask")
+    monkeypatch.setenv("PYTHONPATH", _spawn_env())
+    scale = 2.0
+    closure = tracejit.jit_grad(lambda w: scale * np.sum(np.tanh(X @ w)), backend="numpy")
+    expected = [closure(W * k) for k in range(3)]
+    got = joblib.Parallel(n_jobs=2)(joblib.delayed(closure)(W * k) for k in range(3))
+    for e, g in zip(expected, got):
+        np.testing.assert_allclose(g, e, rtol=1e-12)
+    delayed = [dask.delayed(targets.shard_gradient)(shard) for shard in SHARDS]
+    got = dask.compute(*delayed, scheduler="processes", num_workers=2)
+    for shard, g in zip(SHARDS, got):
+        np.testing.assert_allclose(g, targets.shard_gradient(shard), rtol=1e-12)
