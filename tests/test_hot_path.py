@@ -177,3 +177,28 @@ def test_hot_path_counts_are_exact_across_threads(backend):
     assert not errors
     s = g.stats()
     assert s["calls"] == 1 + 8 * 200 and s["hits"] == 8 * 200, s
+
+
+def test_cache_size_option_keeps_every_shape_a_thread_pool_uses():
+    """Eight threads calling with ten shapes: with cache_size=16 each shape is traced once and
+    nothing is dropped; with the default (8) the function says so once, naming cache_size."""
+    import concurrent.futures
+    import warnings as w
+
+    def loss(x):
+        return np.sum(np.sin(x)) if x[0] > 0 else np.sum(x * x)
+    shapes = [np.full(n, 0.5) for n in range(1, 11)]
+    roomy = tracejit.jit_grad(loss, backend="numpy", cache_size=16)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        for _ in range(3):
+            list(pool.map(roomy, shapes))
+    assert roomy.stats()["misses"] == 10
+    small = tracejit.jit_grad(loss, backend="numpy")
+    with w.catch_warnings(record=True) as caught:
+        w.simplefilter("always")
+        for x in shapes * 2:
+            small(x)
+    messages = [str(c.message) for c in caught if "cache limit" in str(c.message)]
+    assert len(messages) == 1 and "cache_size=" in messages[0]
+    with pytest.raises(ValueError, match="cache_size"):
+        tracejit.jit(loss, cache_size=0)

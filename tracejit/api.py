@@ -17,10 +17,11 @@ import numpy as np
 from .backends.numba_backend import NumbaBackend
 from .backends.numpy_exec import NumpyBackend
 from . import transformations as T
-from .errors import TracejitError, TracejitTypeError, UnsupportedError
+from .errors import TracejitError, TracejitTypeError, TracejitValueError, UnsupportedError
 from .frontend import trace_function
 from .ir import verify
 from .runtime import CompiledFunction
+from .runtime.cache import DEFAULT_CACHE_LIMIT
 from .transforms import cse, dce, inline_calls, prune_loops
 from .transforms.tapes import merge_taped_loops
 from .tree import flatten, unflatten_source
@@ -50,9 +51,12 @@ class Transformed(FunctionWrapper):
     Pickled, it carries the function and options, not its compiled traces (wrapper.py)."""
 
     def __init__(self, fn, apply, *, static_argnums=(), static_argnames=(), backend="numpy",
-                 differentiates=True):
+                 differentiates=True, cache_size=DEFAULT_CACHE_LIMIT):
         _backend(backend)                                   # reject unknown names early
+        if not isinstance(cache_size, int) or cache_size < 1:
+            raise TracejitValueError(f"cache_size must be a positive int, got {cache_size!r}")
         super().__init__(fn)
+        self.cache_size = cache_size
         self.apply = apply
         self.differentiates = differentiates
         self.static_argnums = _as_tuple(static_argnums)
@@ -125,7 +129,8 @@ class Transformed(FunctionWrapper):
         call.__name__ = getattr(self.fn, "__name__", "f")
         call.__qualname__ = getattr(self.fn, "__qualname__", call.__name__)
         call.__wrapped__ = self.fn          # argument names in messages come from fn's signature
-        return CompiledFunction(call, entry.compile_transform, _backend(self.backend))
+        return CompiledFunction(call, entry.compile_transform, _backend(self.backend),
+                                cache_limit=self.cache_size)
 
     def stats(self):
         """Counters and timings: calls, hits, traces and why, guard failures, time per phase
@@ -265,28 +270,30 @@ def _no_holomorphic(holomorphic):
 
 # ---- compilation and gradients -----------------------------------------------------------------
 @_decorator
-def jit(fn, *, static_argnums=(), static_argnames=(), backend=DEFAULT_BACKEND):
-    """Compile `fn` (the primal alone): traced once per signature, guarded, re-traced as needed."""
-    return Transformed(fn, _call, static_argnums=static_argnums,
-                       static_argnames=static_argnames, backend=backend, differentiates=False)
+def jit(fn, *, static_argnums=(), static_argnames=(), backend=DEFAULT_BACKEND,
+        cache_size=DEFAULT_CACHE_LIMIT):
+    """Compile `fn` (the primal alone): traced once per signature, guarded, re-traced as needed;
+    at most `cache_size` traces are kept per set of static arguments (the oldest go first)."""
+    return Transformed(fn, _call, static_argnums=static_argnums, static_argnames=static_argnames,
+                       backend=backend, differentiates=False, cache_size=cache_size)
 
 
 def _grad_like(fn, with_value, argnums, has_aux, static_argnums, static_argnames, holomorphic,
-               backend):
+               backend, cache_size):
     _no_holomorphic(holomorphic)
     apply = functools.partial(T.grad_apply, argnums=_argnums(argnums), has_aux=has_aux,
                               with_value=with_value)
-    return Transformed(fn, apply, static_argnums=static_argnums,
-                       static_argnames=static_argnames, backend=backend)
+    return Transformed(fn, apply, static_argnums=static_argnums, static_argnames=static_argnames,
+                       backend=backend, cache_size=cache_size)
 
 
 @_decorator
 def jit_grad(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
-             holomorphic=False, backend=DEFAULT_BACKEND):
+             holomorphic=False, backend=DEFAULT_BACKEND, cache_size=DEFAULT_CACHE_LIMIT):
     """The gradient of scalar `fn` with respect to positional argument(s) `argnums`, compiled.
     With has_aux=True, `fn` returns (value, aux) and the result is (gradient, aux)."""
     return _grad_like(fn, False, argnums, has_aux, static_argnums, static_argnames, holomorphic,
-                      backend)
+                      backend, cache_size)
 
 
 grad = jit_grad
@@ -294,10 +301,10 @@ grad = jit_grad
 
 @_decorator
 def value_and_grad(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
-                   holomorphic=False, backend=DEFAULT_BACKEND):
+                   holomorphic=False, backend=DEFAULT_BACKEND, cache_size=DEFAULT_CACHE_LIMIT):
     """`(fn(*args), gradient)` in one compiled call ((value, aux), gradient with has_aux)."""
     return _grad_like(fn, True, argnums, has_aux, static_argnums, static_argnames, holomorphic,
-                      backend)
+                      backend, cache_size)
 
 
 @_decorator

@@ -377,7 +377,8 @@ class CompiledFunction:
             reason = self.stats.last_failure or "new argument shapes, types or static values"
             warnings.warn(f"tracejit: {getattr(self.fn, '__qualname__', self.fn)} was traced "
                           f"{self.stats.misses} times (cache limit {self.cache_limit}); the guard "
-                          f"that keeps failing: {reason}. The oldest traces are being dropped.",
+                          f"that keeps failing: {reason}. The least used traces are being "
+                          "dropped; pass cache_size= to keep more.",
                           RuntimeWarning, stacklevel=_user_stacklevel())
         oldest_key = min(self.entries, key=lambda k: min(e.hits for e in self.entries[k]))
         dropped = self.entries[oldest_key].pop()
