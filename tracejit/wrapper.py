@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import types
 
 
 class FunctionWrapper:
@@ -20,6 +21,11 @@ class FunctionWrapper:
         self.fn = fn
         functools.update_wrapper(self, fn, updated=(),
                                  assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+
+    def __get__(self, obj, kind=None):
+        """A method: `obj.f(x)` is `f(obj, x)`, as for the plain function (`self` is then the
+        first argument, which `argnums=0` names, as in JAX)."""
+        return self if obj is None else types.MethodType(self, obj)
 
     def __reduce__(self):
         return _global_name(self) or (_rebuild, (type(self), self.__getstate__()))
