@@ -472,3 +472,25 @@ def test_dataclass_results_built_on_the_hot_path(cls, backend):
 def vars_of(obj):
     return {k: getattr(obj, k) for k in dir(obj) if not k.startswith("__")
             and not callable(getattr(obj, k))}
+
+
+def test_key_paths_as_jax_gives_them(backend):
+    """tree_flatten_with_path / tree_leaves_with_path / tree_map_with_path / keystr, outside a
+    trace and inside one (weight decay on every `.w`, none on biases)."""
+    params = {"layers": [Params(np.ones(2), np.array(0.5)), Params(np.zeros(2), np.array(1.0))],
+              "scale": 2.0}
+    pairs, treedef = tree_util.tree_flatten_with_path(params)
+    assert [tree_util.keystr(p) for p, _ in pairs] == [
+        "['layers'][0].w", "['layers'][0].b", "['layers'][1].w", "['layers'][1].b", "['scale']"]
+    rebuilt = tree_util.tree_unflatten(treedef, [leaf for _, leaf in pairs])
+    assert rebuilt["scale"] == 2.0 and rebuilt["layers"][1].w is params["layers"][1].w
+    assert [p for p, _ in tree_util.tree_leaves_with_path(params)] == [p for p, _ in pairs]
+
+    def penalty(params):
+        terms = tree_util.tree_map_with_path(
+            lambda path, v: np.sum(v * v) if tree_util.keystr(path).endswith(".w") else 0.0,
+            params)
+        return sum(tree_util.tree_leaves(terms))
+    grads = tracejit.grad(penalty, backend=backend)(params)
+    np.testing.assert_array_equal(grads["layers"][0].w, 2 * params["layers"][0].w)
+    assert grads["layers"][0].b == 0.0 and grads["scale"] == 0.0

@@ -296,3 +296,22 @@ def tree_map(f, tree, *rest, is_leaf=None):
     leaves, treedef = tree_flatten(tree, is_leaf)
     others = [treedef.flatten_up_to(r) for r in rest]
     return treedef.unflatten([f(*xs) for xs in zip(leaves, *others)])
+
+
+def tree_flatten_with_path(tree, is_leaf=None):
+    """([(path, leaf), ...], treedef): each path a tuple of entries (a dict key, a sequence
+    index, a dataclass field), as JAX's key paths; `keystr(path)` is its text."""
+    flatten(tree)                                   # registers the dataclasses it holds
+    paths, leaves, treedef = optree.tree_flatten_with_accessor(tree, is_leaf, namespace=NAMESPACE)
+    return list(zip(paths, leaves)), treedef
+
+
+def tree_map_with_path(f, tree, *rest, is_leaf=None):
+    pairs, treedef = tree_flatten_with_path(tree, is_leaf)
+    others = [treedef.flatten_up_to(r) for r in rest]
+    return treedef.unflatten([f(path, leaf, *xs) for (path, leaf), *xs in zip(pairs, *others)])
+
+
+def keystr(path):
+    """A key path as the code that reads it: "['layers'][0].w"."""
+    return path.codify("")

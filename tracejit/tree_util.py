@@ -28,6 +28,24 @@ def tree_flatten(tree, is_leaf=None):
     return _tree.tree_flatten(tree, _under_tracer(is_leaf))
 
 
+def tree_flatten_with_path(tree, is_leaf=None):
+    """([(key path, leaf), ...], treedef), as JAX's; `keystr(path)` gives "['w'][0]"."""
+    return _tree.tree_flatten_with_path(tree, _under_tracer(is_leaf))
+
+
+def tree_leaves_with_path(tree, is_leaf=None):
+    return tree_flatten_with_path(tree, is_leaf)[0]
+
+
+def tree_map_with_path(f, tree, *rest, is_leaf=None):
+    """`f(path, leaf, *other_leaves)` over the leaves, in a tree of the same structure."""
+    return _tree.tree_map_with_path(_under_tracer(f), tree, *rest,
+                                    is_leaf=_under_tracer(is_leaf))
+
+
+keystr = _tree.keystr
+
+
 def register_pytree_node(nodetype, flatten_func, unflatten_func):
     """`flatten_func(obj) -> (children, aux_data)`, `unflatten_func(aux_data, children) -> obj`;
     `aux_data` must be hashable and comparable: it is part of the cache key."""
@@ -61,4 +79,5 @@ def _under_tracer(fn):
 
 __all__ = ["PyTreeDef", "register_pytree_node", "register_pytree_node_class",
            "register_dataclass", "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves",
-           "tree_structure"]
+           "tree_structure", "tree_flatten_with_path", "tree_leaves_with_path",
+           "tree_map_with_path", "keystr"]
