@@ -1,14 +1,14 @@
 """tracejit: differentiate ordinary NumPy code by tracing its bytecode, and run it compiled."""
 from . import numpy  # noqa: F401  (attaches array behaviour)
-from .api import (grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad, jvp, linearize,
-                  make_trace, value_and_grad, vjp)
+from .api import (elementwise_grad, grad, hessian, hvp, jacfwd, jacobian, jacrev, jit, jit_grad,
+                  jvp, linearize, make_trace, value_and_grad, vjp)
 from .custom import checkpoint, custom_jvp, custom_vjp, remat
 from .backends.numba_backend import wait_for_builds as wait
 from .errors import TracejitError, TracejitTypeError, TracejitValueError, UnsupportedError
 from . import tree_util  # noqa: F401  (tracejit.tree_util: pytree registration, tree_map)
 
-__all__ = ["jit_grad", "grad", "value_and_grad", "jit", "jvp", "linearize", "vjp", "jacfwd", "jacrev",
-           "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "remat",
+__all__ = ["jit_grad", "grad", "value_and_grad", "elementwise_grad", "jit", "jvp", "linearize",
+           "vjp", "jacfwd", "jacrev", "jacobian", "hessian", "hvp", "custom_vjp", "custom_jvp", "checkpoint", "remat",
            "make_trace", "wait", "TracejitError", "TracejitTypeError", "TracejitValueError",
            "UnsupportedError"]
 

@@ -308,6 +308,16 @@ def value_and_grad(fn, *, argnums=0, has_aux=False, static_argnums=(), static_ar
 
 
 @_decorator
+def elementwise_grad(fn, *, argnums=0, backend=DEFAULT_BACKEND, cache_size=DEFAULT_CACHE_LIMIT):
+    """autograd's `elementwise_grad`: the gradient of the sum of `fn`'s outputs, in one reverse
+    pass. For a function acting elementwise it is the derivative at each element (the
+    Jacobian's diagonal); in general each column of the Jacobian summed."""
+    apply = functools.partial(T.grad_apply, argnums=_argnums(argnums), has_aux=False,
+                              with_value=False, summed=True)
+    return Transformed(fn, apply, backend=backend, cache_size=cache_size)
+
+
+@_decorator
 def jacfwd(fn, *, argnums=0, has_aux=False, static_argnums=(), static_argnames=(),
            holomorphic=False, backend=DEFAULT_BACKEND):
     """The Jacobian of `fn` by forward mode (one tangent sweep per input element); each output

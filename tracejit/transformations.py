@@ -206,7 +206,10 @@ def _var_of(leaf):
 
 
 # ---- reverse mode ------------------------------------------------------------------------------
-def grad_apply(ctx, fn, args, kwargs, *, argnums, has_aux, with_value, fresh=False):
+def grad_apply(ctx, fn, args, kwargs, *, argnums, has_aux, with_value, summed=False,
+               fresh=False):
+    """The gradient of `fn`'s (scalar) output; `summed`: of the sum of its outputs, whatever
+    their shape (autograd's elementwise_grad)."""
     seg = Segment(ctx, fn, args, kwargs, argnums_tuple(argnums, len(args), fn), fresh)
     value, aux = split_aux(seg.out, has_aux, fn)
     if value is None:
@@ -214,7 +217,7 @@ def grad_apply(ctx, fn, args, kwargs, *, argnums, has_aux, with_value, fresh=Fal
                             "differentiated (did the function forget a `return`?)")
     aval = value.aval if isinstance(value, Tracer) else aval_of(value)
     # a size-1 array (shape (1,), (1, 1)...) is a scalar too, as autograd takes it; JAX refuses it
-    if math.prod(aval.shape) != 1 or aval.dtype.kind != "f":
+    if (math.prod(aval.shape) != 1 and not summed) or aval.dtype.kind != "f":
         raise TracejitTypeError(f"{_name(fn)} must return a float scalar (or an array of one "
                                 f"element) to be differentiated, but returned {aval}"
                                 + (" as its first output (has_aux=True)" if has_aux else ""))
