@@ -31,14 +31,20 @@ def test_decorated_module_level_functions_pickle_by_reference(obj):
         assert pickle.loads(dumps(obj)) is obj
 
 
-def test_transformations_of_module_level_functions_pickle_by_value():
-    """`value_and_grad(_loss)` assigned to another name: the function travels by reference,
-    the transformation and its options by value."""
+def test_module_globals_under_other_names_pickle_by_reference():
+    """`logistic_value_and_grad = value_and_grad(_logistic_loss)`: found among the module's
+    globals (else every task sent to a worker would arrive as a new object and trace again)."""
     for obj in (targets.logistic_value_and_grad, targets.logistic_hessian):
-        copy = pickle.loads(pickle.dumps(obj))
-        assert type(copy) is type(obj)
-        np.testing.assert_allclose(flat(copy(W, X, Y)), flat(obj(W, X, Y)), rtol=1e-12)
-    assert pickle.loads(pickle.dumps(targets.logistic_value_and_grad)).fn is targets._logistic_loss
+        assert pickle.loads(pickle.dumps(obj)) is obj
+
+
+def test_transformations_held_nowhere_pickle_by_value():
+    """Made inside a function: the transformation and its options travel by value, its
+    module-level function by reference."""
+    local = tracejit.value_and_grad(targets._logistic_loss, backend="numpy")
+    copy = pickle.loads(pickle.dumps(local))
+    assert copy is not local and copy.fn is targets._logistic_loss
+    np.testing.assert_allclose(flat(copy(W, X, Y)), flat(local(W, X, Y)), rtol=1e-12)
 
 
 def flat(result):

@@ -31,7 +31,9 @@ class FunctionWrapper:
         return _global_name(self) or (_rebuild, (type(self), self.__getstate__()))
 
     def __getstate__(self):
-        return dict(self.__dict__)
+        state = dict(self.__dict__)
+        state.pop("_global_name", None)
+        return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
@@ -42,15 +44,27 @@ class FunctionWrapper:
 
 
 def _global_name(obj):
-    """The qualified name under which `obj`'s module holds `obj` (a function decorated at
-    module level), or None. `__main__` is not one: a worker's `__main__` is another module."""
-    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if not isinstance(module, str) or not isinstance(name, str) or module == "__main__":
+    """The qualified name under which `obj`'s module holds `obj`, or None: a function decorated
+    at module level has its function's name; `loss_grad = jit_grad(loss)` another, found once
+    among the module's globals. `__main__` is not one: a worker's `__main__` is another module."""
+    module_name = getattr(obj, "__module__", None)
+    module = sys.modules.get(module_name) if module_name != "__main__" else None
+    if module is None:
         return None
-    found = sys.modules.get(module)
-    for part in name.split("."):
+    for name in (obj.__dict__.get("_global_name"), getattr(obj, "__qualname__", None)):
+        if isinstance(name, str) and _lookup(module, name) is obj:
+            return name
+    name = next((k for k, v in vars(module).items() if v is obj), None)
+    if name is not None:
+        obj.__dict__["_global_name"] = name
+    return name
+
+
+def _lookup(module, qualname):
+    found = module
+    for part in qualname.split("."):
         found = getattr(found, part, None)
-    return name if found is obj else None
+    return found
 
 
 def _rebuild(kind, state):
