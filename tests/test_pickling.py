@@ -180,3 +180,12 @@ def test_decorated_methods_bind_and_pickle():
     assert pickle.loads(pickle.dumps(Model.predict)) is Model.predict
     copy = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(copy.predict(x), model.predict(x), rtol=1e-12)
+
+
+def test_dask_array_map_blocks_with_a_compiled_function():
+    da = pytest.importorskip("dask.array")
+    squash = tracejit.jit(lambda block: np.tanh(block) * 2.0 + block ** 2, backend="numpy")
+    data = RNG.standard_normal((8, 6))
+    lazy = da.from_array(data, chunks=(4, 3)).map_blocks(squash, dtype=np.float64)
+    np.testing.assert_allclose(lazy.compute(scheduler="processes", num_workers=2),
+                               np.tanh(data) * 2.0 + data ** 2, rtol=1e-12)
