@@ -54,9 +54,7 @@ class Primitive:
     `may_raise` prims (a singular matrix's inverse) are not removed either: plain Python raises
     there even when nothing reads the result.
     `unit` (mul, scale): a literal operand of this value leaves the other unchanged, so `bind`
-    returns that operand instead of recording the op when the result's type is the operand's —
-    only while derivative rules are applied (`applying_rules`): in user code `y * 1.0` is a new
-    array, which later writes to `y` must not reach.
+    returns that operand instead of recording the op when the result's type is the operand's.
     """
 
     def __init__(self, name, impl, abstract_eval, *, vjp=None, jvp=None, elementwise=False,
@@ -226,7 +224,7 @@ def bind(prim: Primitive, *args, **params):
                               (out if prim.multiple_results else (out,))):
             return _wrap_constants(builder, prim, out, [a.aval for a in atoms], params)
     out_avals = prim.abstract_eval(*[a.aval for a in atoms], **params)
-    if prim.unit is not None and _rules.applying:
+    if prim.unit is not None:
         kept = _unit_operand(prim.unit, args, atoms, out_avals[0])
         if kept is not None:
             return kept
@@ -242,23 +240,6 @@ def bind(prim: Primitive, *args, **params):
     if prim.effect:
         return None
     return tracers if prim.multiple_results else tracers[0]
-
-
-class _Rules(threading.local):
-    applying = False
-
-
-_rules = _Rules()
-
-
-@contextlib.contextmanager
-def applying_rules():
-    """Derivative rules are being applied: products with a literal 1 are not recorded."""
-    outer, _rules.applying = _rules.applying, True
-    try:
-        yield
-    finally:
-        _rules.applying = outer
 
 
 def _unit_operand(unit, args, atoms, out_aval):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import Aval, Lit
 from ..backends.numba_lower import ByKind, NoLowering, Parametric, Scalar
-from .core import Primitive, Tracer, applying_rules, constant, fp_errors_silenced
+from .core import Primitive, Tracer, constant, fp_errors_silenced
 
 _PROBE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
 
@@ -79,15 +79,10 @@ def _scaled(rule, g, ans, ins):
     """`rule(g, ans, *ins)` as `scale(g, factor)` with the factor `rule(1, ans, *ins)` (the rules
     are linear in g); a constant factor multiplies as usual (no NaN to keep out)."""
     one = 1.0 if g.aval.weak else constant(g, np.ones((), g.dtype)[()])
-    with applying_rules():
-        factor = rule(one, ans, *ins)
-        if isinstance(factor, Tracer) and not isinstance(factor.atom, Lit):
-            # a cotangent known to have no zero (a seed of ones) needs no masking
-            return mul(g, factor) if _nonzero_constant(g) else scale(g, factor)
-        value = factor.atom.value if isinstance(factor, Tracer) else factor
-        if np.ndim(value) == 0 and value == -1:
-            return neg(g)
-        return mul(g, factor)          # 1 leaves g as it is (applying_rules)
+    factor = rule(one, ans, *ins)
+    if isinstance(factor, Tracer) and not isinstance(factor.atom, Lit):
+        return scale(g, factor)
+    return mul(g, factor)
 
 
 def unary(name, ufunc, lin=None):
