@@ -53,8 +53,6 @@ class Primitive:
     `effect` prims (guards) have no outputs and are never removed as dead code.
     `may_raise` prims (a singular matrix's inverse) are not removed either: plain Python raises
     there even when nothing reads the result.
-    `unit` (mul, scale): a literal operand of this value leaves the other unchanged, so `bind`
-    returns that operand instead of recording the op when the result's type is the operand's.
     """
 
     def __init__(self, name, impl, abstract_eval, *, vjp=None, jvp=None, elementwise=False,
@@ -68,7 +66,6 @@ class Primitive:
         self.effect = effect
         self.multiple_results = multiple_results
         self.may_raise = False
-        self.unit = None
         self.numba = None          # lowering, set in the family file next to the other rules
         PRIMITIVES[name] = self
 
@@ -224,10 +221,6 @@ def bind(prim: Primitive, *args, **params):
                               (out if prim.multiple_results else (out,))):
             return _wrap_constants(builder, prim, out, [a.aval for a in atoms], params)
     out_avals = prim.abstract_eval(*[a.aval for a in atoms], **params)
-    if prim.unit is not None:
-        kept = _unit_operand(prim.unit, args, atoms, out_avals[0])
-        if kept is not None:
-            return kept
     outs = builder.add(prim, atoms, params, out_avals)
     values = [None] * len(outs)
     if builder.concrete:
@@ -240,16 +233,6 @@ def bind(prim: Primitive, *args, **params):
     if prim.effect:
         return None
     return tracers if prim.multiple_results else tracers[0]
-
-
-def _unit_operand(unit, args, atoms, out_aval):
-    """The operand a binary op with a literal `unit` (1 for a product) returns unchanged."""
-    for unit_at, kept_at in ((0, 1), (1, 0)):
-        literal, kept = atoms[unit_at], args[kept_at]
-        if isinstance(literal, Lit) and isinstance(kept, Tracer) and kept.aval == out_aval and \
-                np.ndim(literal.value) == 0 and literal.value == unit:
-            return kept
-    return None
 
 
 def _evaluate(builder, prim, args, params):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import Aval, Lit
 from ..backends.numba_lower import ByKind, NoLowering, Parametric, Scalar
-from .core import Primitive, Tracer, constant, fp_errors_silenced
+from .core import Primitive, Tracer, fp_errors_silenced
 
 _PROBE = {"b": False, "i": 0, "u": 0, "f": 0.0, "c": 0j}
 
@@ -49,12 +49,7 @@ def _silent(ufunc):
 
 class Elementwise(Primitive):
     """An elementwise primitive with one linear derivative rule per input (None: not
-    differentiable with respect to that input).
-
-    A rule is applied as its factor (the rule of 1) scaled by the cotangent or tangent through
-    `scale`, whose 0 times anything is 0: the branch `np.where` did not take does not reach the
-    output, and its derivative there is 0, not 0 * inf or 0 * NaN (`np.where(x > 0, np.sqrt(x),
-    0.0)` at x < 0, `np.where(x < 700, np.exp(x), 0.0)` at x = 1000; JAX and autograd give NaN)."""
+    differentiable with respect to that input)."""
 
     def __init__(self, name, ufunc, partials, dtype=None):
         super().__init__(name, _silent(ufunc), _elementwise_rule(ufunc, dtype),
@@ -64,25 +59,15 @@ class Elementwise(Primitive):
 
     def _vjp(self, cts, outs, ins, **_):
         g = cts[0]
-        return [None if rule is None else _scaled(rule, g, outs[0], ins) for rule in self.partials]
+        return [None if rule is None else rule(g, outs[0], *ins) for rule in self.partials]
 
     def _jvp(self, tangents, outs, ins, **_):
-        terms = [_scaled(rule, t, outs[0], ins) for rule, t in zip(self.partials, tangents)
+        terms = [rule(t, outs[0], *ins) for rule, t in zip(self.partials, tangents)
                  if rule is not None and t is not None]
         total = terms[0] if terms else None
         for term in terms[1:]:
             total = add(total, term)
         return [total]
-
-
-def _scaled(rule, g, ans, ins):
-    """`rule(g, ans, *ins)` as `scale(g, factor)` with the factor `rule(1, ans, *ins)` (the rules
-    are linear in g); a constant factor multiplies as usual (no NaN to keep out)."""
-    one = 1.0 if g.aval.weak else constant(g, np.ones((), g.dtype)[()])
-    factor = rule(one, ans, *ins)
-    if isinstance(factor, Tracer) and not isinstance(factor.atom, Lit):
-        return scale(g, factor)
-    return mul(g, factor)
 
 
 def unary(name, ufunc, lin=None):
@@ -238,23 +223,6 @@ select.abstract_eval = lambda c, a, b, **_: [Aval(
     _result_dtype(np.add, ((a.dtype, a.weak), (b.dtype, b.weak))), a.weak and b.weak)]
 
 
-# g * d, and 0 where either is 0 whatever the other is (0 * inf, 0 * NaN; TensorFlow's
-# multiply_no_nan): how derivative rules scale their factors by a cotangent or tangent
-# (Elementwise). Symmetric, so that its own derivatives (d in g, g in d) stay 0 where the path is
-# unused, to every order; exact elsewhere.
-def _scale_impl(g, d):
-    with np.errstate(all="ignore"):
-        product = np.multiply(g, d)
-        unused = np.logical_or(np.equal(g, 0), np.equal(d, 0))
-    return np.where(unused, np.zeros((), np.result_type(product)), product)[()]
-
-
-scale = Elementwise("scale", _scale_impl, (lambda g, ans, a, d: scale(g, d),
-                                           lambda g, ans, a, d: scale(g, a)))
-scale.abstract_eval = mul.abstract_eval
-scale.unit = mul.unit = 1
-
-
 # dtype conversion (astype); `weak` keeps Python-scalar-like promotion for masks turned to numbers
 def _convert_impl(x, *, dtype, weak=False):
     if np.iscomplexobj(x) and np.dtype(dtype).kind != "c":
@@ -343,7 +311,6 @@ for _prim, _template in {logical_and: "({0} & {1})", logical_or: "({0} | {1})",
 isnan.numba = Scalar("math.isnan({0})", operands=None)
 isfinite.numba = Scalar("math.isfinite({0})", operands=None)
 select.numba = Scalar("({1} if {0} else {2})", operands=("bool", "out", "out"))
-scale.numba = Scalar("(0.0 if {0} == 0 or {1} == 0 else {0} * {1})")
 
 # ---- integer-valued and remainder functions: piecewise constant or linear ---------------------
 trunc = unary("trunc", np.trunc, lambda g, ans, x: mul(g, 0))
