@@ -55,7 +55,10 @@ def argnums_tuple(argnums, n_args, fn):
                 f"differentiating with respect to argnums={argnums} needs argument {i} passed by "
                 f"position, but {_name(fn)} was called with {n_args} positional argument"
                 f"{'' if n_args == 1 else 's'} (keyword arguments are not differentiated)")
-    return tuple(i % n_args for i in nums)
+    positions = tuple(i % n_args for i in nums)
+    if len(set(positions)) < len(positions):
+        raise TracejitValueError(f"argnums={argnums} names an argument of {_name(fn)} twice")
+    return positions
 
 
 def _name(fn):
