@@ -5,7 +5,6 @@ Registered into the same table as `handlers.py` (which imports this module); see
 from __future__ import annotations
 
 import operator
-import sys
 
 import numpy as np
 
@@ -156,9 +155,9 @@ def _subscript(frame, container, key):
     source = frame.ctx.source_of(container)
     try:
         value = container[key]
-    except (KeyError, IndexError):
+    except (KeyError, IndexError) as error:
         if isinstance(key, Tracer):       # the key the user sees is the value, not our tracer
-            raise type(sys.exc_info()[1])(stand_in(key)) from None
+            raise type(error)(stand_in(key)) from None
         if source is not None and not isinstance(container, Tracer):
             frame.ctx.read_missing(source, container, key)
         raise
