@@ -71,8 +71,12 @@ VECTOR_MIN_TRIP = 16
 
 # Loop bodies are inlined into their loop (numba's inline='always'): a call per iteration passes
 # and returns arrays through reference counts and a result tuple, which cost Euler's gradient
-# 3.4x (1.03 ms against 0.30 ms for 10,000 steps); it also compiled faster (1.0 s against 2.9 s)
+# 3.4x (1.03 ms against 0.30 ms for 10,000 steps); it also compiled faster (1.0 s against 2.9 s).
+# A long body is called instead: numba's inlining deep-copies the callee's IR and rebuilds SSA
+# over the whole caller, which grows faster than the code (a 31-carry loop body of 4,300 lines
+# built in 98 s inlined, 33 s called), while a call's cost shrinks against a long body's work.
 INLINE_BODIES = True
+INLINE_MAX_LINES = 200
 
 # Arrays of at most this many elements are held as scalars: fused loops over them are unrolled,
 # reshapes/slices/concatenations just rename elements, and a loop carries them in registers. In
@@ -512,7 +516,8 @@ class KernelBuilder:
             groups = packed(params)
             params = [f"g{k}" for k in range(len(groups))]
             lines = [f"    {', '.join(groups)}, = {', '.join(params)},"] + lines
-        inline = ", inline='always'" if self.parent is not None and INLINE_BODIES else ""
+        inline = (", inline='always'" if self.parent is not None and INLINE_BODIES
+                  and len(lines) <= INLINE_MAX_LINES else "")
         return (f"\n@njit(cache=True, error_model='numpy'{inline})\n"
                 f"def {name}({', '.join(params)}):\n" + "\n".join(lines) + "\n")
 
