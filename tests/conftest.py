@@ -64,10 +64,13 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(config, items):
     """`--backend numba` runs the tests written for any backend; the BACKENDS-parametrised ones
-    already run on numba in every run, so they are deselected rather than run twice."""
+    already run on numba in every run, so they are deselected rather than run twice.
+    `--backends numpy` runs the BACKENDS-parametrised ones on the numpy executor only."""
+    swept = set(config.getoption("--backends").split(","))
     if SUITE_BACKEND == "numpy":
-        return
-    chosen = [item for item in items if "backend" not in getattr(item, "fixturenames", ())]
+        chosen = [item for item in items if _swept_backend(item) in swept | {None}]
+    else:
+        chosen = [item for item in items if "backend" not in getattr(item, "fixturenames", ())]
     if len(chosen) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
         items[:] = chosen
@@ -75,6 +78,12 @@ def pytest_collection_modifyitems(config, items):
 
 # every backend-parametrised test runs once per entry; adding a backend is one line here
 BACKENDS = ["numpy", "numba"]
+
+
+def _swept_backend(item):
+    """The BACKENDS entry a parametrised test runs on (None for other tests)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("backend") if callspec is not None else None
 
 
 @pytest.fixture(params=BACKENDS)
@@ -93,6 +102,10 @@ def pytest_addoption(parser):
                      help="backend for the tests that do not test one backend in particular "
                           "(numba: kernels built before the first call, and every kernel call "
                           "checked against the numpy executor)")
+    parser.addoption("--backends", default=",".join(BACKENDS),
+                     help="the backends BACKENDS-parametrised tests run on, comma-separated "
+                          "(CI's other Python versions: numpy; the numba kernels' own tests "
+                          "still run there)")
     parser.addoption("--fuzz-examples", type=int, default=None,
                      help="programs per differential fuzzing test (long mode: "
                           "pytest -m fuzz --fuzz-examples 10000)")

@@ -156,6 +156,52 @@ def _off_tie(y, excess):
     return np.rint(y)
 
 
+# ---- CPython's math.hypot -------------------------------------------------------------------------
+@njit(**_JIT)
+def _exact_square(x):
+    """x * x and its rounding error, exactly (Dekker's two-product)."""
+    y = x * x
+    return y, _product_error(x, x, y)
+
+
+@njit(**_JIT)
+def py_hypot(x, y):
+    """CPython's math.hypot(x, y) (3.10+), which is not the C library's: the squares summed
+    exactly after scaling by a power of two near 1 / max, a square root, and one Newton
+    correction from the exact residual (CPython's `vector_norm` for two coordinates)."""
+    x, y = abs(x), abs(y)
+    big = max(x, y)
+    if math.isinf(x) or math.isinf(y):
+        return math.inf
+    if math.isnan(x) or math.isnan(y):
+        return math.nan
+    if big == 0.0:
+        return big
+    _, exponent = math.frexp(big)
+    if exponent < -1023:                         # subnormal: scale up to normals first
+        return _DBL_MIN * py_hypot(x / _DBL_MIN, y / _DBL_MIN)
+    scale = math.ldexp(1.0, -exponent)
+    total, low1, low2 = 1.0, 0.0, 0.0
+    for v in (x * scale, y * scale):
+        high, low = _exact_square(v)
+        new = total + high                       # |total| >= |high|: the fast two-sum
+        low2 += high - (new - total)
+        total = new
+        low1 += low
+    h = math.sqrt(total - 1.0 + (low1 + low2))
+    high, low = _exact_square(h)
+    high, low = -high, -low
+    new = total + high
+    low2 += high - (new - total)
+    total = new
+    low1 += low
+    h += (total - 1.0 + (low1 + low2)) / (2.0 * h)
+    return h / scale
+
+
+_DBL_MIN = 2.2250738585072014e-308
+
+
 # ---- sorting -----------------------------------------------------------------------------------
 @njit(**_JIT)
 def stable_argsort(lane):

@@ -18,6 +18,7 @@ from ..errors import UnsupportedError
 from ..numpy import _elementwise as E
 from ..numpy import _funcs as F
 from ..numpy._registry import IMPLEMENTATIONS
+from ..ops import elementwise
 from ..ops import shape as sh
 from ..ops import special
 from ..ops.core import Tracer, as_numpy_scalar, concretize_bool, concretize_int
@@ -136,10 +137,17 @@ def _math(name, compute, infinity_error):
     return fn
 
 
+def _computed(name, compute):
+    """How math.`name` is computed: by the C library (elementwise.LIBM), as CPython does, where
+    NumPy's function may round otherwise; else by NumPy's, or `compute` itself."""
+    if name in elementwise.LIBM:
+        return elementwise.LIBM[name]
+    return _numpy_function(compute) if isinstance(compute, str) else compute
+
+
 LOOKASIDE = {id(float): _float, id(int): _int, id(bool): _bool}
-LOOKASIDE.update({id(getattr(math, name)): _math(
-    name, _numpy_function(compute) if isinstance(compute, str) else compute, error)
-    for name, (compute, error) in _MATH.items() if hasattr(math, name)})
+LOOKASIDE.update({id(getattr(math, name)): _math(name, _computed(name, compute), error)
+                  for name, (compute, error) in _MATH.items() if hasattr(math, name)})
 LOOKASIDE.update({id(math.erf): _math("erf", special.erf, None),
                   id(math.erfc): _math("erfc", special.erfc, None),
                   id(math.lgamma): _math("lgamma", special.gammaln,
@@ -183,7 +191,7 @@ LOOKASIDE.update({id(t): _numpy_scalar_type(t) for t in (
     np.uint32, np.uint64, np.bool_)})
 
 
-_checked_log = _math("log", _numpy_function("log"), _pole)
+_checked_log = _math("log", _computed("log", "log"), _pole)
 
 
 def _math_log(x, base=None):

@@ -8,6 +8,7 @@ mode (g = input tangent); the transforms broadcast or un-broadcast shapes centra
 """
 from functools import lru_cache
 
+import math
 import re
 
 import numpy as np
@@ -285,6 +286,39 @@ tanh.numba = Scalar(_NUMBA[tanh], vector="tanh")
 sin.numba = Scalar(_NUMBA[sin], vector="sin", outside="trig_outside")
 cos.numba = Scalar(_NUMBA[cos], vector="cos", outside="trig_outside")
 
+
+
+# ---- the math module's functions on Python floats: the C library's answer, not NumPy's ---------
+# CPython's math.tanh(x) is libm's tanh; np.tanh is NumPy's own (SIMD) code, which differs in the
+# last bit for 30% of arguments here (on AVX-512 machines exp, log, sin and cos too). The
+# frontend records `math.f(x)` of a traced float as f's libm twin: the same derivative rules,
+# computed by the math module on the numpy executor and by the C library in kernels (numba
+# lowers math.f to it), so a compiled call returns CPython's float exactly. math.hypot is
+# CPython's own algorithm (1 in 2,000 differs from C's hypot): numba_scalar.py_hypot.
+def _libm_twin(math_fn, prim):
+    def compute(*args):
+        try:
+            return math_fn(*args)
+        except (ValueError, OverflowError):    # CPython raises where IEEE gives nan or inf:
+            return float(prim.ufunc(*args))    # the IEEE value (the frontend raises CPython's)
+    each = np.vectorize(compute, otypes=[np.float64])
+
+    def libm(*args):
+        if all(np.ndim(a) == 0 for a in args):
+            return np.float64(compute(*(float(a) for a in args)))
+        return each(*args)
+    libm.__name__ = f"libm_{math_fn.__name__}"
+    twin = Elementwise(libm.__name__, libm, prim.partials, dtype=np.float64)
+    twin.numba = Scalar(_NUMBA[prim])
+    return twin
+
+
+LIBM = {name: _libm_twin(getattr(math, name), prim) for name, prim in {
+    "exp": exp, "log": log, "log1p": log1p, "expm1": expm1, "sin": sin, "cos": cos, "tan": tan,
+    "tanh": tanh, "sqrt": sqrt, "sinh": sinh, "cosh": cosh, "asin": arcsin, "acos": arccos,
+    "atan": arctan, "asinh": arcsinh, "acosh": arccosh, "atanh": arctanh, "log2": log2,
+    "log10": log10, "hypot": hypot, "atan2": arctan2}.items()}
+LIBM["hypot"].numba = Scalar("sm.py_hypot({0}, {1})")   # CPython's own, not the C library's
 
 class _Power(Scalar):
     """x ** n for a small whole exponent written in the source is multiplication (exact, as
