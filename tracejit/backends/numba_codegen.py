@@ -75,8 +75,10 @@ VECTOR_MIN_TRIP = 16
 # A long body is called instead: numba's inlining deep-copies the callee's IR and rebuilds SSA
 # over the whole caller, which grows faster than the code (a 31-carry loop body of 4,300 lines
 # built in 98 s inlined, 33 s called), while a call's cost shrinks against a long body's work.
+# So does inlining many bodies: a Hessian of a 20-step loop (26 bodies of 114 lines) took 118 s.
 INLINE_BODIES = True
 INLINE_MAX_LINES = 200
+INLINE_BUDGET_LINES = 600
 
 # Arrays of at most this many elements are held as scalars: fused loops over them are unrolled,
 # reshapes/slices/concatenations just rename elements, and a loop carries them in registers. In
@@ -140,6 +142,7 @@ class KernelBuilder:
         self._lit_names: dict = {}
         self._uniform: dict = {}
         self.exits: list = self.root.exits if parent is not None else []
+        self.inlined_lines = 0           # (root) lines of loop bodies inlined so far
         # a sub-kernel runs once per loop iteration: its arrays live in scratch buffers the
         # caller allocates once, before the loop (shape, dtype per parameter s0, s1, ...)
         self.parent = parent
@@ -516,10 +519,19 @@ class KernelBuilder:
             groups = packed(params)
             params = [f"g{k}" for k in range(len(groups))]
             lines = [f"    {', '.join(groups)}, = {', '.join(params)},"] + lines
-        inline = (", inline='always'" if self.parent is not None and INLINE_BODIES
-                  and len(lines) <= INLINE_MAX_LINES else "")
+        inline = ", inline='always'" if self._inlined(len(lines)) else ""
         return (f"\n@njit(cache=True, error_model='numpy'{inline})\n"
                 f"def {name}({', '.join(params)}):\n" + "\n".join(lines) + "\n")
+
+    def _inlined(self, size):
+        """Whether this loop body of `size` lines is inlined into its caller: short bodies
+        are, while the whole kernel's inlined code stays within INLINE_BUDGET_LINES."""
+        root = self.root
+        if self.parent is None or not INLINE_BODIES or size > INLINE_MAX_LINES or \
+                root.inlined_lines + size > INLINE_BUDGET_LINES:
+            return False
+        root.inlined_lines += size
+        return True
 
     def _handed_back(self, returned, values, carried, held_out):
         """What a loop body returns. The caller hands each carry's buffer back next iteration,
