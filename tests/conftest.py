@@ -43,6 +43,17 @@ def roll_short_loops(monkeypatch):
     monkeypatch.setattr(context, "UNROLL_OPS", 0)
 
 
+@pytest.fixture(autouse=True)
+def _builds_end_with_their_test():
+    """A kernel a test left building in the background finishes before the next test starts.
+    numba's type inference enters `warnings.catch_warnings` (not thread-safe before Python
+    3.14) over and over: from a build thread it restores the warning filters and the recording
+    hook under a later test's `pytest.warns`, which then sees no warning."""
+    yield
+    from tracejit.backends.numba_backend import wait_for_builds
+    wait_for_builds()
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
