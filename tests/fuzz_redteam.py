@@ -146,6 +146,12 @@ PYNUM = [
     acc += math.sqrt(abs(float(x[0]))) + math.exp(min(float(x[-1]), 5.0))
     """,
     """
+    acc += math.tanh(float(x[0]) * s) + math.hypot(float(x[-1]), s) + math.atan2(acc, 1.5)
+    """,
+    """
+    acc += math.asinh(float(np.sum(y))) * math.cos(float(x[0])) + math.log1p(abs(acc))
+    """,
+    """
     acc += float(np.sum(x)) / (cnt + 1) if cnt != -1 else 0.0
     """,
     """
