@@ -158,10 +158,12 @@ def _off_tie(y, excess):
 
 # ---- CPython's math.hypot -------------------------------------------------------------------------
 @njit(**_JIT)
-def _exact_square(x):
-    """x * x and its rounding error, exactly (Dekker's two-product)."""
-    y = x * x
-    return y, _product_error(x, x, y)
+def _add_product(a, b, total, low1, low2):
+    """Add a * b to the sum `total` (>= |a * b|) + low1 + low2, keeping the rounding errors of
+    the product (Dekker's two-product) in low1 and of the addition (fast two-sum) in low2."""
+    high = a * b
+    new = total + high
+    return new, low1 + _product_error(a, b, high), low2 + (high - (new - total))
 
 
 @njit(**_JIT)
@@ -170,31 +172,22 @@ def py_hypot(x, y):
     exactly after scaling by a power of two near 1 / max, a square root, and one Newton
     correction from the exact residual (CPython's `vector_norm` for two coordinates)."""
     x, y = abs(x), abs(y)
-    big = max(x, y)
     if math.isinf(x) or math.isinf(y):
         return math.inf
     if math.isnan(x) or math.isnan(y):
         return math.nan
+    big = max(x, y)
     if big == 0.0:
         return big
     _, exponent = math.frexp(big)
     if exponent < -1023:                         # subnormal: scale up to normals first
         return _DBL_MIN * py_hypot(x / _DBL_MIN, y / _DBL_MIN)
     scale = math.ldexp(1.0, -exponent)
-    total, low1, low2 = 1.0, 0.0, 0.0
-    for v in (x * scale, y * scale):
-        high, low = _exact_square(v)
-        new = total + high                       # |total| >= |high|: the fast two-sum
-        low2 += high - (new - total)
-        total = new
-        low1 += low
+    x, y = x * scale, y * scale
+    total, low1, low2 = _add_product(x, x, 1.0, 0.0, 0.0)
+    total, low1, low2 = _add_product(y, y, total, low1, low2)
     h = math.sqrt(total - 1.0 + (low1 + low2))
-    high, low = _exact_square(h)
-    high, low = -high, -low
-    new = total + high
-    low2 += high - (new - total)
-    total = new
-    low1 += low
+    total, low1, low2 = _add_product(-h, h, total, low1, low2)     # the exact residual
     h += (total - 1.0 + (low1 + low2)) / (2.0 * h)
     return h / scale
 

@@ -287,7 +287,6 @@ sin.numba = Scalar(_NUMBA[sin], vector="sin", outside="trig_outside")
 cos.numba = Scalar(_NUMBA[cos], vector="cos", outside="trig_outside")
 
 
-
 # ---- the math module's functions on Python floats: the C library's answer, not NumPy's ---------
 # CPython's math.tanh(x) is libm's tanh; np.tanh is NumPy's own (SIMD) code, which differs in the
 # last bit for 30% of arguments here (on AVX-512 machines exp, log, sin and cos too). The
@@ -319,6 +318,7 @@ LIBM = {name: _libm_twin(getattr(math, name), prim) for name, prim in {
     "atan": arctan, "asinh": arcsinh, "acosh": arccosh, "atanh": arctanh, "log2": log2,
     "log10": log10, "hypot": hypot, "atan2": arctan2}.items()}
 LIBM["hypot"].numba = Scalar("sm.py_hypot({0}, {1})")   # CPython's own, not the C library's
+
 
 class _Power(Scalar):
     """x ** n for a small whole exponent written in the source is multiplication (exact, as
