@@ -71,6 +71,11 @@ def pytest_configure(config):
     if SUITE_BACKEND == "numba":
         os.environ["TRACEJIT_NUMBA_TIERING"] = "sync"
         os.environ["TRACEJIT_NUMBA_CROSSCHECK"] = "1"
+    else:
+        # the tests written for any backend run on the numpy executor: without this, each
+        # jit(f) of theirs (numba is the default backend) would start a background build that
+        # no call waits for — thousands of kernels, most of a cold run's time
+        os.environ["TRACEJIT_NUMBA_TIERING"] = "off"
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,12 +1,15 @@
 """The numba backend agrees with the numpy executor, caches kernels safely on disk, exits on
 failed guards and falls back when it cannot compile. Kernels build synchronously here
 (TRACEJIT_NUMBA_TIERING=sync) in a private temporary cache."""
+import gc
 import logging
+import multiprocessing
 import os
 import re
 import subprocess
 import sys
 import textwrap
+import threading
 import warnings
 
 import numpy as np
@@ -306,6 +309,84 @@ def test_background_build_switches_to_the_kernel(monkeypatch):
     numba_backend.wait_for_builds()
     assert only_entry(grad).program.compiled
     assert_agree(first, grad(X))
+
+
+class _HeldBuild:
+    """A stand-in program for BuildQueue: its build waits for `release` and is recorded."""
+    def __init__(self, built, release=None):
+        self.built, self.release = built, release
+
+    def _build_or_interpret(self):
+        if self.release is not None:
+            self.release.wait(10)
+        self.built.append(self)
+
+
+def test_build_queue_builds_in_order_on_one_thread_and_skips_dropped_programs():
+    queue, built, release = numba_backend.BuildQueue(), [], threading.Event()
+    first, second, third = (_HeldBuild(built, release), _HeldBuild(built), _HeldBuild(built))
+    for program in (first, second, third):
+        queue.submit(program)
+    assert queue.wait(timeout=0.05) is False          # the first build is still running
+    assert queue._worker.daemon
+    del second
+    gc.collect()                                      # dropped before its turn: never built
+    release.set()
+    assert queue.wait(timeout=10) is True
+    assert built == [first, third]
+    worker = queue._worker
+    if worker is not None:
+        worker.join(10)
+    assert queue._worker is None                      # an idle queue holds no thread
+
+
+def test_many_background_traces_share_one_build_thread(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "background")
+    grad = tracejit.jit_grad(lambda x: np.sum(np.sin(x) * x), backend="numba")
+    shapes = [np.linspace(0.1, 1.0, n) for n in range(2, 9)]
+    answers = [grad(x) for x in shapes]                # seven traces, seven builds queued
+    builders = [t for t in threading.enumerate() if t.name.startswith("tracejit-numba")]
+    assert len(builders) <= 1
+    numba_backend.wait_for_builds()
+    assert all(entry.program.compiled for entry in grad.entries())
+    for x, answer in zip(shapes, answers):
+        assert_agree(answer, grad(x))
+
+
+def _background_build_in_child(results):
+    grad = tracejit.jit_grad(lambda x: np.sum(x * x * x), backend="numba")
+    grad(X)
+    finished = numba_backend.wait_for_builds(timeout=120)
+    results.put((finished, only_entry(grad).program.compiled))
+
+
+def test_forked_child_builds_while_the_parent_is_building(monkeypatch):
+    """A child forked during a parent's build has no build thread: its queue starts afresh."""
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "background")
+    release = threading.Event()
+    numba_backend._builds.submit(held := _HeldBuild([], release))
+    try:
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        child = context.Process(target=_background_build_in_child, args=(results,))
+        child.start()
+        assert results.get(timeout=180) == (True, True)
+        child.join(30)
+    finally:
+        release.set()
+        numba_backend.wait_for_builds()
+    assert held.built == [held]
+
+
+def test_tiering_off_builds_no_kernel_and_bad_values_are_named(monkeypatch):
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "off")
+    grad = tracejit.jit_grad(lambda x: np.sum(x * x), backend="numba")
+    assert_agree(2 * X, grad(X))
+    assert only_entry(grad).program.executor == "numpy"
+    assert "TRACEJIT_NUMBA_TIERING=off" in only_entry(grad).program.fallback_reason
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "later")
+    with pytest.raises(ValueError, match="TRACEJIT_NUMBA_TIERING='later'.*background, sync, off"):
+        tracejit.jit_grad(lambda x: np.sum(x * x), backend="numba")(X)
 
 
 def test_float32_stays_float32():

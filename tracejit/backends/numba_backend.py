@@ -8,17 +8,22 @@ a 5 s stall cheap for a microsecond function) or leave a hot function interprete
 build only contends for the GIL while numba runs. When numba's disk cache already holds the
 kernel, loading takes milliseconds, so it is done at once — except for the first kernel of a
 process, which also pays numba's own one-time set-up (0.5-1 s) and so loads in the background.
-`TRACEJIT_NUMBA_TIERING=sync` builds before the first call (tests, benchmarks).
+`TRACEJIT_NUMBA_TIERING=sync` builds before the first call (tests, benchmarks); `off` builds
+no kernel at all, every trace running on the numpy executor (debugging the tracer, and test
+suites that check traces rather than kernels: thousands of background builds nobody waits for
+would otherwise fill the process).
 
 A trace with an op or dtype that has no lowering runs on the numpy executor (logged once per
 reason).
 """
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import threading
 import time
+import weakref
 
 import numpy as np
 
@@ -34,13 +39,17 @@ from .numpy_exec import run_trace
 log = logging.getLogger("tracejit")
 
 _fallback_reasons: set = set()
-_builds: set = set()
-_builds_lock = threading.Lock()
 _numba_ready = threading.Event()      # a kernel was loaded: numba's one-time set-up is done
 
 
+TIERINGS = ("background", "sync", "off")
+
+
 def tiering():
-    return os.environ.get("TRACEJIT_NUMBA_TIERING", "background")
+    mode = os.environ.get("TRACEJIT_NUMBA_TIERING", "background")
+    if mode not in TIERINGS:
+        raise ValueError(f"TRACEJIT_NUMBA_TIERING={mode!r}: choose one of {', '.join(TIERINGS)}")
+    return mode
 
 
 def crosscheck():
@@ -54,19 +63,75 @@ class BackendMismatch(AssertionError):
     """A compiled kernel disagreed with the numpy executor (crosscheck mode)."""
 
 
+class BuildQueue:
+    """Background builds, one at a time, oldest first, on one daemon thread. numba compiles
+    under a process-wide lock, so more threads would build no faster: they would only hold
+    memory and contend for the GIL (a process that traced hundreds of shapes had hundreds of
+    build threads). The thread ends when the queue is empty. A queued build whose program was dropped before its turn (its cache entry
+    evicted, its function gone) is skipped."""
+
+    def __init__(self):
+        self._pending = collections.deque()      # weak references to Programs
+        self._changed = threading.Condition()
+        self._building = False
+        self._worker = None
+
+    def submit(self, program):
+        with self._changed:
+            self._pending.append(weakref.ref(program))
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, daemon=True,
+                                                name="tracejit-numba-builds")
+                self._worker.start()
+            self._changed.notify_all()
+
+    def wait(self, timeout=None):
+        """True once no build is queued or running; False if `timeout` seconds passed first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._pending and not self._building,
+                                          timeout)
+
+    def _work(self):
+        while True:
+            with self._changed:
+                if not self._pending:             # idle: the next submit starts a new worker
+                    self._worker = None
+                    return
+                program = self._pending.popleft()()
+                self._building = program is not None
+            if program is None:
+                continue
+            try:
+                program._build_or_interpret()
+            finally:
+                del program
+                with self._changed:
+                    self._building = False
+                    self._changed.notify_all()
+
+    def reset_after_fork(self):
+        """A forked child has none of its parent's threads; its queue starts empty."""
+        self.__init__()
+
+
+_builds = BuildQueue()
+os.register_at_fork(after_in_child=_builds.reset_after_fork)
+
+
 def wait_for_builds(timeout=None):
     """Block until every background kernel build has finished, so that the kernels serve the
-    calls that follow (`tracejit.wait()`: benchmarks, tests)."""
-    with _builds_lock:
-        threads = list(_builds)
-    for thread in threads:
-        thread.join(timeout)
+    calls that follow (`tracejit.wait()`: benchmarks, tests). Returns False if `timeout`
+    seconds passed first."""
+    return _builds.wait(timeout)
 
 
 class NumbaBackend:
     name = "numba"
 
     def compile(self, trace):
+        if tiering() == "off":
+            return numpy_exec.Program(trace, fallback_reason="kernels are off "
+                                                             "(TRACEJIT_NUMBA_TIERING=off)")
         try:
             kernel = generate(trace)
         except NoLowering as reason:
@@ -99,11 +164,7 @@ class Program:
         if tiering() == "sync" or (numba_cache.is_warm(self.path) and _numba_ready.is_set()):
             self._build_or_interpret()
         else:
-            thread = threading.Thread(target=self._build_in_background, daemon=True,
-                                      name=f"tracejit-numba-{self.path.stem}")
-            with _builds_lock:
-                _builds.add(thread)
-            thread.start()
+            _builds.submit(self)
 
     def __call__(self, inputs):
         return self.run(inputs)
@@ -179,13 +240,6 @@ class Program:
             self.build_error = f"building the kernel failed ({type(error).__name__})"
             log.warning("numba backend: building %s failed (%s: %s); using the numpy executor",
                         self.path.name, type(error).__name__, error)
-
-    def _build_in_background(self):
-        try:
-            self._build_or_interpret()
-        finally:
-            with _builds_lock:
-                _builds.discard(threading.current_thread())
 
     def on_exit(self, code, inputs):
         op, kind = self.kernel.exits[code]
