@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -316,7 +317,7 @@ class _HeldBuild:
     def __init__(self, built, release=None):
         self.built, self.release = built, release
 
-    def _build_or_interpret(self):
+    def build_or_interpret(self, process):
         if self.release is not None:
             self.release.wait(10)
         self.built.append(self)
@@ -324,6 +325,7 @@ class _HeldBuild:
 
 def test_build_queue_builds_in_order_on_one_thread_and_skips_dropped_programs():
     queue, built, release = numba_backend.BuildQueue(), [], threading.Event()
+    queue.linger = 0.0
     first, second, third = (_HeldBuild(built, release), _HeldBuild(built), _HeldBuild(built))
     for program in (first, second, third):
         queue.submit(program)
@@ -376,6 +378,74 @@ def test_forked_child_builds_while_the_parent_is_building(monkeypatch):
         release.set()
         numba_backend.wait_for_builds()
     assert held.built == [held]
+
+
+@pytest.fixture
+def cold_background(tmp_path, monkeypatch):
+    """Background tiering into an empty cache of this test's own: every kernel is built, by a
+    build process started for this test (not one lingering from an earlier test)."""
+    numba_backend.wait_for_builds()
+    numba_backend._builds.process.stop()
+    os.chmod(tmp_path, 0o700)
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "background")
+    return tmp_path
+
+
+def test_background_build_compiles_in_the_build_process(cold_background):
+    grad = tracejit.jit_grad(lambda x: np.sum(np.tan(x) * x), backend="numba")
+    first = grad(X)
+    assert numba_backend.wait_for_builds(timeout=300)
+    program = only_entry(grad).program
+    stats = program.dispatcher.stats                 # this process loaded, compiled nothing
+    assert program.compiled and sum(stats.cache_hits.values()) == 1
+    assert not sum(stats.cache_misses.values())
+    assert_agree(first, grad(X))
+
+
+@pytest.mark.parametrize("setting, reason", [
+    ({"TRACEJIT_BUILD_TIMEOUT": "0.05"}, r"ran past 0\.05 s \(TRACEJIT_BUILD_TIMEOUT\)"),
+    ({"TRACEJIT_BUILD_MEMORY_MB": "50"},
+     r"more than 50 MB of address space \(TRACEJIT_BUILD_MEMORY_MB\)"),
+])
+def test_build_out_of_budget_is_abandoned_for_the_executor(cold_background, monkeypatch, caplog,
+                                                           setting, reason):
+    for name, value in setting.items():
+        monkeypatch.setenv(name, value)
+    grad = tracejit.jit_grad(lambda x: np.sum(np.arctan(x) * x), backend="numba")
+    with caplog.at_level(logging.WARNING, logger="tracejit"):
+        first = grad(X)
+        assert numba_backend.wait_for_builds(timeout=300)
+    program = only_entry(grad).program
+    assert not program.compiled and program.executor == "numpy"
+    assert re.search(reason, program.fallback_reason), program.fallback_reason
+    assert "abandoned" in program.fallback_reason and "abandoned" in caplog.text
+    assert_agree(first, grad(X))
+    assert_agree(np.arctan(X) + X / (1 + X * X), first)
+    for name in setting:                              # the next build gets a new process
+        monkeypatch.delenv(name)
+    again = tracejit.jit_grad(lambda x: np.sum(np.arctan(x) * x * 2.0), backend="numba")
+    again(X)
+    assert numba_backend.wait_for_builds(timeout=300)
+    assert only_entry(again).program.compiled
+
+
+def test_build_process_killed_mid_build_is_abandoned_and_replaced(cold_background):
+    grad = tracejit.jit_grad(lambda x: np.sum(np.sinh(x) * x), backend="numba")
+    first = grad(X)
+    deadline = time.monotonic() + 60
+    while (child := numba_backend._builds.process._process) is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    child.kill()                                      # numba's import alone takes ~1 s
+    assert numba_backend.wait_for_builds(timeout=300)
+    reason = only_entry(grad).program.fallback_reason
+    assert re.search(r"abandoned: the build process died \(signal 9", reason), reason
+    assert_agree(first, grad(X))
+    again = tracejit.jit_grad(lambda x: np.sum(np.sinh(x) * x * 2.0), backend="numba")
+    again(X)
+    assert numba_backend.wait_for_builds(timeout=300)
+    assert only_entry(again).program.compiled
 
 
 def test_tiering_off_builds_no_kernel_and_bad_values_are_named(monkeypatch):

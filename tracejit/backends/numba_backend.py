@@ -30,6 +30,7 @@ import numpy as np
 from ..ops.core import GuardFailure
 from ..progress import slow_step
 from . import numba_cache
+from .build_process import BuildAbandoned, BuildFailed, BuildProcess
 from .numba_codegen import generate
 from .numba_lower import NoLowering
 from .numba_runtime import KernelExit
@@ -64,17 +65,21 @@ class BackendMismatch(AssertionError):
 
 
 class BuildQueue:
-    """Background builds, one at a time, oldest first, on one daemon thread. numba compiles
-    under a process-wide lock, so more threads would build no faster: they would only hold
-    memory and contend for the GIL (a process that traced hundreds of shapes had hundreds of
-    build threads). The thread ends when the queue is empty. A queued build whose program was dropped before its turn (its cache entry
-    evicted, its function gone) is skipped."""
+    """Background builds, one at a time, oldest first, by one daemon thread that hands each to
+    the build process (build_process.py) and then loads its machine code. numba compiles under
+    a process-wide lock, so more threads would build no faster: they would only hold memory and
+    contend for the GIL (a process that traced hundreds of shapes had hundreds of build
+    threads). The thread and the build process end when the queue has been empty for `linger`
+    seconds. A queued build whose program was dropped before its turn (its cache entry evicted,
+    its function gone) is skipped."""
 
     def __init__(self):
         self._pending = collections.deque()      # weak references to Programs
         self._changed = threading.Condition()
         self._building = False
         self._worker = None
+        self.process = BuildProcess() if os.name == "posix" else None   # pass_fds is POSIX
+        self.linger = 30.0                       # seconds an idle worker waits for more builds
 
     def submit(self, program):
         with self._changed:
@@ -94,15 +99,20 @@ class BuildQueue:
     def _work(self):
         while True:
             with self._changed:
-                if not self._pending:             # idle: the next submit starts a new worker
+                # idle: the build process is kept a while for the next trace's build (starting
+                # one costs about a second), then both end; the next submit starts them again
+                self._changed.wait_for(lambda: self._pending, self.linger)
+                if not self._pending:
                     self._worker = None
+                    if self.process is not None:
+                        self.process.stop()
                     return
                 program = self._pending.popleft()()
                 self._building = program is not None
             if program is None:
                 continue
             try:
-                program._build_or_interpret()
+                program.build_or_interpret(self.process)
             finally:
                 del program
                 with self._changed:
@@ -110,7 +120,9 @@ class BuildQueue:
                     self._changed.notify_all()
 
     def reset_after_fork(self):
-        """A forked child has none of its parent's threads; its queue starts empty."""
+        """A forked child has none of its parent's threads and no build process of its own."""
+        if self.process is not None:
+            self.process.forget_after_fork()
         self.__init__()
 
 
@@ -162,7 +174,7 @@ class Program:
         # numba itself is initialised: its one-time set-up in a process (0.5-1 s) is done in the
         # background like a build, with the numpy executor serving the first calls meanwhile
         if tiering() == "sync" or (numba_cache.is_warm(self.path) and _numba_ready.is_set()):
-            self._build_or_interpret()
+            self.build_or_interpret()
         else:
             _builds.submit(self)
 
@@ -186,11 +198,15 @@ class Program:
         self.executor_calls += 1
         return run_trace(self.trace, inputs)
 
+    @property
+    def signature(self):
+        return (tuple(_numba_type(v) for v in self.trace.inputs) +
+                tuple(_numba_type(a) for a in self.kernel.lit_args))
+
     def build(self):
         module = numba_cache.load_module(self.path, self.kernel.source)
         self.dispatcher = dispatcher = module.kernel
-        dispatcher.compile(tuple(_numba_type(v) for v in self.trace.inputs) +
-                           tuple(_numba_type(a) for a in self.kernel.lit_args))
+        dispatcher.compile(self.signature)
         runner = make_runner(dispatcher, self.kernel, self.trace, self.on_exit, self.on_error)
         self.run = self._crosschecked(runner) if crosscheck() else runner
         self.compiled = True
@@ -225,21 +241,38 @@ class Program:
             return got
         return run
 
-    def _build_or_interpret(self):
+    def build_or_interpret(self, process=None):
+        """Build (or load) the kernel here, or first in the build `process` when there is one
+        and numba's cache does not hold it yet. On failure the numpy executor keeps serving."""
         warm = numba_cache.is_warm(self.path)
         what = (f"{'loading' if warm else 'building'} the numba kernel of {self.trace.name} "
                 f"({len(self.trace.ops)} ops)")
         try:
             started = time.perf_counter()
             with slow_step(what):
+                if process is not None and not warm:
+                    process.start(self.path, self.kernel.source, self.signature)
+                    # numba's set-up in this process (imports, the kernel module and its
+                    # helpers) while the build process compiles
+                    numba_cache.load_module(self.path, self.kernel.source)
+                    process.finish()
                 self.build()
             log.debug("%s: %.3f s", what, time.perf_counter() - started)
             if not warm:                 # new machine code on disk: keep the cache's size
                 numba_cache.evict(self.path.parent)
-        except Exception as error:       # the numpy executor keeps running this trace
-            self.build_error = f"building the kernel failed ({type(error).__name__})"
-            log.warning("numba backend: building %s failed (%s: %s); using the numpy executor",
-                        self.path.name, type(error).__name__, error)
+        except BuildAbandoned as reason:
+            self.build_error = f"the kernel build was abandoned: {reason}"
+            log.warning("numba backend: %s: %s; using the numpy executor", self.path.name,
+                        self.build_error)
+        except BuildFailed as error:     # numba's error, raised in the build process
+            self._failed(str(error).partition(":")[0], str(error))
+        except Exception as error:
+            self._failed(type(error).__name__, f"{type(error).__name__}: {error}")
+
+    def _failed(self, kind, detail):
+        self.build_error = f"building the kernel failed ({kind})"
+        log.warning("numba backend: building %s failed (%s); using the numpy executor",
+                    self.path.name, detail)
 
     def on_exit(self, code, inputs):
         op, kind = self.kernel.exits[code]
