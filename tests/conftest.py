@@ -45,10 +45,8 @@ def roll_short_loops(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _builds_end_with_their_test():
-    """A kernel a test left building in the background finishes before the next test starts.
-    numba's type inference enters `warnings.catch_warnings` (not thread-safe before Python
-    3.14) over and over: from a build thread it restores the warning filters and the recording
-    hook under a later test's `pytest.warns`, which then sees no warning."""
+    """A kernel a test left building in the background finishes before the next test starts:
+    its build time, log lines and loading thread belong to the test that started it."""
     yield
     from tracejit.backends.numba_backend import wait_for_builds
     wait_for_builds()

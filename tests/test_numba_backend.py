@@ -385,7 +385,8 @@ def cold_background(tmp_path, monkeypatch):
     """Background tiering into an empty cache of this test's own: every kernel is built, by a
     build process started for this test (not one lingering from an earlier test)."""
     numba_backend.wait_for_builds()
-    numba_backend._builds.process.stop()
+    if numba_backend._builds.process is not None:
+        numba_backend._builds.process.stop()
     os.chmod(tmp_path, 0o700)
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "background")
@@ -401,6 +402,30 @@ def test_background_build_compiles_in_the_build_process(cold_background):
     assert program.compiled and sum(stats.cache_hits.values()) == 1
     assert not sum(stats.cache_misses.values())
     assert_agree(first, grad(X))
+
+
+def test_background_build_leaves_warning_state_to_the_users_thread(cold_background,
+                                                                     monkeypatch):
+    """numba's type inference enters warnings.catch_warnings (process-global, not thread-safe
+    before 3.14) for every call it types: from a build thread of this process that undid the
+    user's filters and recording (a pytest.warns in the main thread saw no warning). Builds type
+    in the build process; this process only loads the machine code."""
+    warm = tracejit.jit_grad(lambda x: np.sum(np.cosh(x)), backend="numba")
+    warm(X)
+    assert numba_backend.wait_for_builds(timeout=300)  # imports done (scipy enters it once)
+    entered_by = []
+    enter = warnings.catch_warnings.__enter__
+
+    def recording_enter(self):
+        entered_by.append(threading.current_thread().name)
+        return enter(self)
+    monkeypatch.setattr(warnings.catch_warnings, "__enter__", recording_enter)
+    grad = tracejit.jit_grad(lambda x: np.sum(np.cosh(x) * x + np.sqrt(x * x + 1)),
+                             backend="numba")
+    grad(X)
+    assert numba_backend.wait_for_builds(timeout=300)
+    assert only_entry(grad).program.compiled
+    assert [name for name in entered_by if name != "MainThread"] == []
 
 
 @pytest.mark.parametrize("setting, reason", [
