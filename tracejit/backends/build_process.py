@@ -70,6 +70,11 @@ class BuildProcess:
         self._process = None
         self._requests = self._replies = None
 
+    @staticmethod
+    def possible() -> bool:
+        """Whether this platform and interpreter can start a build process."""
+        return os.name == "posix" and bool(sys.executable) and os.path.exists(sys.executable)
+
     def start(self, path: Path, source: str, signature: tuple):
         """Ask for the kernel module at `path` to be compiled for `signature` into numba's
         disk cache; `finish` waits for it (the caller's thread is free meanwhile)."""

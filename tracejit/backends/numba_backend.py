@@ -78,7 +78,8 @@ class BuildQueue:
         self._changed = threading.Condition()
         self._building = False
         self._worker = None
-        self.process = BuildProcess() if os.name == "posix" else None   # pass_fds is POSIX
+        # pass_fds is POSIX; an embedded interpreter may have no Python to start: build here
+        self.process = BuildProcess() if BuildProcess.possible() else None
         self.linger = 30.0                       # seconds an idle worker waits for more builds
 
     def submit(self, program):
