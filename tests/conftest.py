@@ -1,5 +1,6 @@
 import os
 import tempfile
+import zlib
 
 import numpy as np
 import pytest
@@ -85,9 +86,18 @@ def pytest_collection_modifyitems(config, items):
         chosen = [item for item in items if _swept_backend(item) in swept | {None}]
     else:
         chosen = [item for item in items if "backend" not in getattr(item, "fixturenames", ())]
+    chosen = [item for item in chosen if _in_sample(item.nodeid, config.getoption("--sample"))]
     if len(chosen) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in chosen])
         items[:] = chosen
+
+
+def _in_sample(nodeid, sample):
+    """`--sample K/N`: the tests whose id hashes to K modulo N (a fixed share of every file)."""
+    if sample is None:
+        return True
+    k, n = (int(part) for part in sample.split("/"))
+    return zlib.crc32(nodeid.encode()) % n == k
 
 
 # every backend-parametrised test runs once per entry; adding a backend is one line here
@@ -120,6 +130,9 @@ def pytest_addoption(parser):
                      help="the backends BACKENDS-parametrised tests run on, comma-separated "
                           "(CI's other Python versions: numpy; the numba kernels' own tests "
                           "still run there)")
+    parser.addoption("--sample", default=None, metavar="K/N",
+                     help="run only the tests whose id hashes to K modulo N (CI's budgeted "
+                          "slice of the --backend numba run: --sample 0/2)")
     parser.addoption("--fuzz-examples", type=int, default=None,
                      help="programs per differential fuzzing test (long mode: "
                           "pytest -m fuzz --fuzz-examples 10000)")

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.fuzz, pytest.mark.usefixtures("roll_short_loops")]
 # programs per CI run; the numba backend builds a few kernels per program (~3 s), so it gets fewer
 # — each of its calls is also checked against the numpy executor (see conftest's `backend`)
 CI_EXAMPLES = {("straight", "numpy"): 120, ("branching", "numpy"): 180,
-               ("straight", "numba"): 25, ("branching", "numba"): 35}
+               ("straight", "numba"): 15, ("branching", "numba"): 20}
 FAMILY_CI_EXAMPLES = {"numpy": 20, "numba": 1}
 
 
