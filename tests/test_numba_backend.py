@@ -473,6 +473,17 @@ def test_build_process_killed_mid_build_is_abandoned_and_replaced(cold_backgroun
     assert only_entry(again).program.compiled
 
 
+def test_no_build_process_where_none_can_start(monkeypatch):
+    """A frozen app's executable is the app itself; no Python at all in an embedded one: the
+    build queue's thread builds, as before the build process."""
+    assert numba_backend.BuildQueue().process is not None
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert numba_backend.BuildQueue().process is None
+    monkeypatch.delattr(sys, "frozen")
+    monkeypatch.setattr(sys, "executable", "")
+    assert numba_backend.BuildQueue().process is None
+
+
 def test_tiering_off_builds_no_kernel_and_bad_values_are_named(monkeypatch):
     monkeypatch.setenv("TRACEJIT_NUMBA_TIERING", "off")
     grad = tracejit.jit_grad(lambda x: np.sum(x * x), backend="numba")

@@ -72,8 +72,10 @@ class BuildProcess:
 
     @staticmethod
     def possible() -> bool:
-        """Whether this platform and interpreter can start a build process."""
-        return os.name == "posix" and bool(sys.executable) and os.path.exists(sys.executable)
+        """Whether this platform and interpreter can start a build process (a frozen app's
+        executable is the app, not a Python that takes -c)."""
+        return (os.name == "posix" and not getattr(sys, "frozen", False)
+                and bool(sys.executable) and os.path.exists(sys.executable))
 
     def start(self, path: Path, source: str, signature: tuple):
         """Ask for the kernel module at `path` to be compiled for `signature` into numba's
