@@ -129,12 +129,11 @@ class BuildProcess:
         self.stop()
         to_child, from_parent = os.pipe()
         to_parent, from_child = os.pipe()
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (package_root, os.environ.get("PYTHONPATH")) if p))
-        code = f"from tracejit.backends.build_process import serve; serve({to_child}, {from_child})"
+        # the child imports from exactly this process's path (tracejit wherever it came from)
+        code = (f"import sys; sys.path[:] = {sys.path!r}\n"
+                f"from tracejit.backends.build_process import serve; serve({to_child}, {from_child})")
         self._process = subprocess.Popen(
-            [sys.executable, "-c", code], env=env, pass_fds=(to_child, from_child),
+            [sys.executable, "-c", code], pass_fds=(to_child, from_child),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_child)
         os.close(from_child)
