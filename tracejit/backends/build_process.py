@@ -109,8 +109,7 @@ class BuildProcess:
         process, self._process = self._process, None
         if process is None:
             return
-        for end in (self._requests, self._replies):
-            end.close()
+        self._close_pipes()
         if process.poll() is None:
             process.kill()
         process.wait()
@@ -119,9 +118,12 @@ class BuildProcess:
         """A forked child of the user's process does not own its parent's build process; it
         closes its copies of the pipes, so that the build process still ends with the parent."""
         if self._process is not None:
-            for end in (self._requests, self._replies):
-                end.close()
+            self._close_pipes()
         self._process = self._requests = self._replies = None
+
+    def _close_pipes(self):
+        for end in (self._requests, self._replies):
+            end.close()
 
     def _start(self):
         if self._process is not None and self._process.poll() is None:

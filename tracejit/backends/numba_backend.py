@@ -5,9 +5,10 @@ while a call takes microseconds to milliseconds, so a new trace first runs on th
 while the kernel is built in the background (BuildQueue: one thread, which has the build process
 of build_process.py compile and then loads the machine code); the program switches once it is
 ready. The alternative, "compile at the N-th call", would stall that call for the whole compile
-(no N makes a 5 s stall cheap for a microsecond function) or leave a hot function interpreted. When numba's disk cache already holds the
-kernel, loading takes milliseconds, so it is done at once — except for the first kernel of a
-process, which also pays numba's own one-time set-up (0.5-1 s) and so loads in the background.
+(no N makes a 5 s stall cheap for a microsecond function) or leave a hot function interpreted.
+When numba's disk cache already holds the kernel, loading takes milliseconds, so it is done at
+once — except for the first kernel of a process, which also pays numba's own one-time set-up
+(0.5-1 s) and so loads in the background.
 `TRACEJIT_NUMBA_TIERING=sync` builds before the first call (tests, benchmarks); `off` builds
 no kernel at all, every trace running on the numpy executor (debugging the tracer, and test
 suites that check traces rather than kernels: thousands of background builds nobody waits for
