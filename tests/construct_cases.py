@@ -338,13 +338,19 @@ def class_statement(x):
     return np.sum(x) * Local.scale
 
 
+def _delegated(x):
+    sent = yield x[0]
+    return x[1] * (1.0 if sent is None else sent)
+
+
 def _delegating(x):
-    yield from (x[0], x[1])  # refused
+    last = yield from _delegated(x)
+    yield from (last, x[1])
 
 
-@refused("yield from and await (opcode GET_YIELD_FROM_ITER)", "GET_YIELD_FROM_ITER")
+@case("GET_YIELD_FROM_ITER", "SEND", "END_SEND@3.12", "CLEANUP_THROW@3.12")
 def yield_from(x):
-    return sum(_delegating(x))
+    return sum(_delegating(x)) + np.sum(x)
 
 
 async def _coroutine(x):  # refused

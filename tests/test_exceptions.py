@@ -307,6 +307,104 @@ def errstate_ignore(x):
 
 
 A = np.array
+
+# ---- yield from: delegation, with send, throw and close passed through ----------------------
+def _inner(x, log):
+    try:
+        total = yield x[0] * 2.0
+        if total is not None and total > 3.0:
+            raise OverflowError("sent too much")
+        yield x[1]
+    except KeyError:
+        log.append("inner caught")
+        return -1.0
+    finally:
+        log.append("inner exit")
+    return x[0] + x[1]
+
+
+def _outer(x, log):
+    got = yield from _inner(x, log)
+    log.append(got)
+    yield got * 3.0
+    yield from [x[1], 4.0]
+
+
+def yield_from_values(x):
+    log = []
+    values = list(_outer(x, log))
+    return sum(values) * np.sum(x) + len(log)
+
+
+def yield_from_send(x):
+    log = []
+    gen = _outer(x, log)
+    first = next(gen)
+    try:
+        second = gen.send(first + x[1])    # raises OverflowError out of the inner generator
+    except OverflowError:
+        second = 10.0
+    return first * second + len(log)
+
+
+def _inner_once(x, log):
+    try:
+        yield x[0] * 2.0
+    except KeyError:
+        return -1.0
+    finally:
+        log.append("inner exit")
+    return 1.0
+
+
+@contextlib.contextmanager
+def _delegating_manager(x, log):
+    got = yield from _inner_once(x, log)
+    log.append(got)
+
+
+def yield_from_throw(x):
+    log = []
+    with _delegating_manager(x, log) as value:
+        if value > 1.0:
+            raise KeyError("thrown through the delegation")    # the inner generator returns
+    return value * np.sum(x) + len(log)
+
+
+def _resuming_inner(x):
+    try:
+        yield x[0]
+    except KeyError:
+        yield -x[1]                        # the delegate handles the error and yields again
+    yield 2.0
+
+
+def _resuming_outer(x):
+    yield from _resuming_inner(x)
+    yield 5.0
+
+
+def yield_from_throw_resumes(x):
+    gen = _resuming_outer(x)
+    first = next(gen)
+    second = gen.throw(KeyError("k")) if first > 0.5 else next(gen)
+    try:
+        third = gen.throw(ValueError("not handled")) if first > 1.0 else next(gen)
+    except ValueError:
+        third = 7.0
+    return first + second * x[1] + third * np.sum(x)
+
+
+def yield_from_close(x):
+    log = []
+    total = 0.0
+    for v in _outer(x, log):
+        total = total + v
+        if total > 2.0:
+            break                          # closes _outer, which closes _inner
+    return total * x[0] + len(log)
+
+
 CASES = {
     else_finally: [A([0.1, 2.0]), A([1.0, 2.0]), A([0.2, 1.0]), A([2.0, 0.0])],
     nested_reraise_other: [A([0.1, 0.2]), A([1.0, 2.0]), A([0.3, 0.1])],
@@ -333,6 +431,11 @@ CASES = {
     generator_context_manager_propagates: [A([-1.0, 2.0]), A([1.0, 2.0]), A([-0.5, 1.0])],
     suppress_and_null: [A([2.0, 1.0]), A([0.0, 1.0]), A([4.0, 1.0])],
     errstate_ignore: [A([1.0, 2.0]), A([0.0, 2.0]), A([3.0, 0.5])],
+    yield_from_values: [A([0.5, 2.0]), A([1.5, -1.0])],
+    yield_from_send: [A([0.5, 0.25]), A([1.0, 2.0]), A([0.25, 0.5])],
+    yield_from_throw: [A([0.25, 2.0]), A([1.0, 2.0]), A([0.1, 1.0])],
+    yield_from_throw_resumes: [A([0.25, 2.0]), A([0.75, 2.0]), A([1.5, 2.0]), A([0.4, 1.0])],
+    yield_from_close: [A([0.5, 0.5]), A([2.0, 1.0]), A([0.25, 0.25]), A([-1.0, 3.0])],
 }
 
 
@@ -370,7 +473,8 @@ def test_calls_match_python_in_reverse(fn, backend):
 
 _SMOOTH = [else_finally, nested_reraise_other, bare_reraise, callee_raises_caller_catches,
            tuple_of_classes, return_in_try, user_context_manager, generator_context_manager,
-           suppress_and_null, singular_matrix]
+           suppress_and_null, singular_matrix, yield_from_values, yield_from_send,
+           yield_from_throw, yield_from_throw_resumes, yield_from_close]
 
 
 @pytest.mark.parametrize("fn", _SMOOTH, ids=lambda fn: fn.__name__)

@@ -40,7 +40,7 @@ from .context import is_trusted
 from .draws import draw, is_draw
 from .printing import trace_print
 from . import protocols, pylib
-from .frame import Frame, Return, run_frame
+from .frame import Frame, Return, catchable, run_frame
 from .pymath import LOOKASIDE
 from .pyvalues import door, is_str_format, traced_among
 from .sources import Attr, Equals, Is, Item, Keys, _sorted_keys as _keys
@@ -568,7 +568,42 @@ class InterpretedGenerator:
         if self.done or self.frame.pc == 0:     # not started: nothing there can catch it
             self.done = True
             raise error
+        delegate = self._delegate()
+        if delegate is not None:
+            return self._throw_into(delegate, error)
         return self._resume(error)
+
+    def _delegate(self):
+        """The iterator a suspended `yield from` delegates to, or None: CPython's rule is the
+        RESUME after the YIELD_VALUE, which marks a yield from with an argument of 2 or more."""
+        frame = self.frame
+        resume = frame.instrs[frame.pc]
+        if resume.name == "RESUME" and resume.arg & 3 >= 2:
+            return frame.stack[-2]
+        return None
+
+    def _throw_into(self, delegate, error):
+        """CPython's throw into a generator suspended in `yield from`: GeneratorExit closes
+        the delegate, then is raised here; another error goes to the delegate's `throw`, whose
+        next value is ours, whose return ends the delegation, and whose error is raised here."""
+        from .handlers import delegation_returned
+        frame = self.frame
+        method = getattr(delegate, "close" if isinstance(error, GeneratorExit) else "throw", None)
+        if method is None:
+            return self._resume(error)
+        try:
+            value = call(frame, method, [] if isinstance(error, GeneratorExit) else [error], {})
+        except StopIteration as stop:
+            if isinstance(error, GeneratorExit):
+                return self._resume(stop)
+            frame.pop()                          # the value YIELD_VALUE left for a send
+            delegation_returned(frame, frame.instrs[frame.instrs[frame.pc + 1].target], stop.value)
+            return self._resume()
+        except BaseException as raised:
+            if not catchable(raised):
+                raise
+            return self._resume(raised)
+        return self._resume(error) if isinstance(error, GeneratorExit) else value
 
     def close(self):
         if self.done or self.frame.pc == 0:

@@ -92,8 +92,10 @@ def _decode(code):
             out.extend(Instr(name, arg, item.lineno) for name, arg in normalised)
             regions.extend([region] * (len(out) - n_labels - len(regions)))
     instrs, positions = _resolve_jumps(out)
-    heads = frozenset(i.target for k, i in enumerate(instrs)
-                      if i.target is not None and i.target <= k)
+    # `yield from` jumps back to its SEND (and, from 3.12, from its CLEANUP_THROW to END_SEND):
+    # delegation to another iterator, not a loop of this frame's own
+    heads = frozenset(i.target for k, i in enumerate(instrs) if i.target is not None and
+                      i.target <= k and instrs[i.target].name not in _DELEGATION)
     handlers = tuple(None if r is None else
                      ExceptHandler(positions[r[0].target], r[1], r[0].push_lasti, r[2])
                      for r in regions)
@@ -101,6 +103,9 @@ def _decode(code):
         raise NotImplementedError(f"{code.co_name}: exception table entries and TryBegins differ")
     return DecodedCode(code, instrs, heads, handlers,
                        any(h is not None and h.user for h in handlers))
+
+
+_DELEGATION = frozenset({"SEND", "END_SEND"})
 
 
 def _resolve_jumps(out):

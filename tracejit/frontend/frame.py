@@ -137,7 +137,7 @@ def _run_instructions(frame):
         result = fn(frame, instr)
         if ctx.dropped_generators:
             ctx.close_dropped()
-        if frame.pc <= index:                      # a back-edge: one more iteration of a loop
+        if frame.pc <= index and frame.pc in frame.heads:   # one more iteration of a loop
             ctx.back_edge(frame, frame.pc, index)
         elif frame.loops and not frame.loops[-1].contains(frame.pc):
             ctx.leave_loops(frame)

@@ -18,7 +18,7 @@ import types
 from ..ir import Var
 from ..ops.core import Tracer, concretize_int, python_type
 from . import protocols, pylib
-from .calls import call, inline, runner
+from .calls import InterpretedGenerator, call, inline, runner
 from .context import is_trusted
 from .frame import NULL, UNBOUND, Return, Yield, handler
 from . import handlers_except  # noqa: F401 (registers the exception and with handlers)
@@ -82,6 +82,61 @@ def _yield_value(frame, instr):
     value = frame.pop()
     frame.push(None)           # what `send` would deliver when the frame resumes
     return Yield(value)
+
+
+# ---- yield from: delegation to another iterator ------------------------------------------------
+@handler("GET_YIELD_FROM_ITER")
+def _get_yield_from_iter(frame, instr):
+    value = frame.top()
+    if inspect.iscoroutine(value):
+        raise TypeError("cannot 'yield from' a coroutine object in a non-coroutine generator")
+    if not isinstance(value, (types.GeneratorType, InterpretedGenerator)):
+        _get_iter(frame, instr)
+
+
+@handler("SEND")
+def _send(frame, instr):
+    """One step of `yield from`: the delegate's next value is yielded by YIELD_VALUE; when it
+    returns, its value is the expression's."""
+    value = frame.pop()
+    receiver = frame.top()
+    try:
+        if value is None:
+            item = _next(frame, receiver)
+        else:
+            item = call(frame, getattr(receiver, "send"), [value], {})
+    except StopIteration as stop:
+        delegation_returned(frame, instr, stop.value)
+        return
+    frame.push(item)
+
+
+def delegation_returned(frame, send, value):
+    """The delegate of the `yield from` whose SEND is `send` returned `value`: continue after
+    the loop, with the receiver replaced (3.11) or kept for END_SEND to pop (3.12+)."""
+    if sys.version_info < (3, 12):
+        frame.pop()
+    frame.push(value)
+    frame.pc = send.target
+
+
+@handler("END_SEND", since=(3, 12))
+def _end_send(frame, instr):
+    value = frame.pop()
+    frame.pop()
+    frame.push(value)
+
+
+@handler("CLEANUP_THROW", since=(3, 12))
+def _cleanup_throw(frame, instr):
+    # [receiver, last sent value, error]: an error thrown into the delegate that it did not
+    # handle; a StopIteration ends the delegation with its value, anything else propagates
+    error = frame.pop()
+    if not isinstance(error, StopIteration):
+        raise error
+    frame.popn(2)
+    frame.push(None)
+    frame.push(error.value)
 
 
 # ---- locals, cells, globals ------------------------------------------------------------------
