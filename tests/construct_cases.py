@@ -330,12 +330,22 @@ def match_statement(x):
     return y + np.sum(x)
 
 
-@refused("a class statement inside a traced function (opcode LOAD_BUILD_CLASS)",
-         "LOAD_BUILD_CLASS")
+@case("LOAD_BUILD_CLASS", "LOAD_NAME", "STORE_NAME", "SETUP_ANNOTATIONS", "LOAD_CLASSDEREF@3.11",
+      "LOAD_FROM_DICT_OR_DEREF@3.12", "LOAD_LOCALS@3.12")
 def class_statement(x):
-    class Local:  # refused
-        scale = 2.0
-    return np.sum(x) * Local.scale
+    first = x[0]
+
+    class Local(Affine):
+        scale_by: float = 2.0
+        shift = first * 3.0              # a traced value in the class body, read from a cell
+        del scale_by
+        scale_by = 2.5
+
+        def apply(self, v):
+            return super().apply(v) * self.scale_by + self.shift
+
+    local = Local(x[1], 0.5)
+    return np.sum(local(x)) + len(Local.__annotations__) + Local.__name__.count("L")
 
 
 def _delegated(x):

@@ -61,6 +61,7 @@ _ITERTOOLS = ("accumulate", "chain", "combinations", "combinations_with_replacem
 SAFE_NATIVE = {id(f) for f in (
     len, zip, enumerate, list, tuple, dict, set, frozenset, sorted, reversed, iter, next,
     tuple.__new__,                                       # a namedtuple's __new__ calls it
+    type.__new__,                  # a metaclass's __new__ calls it: the namespace is stored
     collections.OrderedDict, collections.defaultdict, collections.deque,
     getattr, min, max, sum, abs, all, any, map, filter, id, divmod, pow, round, range, slice,
     functools.reduce, functools.partial, functools.cmp_to_key,
@@ -111,6 +112,8 @@ def call(frame: Frame, fn, args, kwargs):
     state = INTERPRETER_STATE.get(id(fn))
     if state is not None:
         return state(ctx, *args, **kwargs)
+    if builds_class(ctx, fn, args):
+        return made_class(ctx, fn(*args, **kwargs))
     special = protocols.builtin(runner(frame), fn, args, kwargs)
     if special is not None:           # len(obj), float(obj) ... of a user class: its method
         return special[0]
@@ -129,6 +132,30 @@ def call(frame: Frame, fn, args, kwargs):
     result = _call(frame, fn, args, kwargs)
     ctx.check_unchanged(copies, f"{_describe(fn)}()")
     return result
+
+
+# The standard library's class factories (`dataclass`, NamedTuple's and Enum's metaclasses)
+# build a class's methods with `exec` and set attributes on what `exec` made, which the tracer
+# would take for objects from outside. Applied to a class the function made (or to the
+# namespace of one it is making), holding no traced value, they only read its names, types and
+# constants: they run natively, and the class they return is the function's own.
+CLASS_FACTORY_MODULES = frozenset({"dataclasses", "typing", "enum"})
+
+
+def builds_class(ctx, fn, args):
+    if getattr(fn, "__module__", None) not in CLASS_FACTORY_MODULES or not args:
+        return False
+    made = args[0]
+    if isinstance(made, type) and id(made) in ctx.created:
+        return not _holds_tracer(list(vars(made).values()))
+    return isinstance(fn, type) and len(args) == 3 and id(args[2]) in ctx.created and \
+        not _holds_tracer(list(args[2].values()))         # a metaclass given a new namespace
+
+
+def made_class(ctx, cls):
+    if isinstance(cls, type):
+        ctx.created.add(id(cls))
+    return cls
 
 
 # builtins that add or compare their items: interpreted Python versions when the items are

@@ -36,7 +36,7 @@ class Frame:
     and 3.12's LOAD_FAST_AND_CLEAR around inlined comprehensions expect."""
     __slots__ = ("ctx", "fn", "code", "instrs", "decoded", "pc", "stack", "locals",
                  "globals", "builtins", "globals_source", "kw_names", "lineno", "loops",
-                 "heads", "head_ops", "last", "raised_at")
+                 "heads", "head_ops", "last", "raised_at", "namespace")
 
     def __init__(self, ctx, fn, code, globals_, globals_source):
         self.ctx = ctx
@@ -60,6 +60,7 @@ class Frame:
                                   # its loop was last entered
         self.last = -1            # index of the instruction running (or that ran last)
         self.raised_at = None     # id(error) -> (error, line it was raised at in this frame)
+        self.namespace = None     # a class body's namespace, which its name opcodes use
         if self.decoded.user_handlers:
             ctx.protected = True
 

@@ -232,7 +232,11 @@ def globals_source(ctx, fn, fn_source):
 
 @handler("LOAD_GLOBAL")
 def _load_global(frame, instr):
-    name = instr.arg                   # the NULL flag was split off by the decoder
+    load_global(frame, instr.arg)      # the NULL flag was split off by the decoder
+
+
+def load_global(frame, name):
+    """Push global `name` (else the builtin), read through the frame's globals' source."""
     ctx = frame.ctx
     if name in frame.globals:
         value = frame.globals[name]

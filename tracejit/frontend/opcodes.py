@@ -7,18 +7,14 @@ cover every opcode of each supported CPython (checked by tests/test_opcodes.py).
 """
 
 _ASYNC = "async functions, await, async for and async with"
-_CLASS_BODY = ("code outside a function body (class bodies, module level); a class statement "
-               "inside a traced function is refused at LOAD_BUILD_CLASS")
+_MODULE_LEVEL = "code outside a function body (module level)"
 
 REFUSED = {
     **dict.fromkeys(("CHECK_EG_MATCH", "PREP_RERAISE_STAR", "CALL_INTRINSIC_2"),
                     "except* and generic type parameters (PEP 654, PEP 695)"),
     **dict.fromkeys(("GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "END_ASYNC_FOR",
                      "BEFORE_ASYNC_WITH", "ASYNC_GEN_WRAP"), _ASYNC),
-    "LOAD_BUILD_CLASS": "a class statement inside a traced function",
-    **dict.fromkeys(("LOAD_NAME", "STORE_NAME", "DELETE_NAME", "LOAD_LOCALS",
-                     "LOAD_FROM_DICT_OR_DEREF", "LOAD_FROM_DICT_OR_GLOBALS", "LOAD_CLASSDEREF",
-                     "SETUP_ANNOTATIONS", "IMPORT_STAR", "PRINT_EXPR"), _CLASS_BODY),
+    **dict.fromkeys(("IMPORT_STAR", "PRINT_EXPR"), _MODULE_LEVEL),
 }
 
 _PSEUDO = "a compiler pseudo-opcode, replaced before the bytecode is written"

@@ -16,6 +16,7 @@ from .calls import bind_arguments, run_call
 from .context import TraceContext, check_array_dtype, is_constant
 from .decode import source_loc
 from .frame import Frame, catchable
+from . import handlers_class  # noqa: F401 (registers the class-statement handlers)
 from . import handlers_match  # noqa: F401 (registers the match-statement handlers)
 from .handlers import globals_source
 from .handlers_except import close_native_exits
