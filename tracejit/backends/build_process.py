@@ -17,11 +17,9 @@ empty (numba's import costs it about a second).
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 import warnings
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 TIMEOUT_VAR = "TRACEJIT_BUILD_TIMEOUT"
@@ -126,6 +124,8 @@ class BuildProcess:
             end.close()
 
     def _start(self):
+        import subprocess                      # here, not at import: 20 ms of `import tracejit`
+        from multiprocessing.connection import Connection
         if self._process is not None and self._process.poll() is None:
             return
         self.stop()
@@ -153,6 +153,7 @@ class BuildProcess:
 
 def serve(requests_fd: int, replies_fd: int):
     """The build process: compile each requested kernel until the parent closes the pipe."""
+    from multiprocessing.connection import Connection
     requests = Connection(requests_fd, writable=False)
     replies = Connection(replies_fd, readable=False)
     warnings.simplefilter("ignore")        # this process has no user to show them to

@@ -24,8 +24,6 @@ import linecache
 from dataclasses import dataclass, replace
 from typing import Any
 
-import bytecode
-
 from ..ir import SourceLoc
 from .versions import FIRST, LATEST, serves
 
@@ -71,6 +69,7 @@ def decode(code) -> DecodedCode:
 
 
 def _decode(code):
+    import bytecode                  # on the first trace: 13 ms that `import tracejit` need not pay
     items = list(bytecode.Bytecode.from_code(code))
     label_at = {item: i for i, item in enumerate(items) if isinstance(item, bytecode.Label)}
     # `bytecode` gives one TryBegin per exception-table entry, in the table's order, but not
@@ -109,6 +108,7 @@ _DELEGATION = frozenset({"SEND", "END_SEND"})
 
 
 def _resolve_jumps(out):
+    import bytecode
     positions, instrs = {}, []
     for item in out:
         if isinstance(item, bytecode.Label):
@@ -128,6 +128,7 @@ _CLEANUP_OPS = {"SWAP", "POP_TOP", "NOP", "STORE_FAST", "STORE_FAST_STORE_FAST",
 
 def _is_cleanup_handler(items, start):
     """Whether the handler at `items[start]` is compiler cleanup that only re-raises."""
+    import bytecode
     handler = (i for i in itertools.islice(items, start, None) if isinstance(i, bytecode.Instr))
     for instr in handler:
         if instr.name == "RERAISE":
