@@ -156,7 +156,90 @@ def while_counter_in_range_after(x):
     return acc + n
 
 
-CASES = [while_counter_and_float, for_break_index_read_after, helper_returns_from_loop,
+# Python state the loop changes that no local holds directly: it is reached through a bound
+# method, a closure, a partial, a list subclass or a class the function made (each was a silently
+# wrong count at 3ab0f44: the state summary took those objects by identity only)
+class _Counter:
+    def __init__(self):
+        self.n = 0
+
+    def bump(self):
+        self.n += 1
+
+
+def _make_counter():
+    n = 0
+
+    def step():
+        nonlocal n
+        n += 1
+        return n
+    return step
+
+
+class _History(list):
+    pass
+
+
+def while_bound_method_counts(x):
+    bump = _Counter().bump
+    y = x * 1.0
+    while np.sum(y) > 1.0:
+        y = y * 0.7
+        bump()
+    return np.sum(y) + bump.__self__.n
+
+
+def while_closure_counts(x):
+    step = _make_counter()
+    y = x * 1.0
+    while np.sum(y) > 1.0:
+        y = y * 0.7
+        step()
+    return np.sum(y) + step()
+
+
+def while_builtin_method_counts(x):
+    record = [0.0].append
+    y = x * 1.0
+    while np.sum(y) > 1.0:
+        y = y * 0.7
+        record(1.0)
+    return np.sum(y) * len(record.__self__)
+
+
+def while_partial_counts(x):
+    import functools
+    bump = functools.partial(_Counter.bump, _Counter())
+    y = x * 1.0
+    while np.sum(y) > 1.0:
+        y = y * 0.7
+        bump()
+    return np.sum(y) + bump.args[0].n
+
+
+def while_list_subclass_grows(x):
+    history = [_History()][0]
+    y = x * 1.0
+    while np.sum(y) > 1.0:
+        y = y * 0.7
+        history.append(2.0)
+    return np.sum(y) + sum(history)
+
+
+def while_class_attribute_counts(x):
+    class Steps:
+        n = 0
+    y = x * 1.0
+    while np.sum(y) > 1.0:
+        y = y * 0.7
+        Steps.n += 1
+    return np.sum(y) * Steps.n
+
+
+CASES = [while_bound_method_counts, while_closure_counts, while_builtin_method_counts,
+         while_partial_counts, while_list_subclass_grows, while_class_attribute_counts,
+         while_counter_and_float, for_break_index_read_after, helper_returns_from_loop,
          for_break_counter_index_dead, while_appends_python_numbers, while_dict_counter,
          while_nonlocal_counter, while_flag_flips, while_constant_array_counter,
          while_float_carry_feeds_data, while_counter_used_inside, nested_while_in_for,

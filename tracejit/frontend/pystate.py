@@ -41,9 +41,11 @@ class _Opaque:
 
 
 class _Summary:
-    def __init__(self):
+    def __init__(self, created=frozenset(), own_cells=frozenset()):
         self.budget = _BUDGET
         self.seen = set()
+        self.created = created          # ids of objects the traced function made (its classes)
+        self.own_cells = own_cells      # ids of the frame's cells: summarised as its slots
 
     def of(self, value):
         self.budget -= 1
@@ -76,13 +78,55 @@ class _Summary:
             return (kind, id(value), frozenset(self.of(v) for v in value))
         if kind in _ITERATORS:
             return ("iterator", id(value), operator.length_hint(value, -1))
+        if isinstance(value, type) and id(value) in self.created:
+            # a class the function made: its attributes are its state (`Counter.n += 1`); the
+            # dunder entries are the class machinery's (descriptors with no state of their own)
+            return ("class", id(value), tuple((k, self.of(v)) for k, v in vars(value).items()
+                                              if not (k.startswith("__") and k.endswith("__"))))
+        if isinstance(value, types.MethodType) or (
+                isinstance(value, types.BuiltinMethodType) and
+                not isinstance(value.__self__, (types.ModuleType, type(None)))):
+            # a bound method stands for its object too (`bump = acc.bump; bump()`)
+            return ("method", id(getattr(value, "__func__", value)), self.of(value.__self__))
+        if isinstance(value, types.FunctionType) and value.__closure__:
+            # so does a closure for its cells (`step = make_counter(); step()`)
+            return ("function", id(value), tuple(("cell", id(c)) if id(c) in self.own_cells
+                                                else self.of(c) for c in value.__closure__))
         if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, types.ModuleType,
-                              type, range, slice, types.MethodType)):
+                              type, range, slice)):
             return ("object", id(value))
         attrs = getattr(value, "__dict__", None)
-        if isinstance(attrs, dict) and not isinstance(value, (types.GeneratorType,)):
-            return ("object", id(value), tuple((k, self.of(v)) for k, v in attrs.items()))
-        return _Opaque()
+        if not (isinstance(attrs, dict) or isinstance(value, (list, tuple, dict))) or \
+                not _state_is_summarised(kind):
+            return _Opaque()
+        items = self._composite_items(value) if isinstance(value, (list, tuple, dict)) else ()
+        return ("object", id(value), items,
+                tuple((k, self.of(v)) for k, v in (attrs or {}).items()))
+
+    def _composite_items(self, value):
+        """The items of a list, tuple or dict subclass (a NamedTuple's fields)."""
+        if isinstance(value, dict):
+            return tuple((self.of(k), self.of(v)) for k, v in value.items())
+        return tuple(self.of(v) for v in value)
+
+
+_SUMMARISED_BASES = (object, list, tuple, dict)
+# what a class statement adds to its instances' C layout (3.11: the dict and weakref pointers;
+# 3.12+: nothing, they live before the object)
+_CLASS_STATEMENT_SIZE = type("_Probe", (), {}).__basicsize__ - object.__basicsize__
+
+
+def _state_is_summarised(kind):
+    """Whether an instance's state is its __dict__ (and its items, for a subclass of list,
+    tuple or dict): every class in its MRO is one of those bases or adds nothing to their C
+    layout, as a class statement without __slots__ does. A native class keeps state where
+    Python cannot see it (functools.partial's function and arguments: 48 bytes more than
+    object's), and so does a slot."""
+    base = next(c for c in kind.__mro__ if c in _SUMMARISED_BASES)
+    return all(c in _SUMMARISED_BASES or (
+        "__slots__" not in vars(c) and
+        c.__basicsize__ - base.__basicsize__ in (0, _CLASS_STATEMENT_SIZE))
+        for c in kind.__mro__)
 
 
 def _array_key(value):
@@ -92,7 +136,8 @@ def _array_key(value):
 
 def state_of(frame) -> dict:
     """slot -> summary for the frame's locals (by name) and value stack (by depth)."""
-    summary = _Summary()
+    cells = frozenset(id(v) for v in frame.locals.values() if isinstance(v, types.CellType))
+    summary = _Summary(frame.ctx.created, cells)
     state = {name: summary.of(value) for name, value in frame.locals.items()}
     state.update((("stack", depth), summary.of(value)) for depth, value in enumerate(frame.stack))
     return state
