@@ -3,7 +3,8 @@
 
   straight, branching   the first fuzzer's programs (no family statements)
   carries      ints/floats and loop indices carried through data-dependent `while` and
-               `for`+`break` loops, read after the loop
+               `for`+`break` loops, read after the loop; state behind bound methods,
+               closures, partials, list subclasses and local classes changed in such loops
   early_return helpers that `return` from inside a loop (the value depends on the loop index)
   containers   loops appending Python numbers to lists and setting dict entries, read after
   types        type tests on traced values deciding branches
@@ -91,6 +92,43 @@ def for_break(ch, prog):
     out = prog.new(prog.shapes[a])
     prog.emit(f"{out} = {acc} * ({i} + 1.0) + {s}")
     _uses(prog, i, out)
+
+
+# state a loop changes that no local of the loop's frame holds: reached through a bound method,
+# a closure, a partial, a list subclass or a class made in the function (the summary of the
+# frame's state must see it, or a data-dependent while loop runs with the traced count's value)
+_HIDDEN_HELPERS = [
+    "class Tally:", "    def __init__(self):", "        self.n = 0",
+    "    def bump(self, by=1):", "        self.n += by", "        return self.n", "",
+    "class Trail(list):", "    pass", "",
+    "def make_counter():", "    n = [0, 0.0]", "    def step(v=1.0):", "        n[0] += 1",
+    "        n[1] += v", "        return n[0] + n[1]", "    return step", ""]
+HIDDEN_STATE = [  # (set-up lines, what an iteration calls, what reads the state after the loop)
+    (["{h} = Tally().bump"], "{h}()", "{h}.__self__.n"),
+    (["{h} = make_counter()"], "{h}(0.5)", "{h}(0.0)"),
+    (["{h} = [0.5].append"], "{h}(1.5)", "sum({h}.__self__)"),
+    (["{h} = functools.partial(Tally.bump, Tally(), 2)"], "{h}()", "{h}.args[0].n"),
+    (["{h} = [Trail()][0]"], "{h}.append(0.25)", "len({h}) + sum({h})"),
+    (["class {h}:", "    n = 0"], "setattr({h}, 'n', {h}.n + 1)", "{h}.n"),
+    (["{h} = Tally()", "{h} = {h}.bump"], "{h}(3)", "{h}.__self__.n * 0.5"),
+]
+
+
+def while_hidden_state(ch, prog):
+    """`while` on data calling something that changes state held behind an object the frame
+    does not name; that state is read after the loop."""
+    if _HIDDEN_HELPERS[0] not in prog.helpers:
+        prog.helpers.extend(["import functools", *_HIDDEN_HELPERS])
+    a = prog.pick_array(ch)
+    acc, h = prog.new(prog.shapes[a]), prog.new(None, "H")
+    setup, step, read = ch.pick(HIDDEN_STATE)
+    threshold = ch.pick(["0.01", "0.1", "0.5", "2.0"])
+    prog.emit_block(*(line.format(h=h) for line in setup), f"{acc} = {a} * 1.0 + 0.2",
+                    f"while np.sum({acc} * {acc}) > {threshold}:",
+                    f"    {acc} = {ch.pick(WHILE_STEPS).format(acc)}", f"    {step.format(h=h)}")
+    out = prog.new(prog.shapes[a])
+    prog.emit(f"{out} = {acc} + ({read.format(h=h)})")
+    _uses(prog, out)
 
 
 # ---- early return from inside a loop of a helper -------------------------------------------------
@@ -550,7 +588,7 @@ def user_classes(ch, prog):
 
 
 FAMILY_STATEMENTS = {
-    "carries": {"while": while_counter, "for_break": for_break},
+    "carries": {"while": while_counter, "for_break": for_break, "hidden": while_hidden_state},
     "early_return": {"helper": early_return},
     "containers": {"loop": container_loop},
     "types": {"test": type_test},
