@@ -32,6 +32,9 @@ def _external(capi_name, n_args):
     return types.ExternalFunction(symbol, types.float64(*[types.float64] * n_args, types.intc))
 
 
+_erf = _external("__pyx_fuse_1erf", 1)
+_erfc = _external("__pyx_fuse_1erfc", 1)
+_gammaln = _external("gammaln", 1)
 _erfinv = _external("__pyx_fuse_0erfinv", 1)
 _erfcinv = _external("erfcinv", 1)
 _i0 = _external("i0", 1)
@@ -50,6 +53,21 @@ _gammainc = _external("gammainc", 2)
 _gammaincc = _external("gammaincc", 2)
 _betainc = _external("__pyx_fuse_0betainc", 3)
 _stdtr = _external("__pyx_fuse_0stdtr", 2)
+
+
+@njit(**_JIT)
+def erf(x):
+    return _erf(x, 0)
+
+
+@njit(**_JIT)
+def erfc(x):
+    return _erfc(x, 0)
+
+
+@njit(**_JIT)
+def gammaln(x):
+    return _gammaln(x, 0)
 
 
 @njit(**_JIT)

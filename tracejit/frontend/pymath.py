@@ -148,8 +148,8 @@ def _computed(name, compute):
 LOOKASIDE = {id(float): _float, id(int): _int, id(bool): _bool}
 LOOKASIDE.update({id(getattr(math, name)): _math(name, _computed(name, compute), error)
                   for name, (compute, error) in _MATH.items() if hasattr(math, name)})
-LOOKASIDE.update({id(math.erf): _math("erf", special.erf, None),
-                  id(math.erfc): _math("erfc", special.erfc, None),
+LOOKASIDE.update({id(math.erf): _math("erf", special.LIBM["erf"], None),
+                  id(math.erfc): _math("erfc", special.LIBM["erfc"], None),
                   id(math.lgamma): _math("lgamma", special.gammaln,
                                          _pole_at(lambda x: F.less_equal(x, 0)))})
 

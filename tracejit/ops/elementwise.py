@@ -294,7 +294,7 @@ cos.numba = Scalar(_NUMBA[cos], vector="cos", outside="trig_outside")
 # computed by the math module on the numpy executor and by the C library in kernels (numba
 # lowers math.f to it), so a compiled call returns CPython's float exactly. math.hypot is
 # CPython's own algorithm (1 in 2,000 differs from C's hypot): numba_scalar.py_hypot.
-def _libm_twin(math_fn, prim):
+def libm_twin(math_fn, prim, numba=None):
     def compute(*args):
         try:
             return math_fn(*args)
@@ -308,11 +308,11 @@ def _libm_twin(math_fn, prim):
         return each(*args)
     libm.__name__ = f"libm_{math_fn.__name__}"
     twin = Elementwise(libm.__name__, libm, prim.partials, dtype=np.float64)
-    twin.numba = Scalar(_NUMBA[prim])
+    twin.numba = Scalar(numba or _NUMBA[prim])
     return twin
 
 
-LIBM = {name: _libm_twin(getattr(math, name), prim) for name, prim in {
+LIBM = {name: libm_twin(getattr(math, name), prim) for name, prim in {
     "exp": exp, "log": log, "log1p": log1p, "expm1": expm1, "sin": sin, "cos": cos, "tan": tan,
     "tanh": tanh, "sqrt": sqrt, "sinh": sinh, "cosh": cosh, "asin": arcsin, "acos": arccos,
     "atan": arctan, "asinh": arcsinh, "acosh": arccosh, "atanh": arctanh, "log2": log2,
@@ -321,18 +321,19 @@ LIBM["hypot"].numba = Scalar("sm.py_hypot({0}, {1})")   # CPython's own, not the
 
 
 class _Power(Scalar):
-    """x ** n for a small whole exponent written in the source is multiplication (exact, as
-    NumPy's own fast paths), not a call to pow."""
-    _WHOLE = re.compile(r"^(?:np\.float(?:64|32)\()?\(?(\d)(?:\.0)?\)?\)?$")
+    """x ** 2 written in the source is x * x, as NumPy's own fast path computes it (square);
+    every other float power is pow, as NumPy's is: x * x * x differs from pow(x, 3) in the
+    last bit for a quarter of the arguments. The exponent is converted to the float result
+    type first, since numba raises a float to an int power by repeated multiplication."""
+    _SQUARE = re.compile(r"^(?:np\.float(?:64|32)\()?\(?2(?:\.0)?\)?\)?$")
 
     def expr(self, args, in_avals, out_dtype):
-        base, exponent = super().expr(args, in_avals, out_dtype), args[1]
-        match = self._WHOLE.match(exponent)
-        if match is None or in_avals[0].dtype.kind != "f" or out_dtype.kind != "f":
+        base = super().expr(args, in_avals, out_dtype)
+        if self._SQUARE.match(args[1]) is None or in_avals[0].dtype.kind != "f" or \
+                out_dtype.kind != "f":
             return base
         x = Scalar("{0}").expr(args[:1], in_avals[:1], out_dtype)
-        n = int(match.group(1))
-        return "(" + " * ".join([x] * n) + ")" if n else base
+        return f"({x} * {x})"
 
 
 pow.numba = _Power("({0} ** {1})")

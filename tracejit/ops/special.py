@@ -8,8 +8,8 @@ import math
 
 from ..backends.numba_lower import ByKind, Scalar
 
-from .elementwise import (Elementwise, add, binary, div, eq, exp, log, log1p, logical_and, mul,
-                          neg, select, sign, sub, unary)
+from .elementwise import (Elementwise, add, binary, div, eq, exp, libm_twin, log, log1p,
+                          logical_and, mul, neg, select, sign, sub, unary)
 
 class _LazyFunction:
     """`scipy.special.<name>`, looked up when first called."""
@@ -128,12 +128,15 @@ def _xlogy_lin_y(g, ans, x, y):
 xlogy = binary("xlogy", sc.xlogy, _xlogy_lin_x, _xlogy_lin_y)
 
 
-# ---- numba: the C library where it has the function, else SciPy's own compiled code through
-# backends/numba_scipy (`sp.`); operands and results are float64, converted by the code generator
+# ---- numba: SciPy's own compiled code through backends/numba_scipy (`sp.`), so that a kernel
+# computes what scipy.special computes (the C library's erf and lgamma differ from SciPy's in
+# the last bits for 9-60% of arguments: up to 1e-10 relative for erfc's tail and near lgamma's
+# zeros); operands and results are float64, converted by the code generator
 expit.numba = Scalar("(1.0 / (1.0 + math.exp(-np.float64({0}))))")
-erf.numba = Scalar("math.erf({0})")
-erfc.numba = Scalar("math.erfc({0})")
-gammaln.numba = Scalar("math.lgamma({0})")
+# math.erf / math.erfc of a traced Python float are CPython's, the C library's functions (numba
+# calls the same), not SciPy's
+LIBM = {name: libm_twin(getattr(math, name), prim, f"math.{name}({{0}})")
+        for name, prim in {"erf": erf, "erfc": erfc}.items()}
 xlogy.numba = Scalar("(0.0 if {0} == 0 and {1} == {1} else np.float64({0}) * math.log({1}))")
 
 
@@ -143,7 +146,7 @@ def _scipy(call):
 
 _ARGS = {1: "np.float64({0})", 2: "np.float64({0}), np.float64({1})",
          3: "np.float64({0}), np.float64({1}), np.float64({2})"}
-for _prim, _arity in {erfinv: 1, erfcinv: 1, i0: 1, i1: 1, j0: 1, j1: 1, y0: 1, y1: 1, iv: 2,
+for _prim, _arity in {erf: 1, erfc: 1, gammaln: 1, erfinv: 1, erfcinv: 1, i0: 1, i1: 1, j0: 1, j1: 1, y0: 1, y1: 1, iv: 2,
                       ive: 2, jv: 2, yv: 2, yn: 2, gammainc: 2, gammaincc: 2, betainc: 3, stdtr: 2,
                       polygamma: 2}.items():
     _prim.numba = _scipy(f"sp.{_prim.name}({_ARGS[_arity]})")
