@@ -5,6 +5,7 @@ ufuncs are NumPy's own code, which rounds otherwise in the last bit (np.tanh for
 arguments on this machine's AVX2; exp, log, sin, cos on AVX-512 ones). A compiled function
 that printed, compared or summed such a float would otherwise differ from the original.
 """
+import itertools
 import math
 
 import numpy as np
@@ -87,3 +88,34 @@ def test_kernels_compute_numpys_and_scipys_bits(name, backend):
     rng = np.random.default_rng(7)
     x = np.concatenate([rng.normal(size=500) * 4, np.linspace(0.99, 1.01, 101)])
     np.testing.assert_array_equal(tracejit.jit(fn, backend=backend)(x), fn(x))
+
+
+# NumPy sums a C-contiguous array by blocks added pairwise (8 running sums up to 128 terms,
+# halves above); a kernel adding one by one differs in the last bits from 9 terms on, and a
+# sum that cancels (`np.sum(x - x.mean())`) can change sign, and a branch on it its path
+_SUM_SHAPES = [(8,), (9,), (129,), (1000,), (2, 4), (4, 2), (2, 2, 2), (3, 5), (5, 1, 7),
+               (16, 16), (3, 200), (200, 3), (2, 3, 40)]
+
+
+@pytest.mark.parametrize("shape", _SUM_SHAPES, ids=str)
+def test_kernels_sum_in_numpys_order(shape, backend):
+    rng = np.random.default_rng(len(shape) * 1000 + shape[-1])
+    x = rng.normal(size=shape) * 10.0 ** rng.integers(-6, 6, size=shape)
+    axes = [None] + [a for r in range(1, len(shape) + 1)
+                     for a in itertools.combinations(range(len(shape)), r)]
+    for axis in axes:
+        def f(v, axis=axis):
+            return np.sum(v * 1.5, axis=axis), np.mean(v - np.mean(v), axis=axis)
+        for got, want in zip(tracejit.jit(f, backend=backend)(x), f(x)):
+            np.testing.assert_array_equal(got, want, err_msg=f"axis={axis}")
+
+
+def test_a_branch_on_a_cancelling_sum_takes_pythons_path(backend):
+    def f(x):
+        centred = np.sum(x - np.mean(x))          # rounding noise: its sign is the order's
+        return x * 2.0 if centred > 0 else x * 3.0
+    compiled = tracejit.jit(f, backend=backend)
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        x = rng.normal(size=300)
+        np.testing.assert_array_equal(compiled(x), f(x))

@@ -94,6 +94,37 @@ def small(aval):
     return 1 < aval.size <= ELEMENT_MAX
 
 
+def pairwise_blocks(op, shape):
+    """(k, block) for a float sum whose order of additions in NumPy differs from adding the
+    elements one by one in C order, else None. NumPy sums a C-contiguous operand by blocks: the
+    trailing axes from `k` on, all reduced, are one contiguous block of `block` elements, added
+    pairwise (`numba_scalar.pairwise_sum`); each output adds its blocks in C order of the other
+    axes, starting from 0. One by one is the same when blocks are single elements, or when one
+    block of fewer than 8 is all there is."""
+    if op.prim.name != "reduce_sum" or op.outputs[0].dtype.kind != "f":
+        return None
+    axes = {a % len(shape) for a in op.params["axes"]}
+    k = len(shape)
+    while k > 0 and (k - 1 in axes or shape[k - 1] == 1):   # NumPy drops one-element axes
+        k -= 1
+    block = int(np.prod(shape[k:]))
+    blocks = int(np.prod([shape[d] for d in axes if d < k]))
+    if block == 1 or (blocks == 1 and block < 8):
+        return None
+    return k, block
+
+
+def _pairwise_expr(terms, zero):
+    """NumPy's pairwise sum of at most 8 `terms`, as one expression."""
+    if len(terms) < 8:
+        expr = zero
+        for term in terms:
+            expr = f"({expr} + {term})"
+        return expr
+    t = terms
+    return f"((({t[0]} + {t[1]}) + ({t[2]} + {t[3]})) + (({t[4]} + {t[5]}) + ({t[6]} + {t[7]})))"
+
+
 @dataclass
 class Group:
     """Ops waiting to be emitted as one loop nest over `shape`."""
@@ -152,6 +183,7 @@ class KernelBuilder:
         self.zeros: set = set()          # zero broadcasts not yet in memory (see `visit`)
         self.groups: dict = {}           # shape -> pending Group
         self.pending: dict = {}          # Var -> pending Group computing it
+        self.pairwise: dict = {}         # a sum's Var -> the buffer of what it adds (pairwise_blocks)
         self._count = 0
         self.outputs = {a for a in trace.outputs if isinstance(a, Var)}
         self.consumers: dict = {}
@@ -745,10 +777,13 @@ class KernelBuilder:
             out = op.outputs[0]
             if out in group.reduced:
                 self._init_accumulator(op)
+                if pairwise_blocks(op, group.shape) is not None:
+                    self.pairwise[out] = self.buffer(group.shape, out.dtype)
             elif out in stored and not (one_pass and self._into_carry(out)):
                 self.alloc(out)
         if not vector:
             self._emit_loop(group, group.ops, stored, vector=False)
+            self._sum_pairwise(group, reductions)
             return
         members = [op for op in group.ops if op.outputs[0] in group.members]
         # the vector loop counts the elements where a vector function cannot be trusted (sin or
@@ -764,6 +799,28 @@ class KernelBuilder:
             self._emit_loop(group, members, stored, vector=True)
         if reductions:
             self._emit_loop(group, reductions, stored, vector=False)
+            self._sum_pairwise(group, reductions)
+
+    def _sum_pairwise(self, group, reductions):
+        """The sums `pairwise_blocks` names, from the buffers the loop filled: each output adds
+        its blocks' pairwise sums in C order, as NumPy does."""
+        for op in reductions:
+            out = op.outputs[0]
+            buffer = self.pairwise.pop(out, None)
+            if buffer is None:
+                continue
+            k, block = pairwise_blocks(op, group.shape)
+            flat = self.fresh("f")
+            self.line(f"{flat} = {buffer}.reshape(-1)")
+            acc = self.names[out]
+            if not is_scalar(out):
+                acc += f"[{', '.join(self._reduced_index(op, group.shape))}]"
+            prefix = group.shape[:k]
+            with self.loops(prefix) as index:
+                start = " + ".join(f"{i} * {int(np.prod(prefix[d + 1:])) * block}"
+                                   for d, i in enumerate(index) if i != "0") or "0"
+                self.line(f"{acc} += sm.pairwise_sum({flat}, {start}, {block}, "
+                          f"{literal(0, out.dtype)})")
 
     def _vectorizable(self, group):
         """Whether the group's loop is to use numba_math's vector functions: it has some, and
@@ -796,7 +853,7 @@ class KernelBuilder:
     def _emit_unrolled(self, group, stored):
         """A small group (ELEMENT_MAX), element by element: its results that something outside
         reads are held (`hold`), its reductions accumulate in scalars."""
-        accumulators = {}
+        accumulators, blocks = {}, {}
         for op in group.ops:
             out = op.outputs[0]
             if out in group.reduced:
@@ -804,6 +861,8 @@ class KernelBuilder:
                 accumulators[out] = [self.fresh("r") for _ in range(out.aval.size)]
                 for name in accumulators[out]:
                     self.line(f"{name} = {init}")
+                if pairwise_blocks(op, group.shape) is not None:
+                    blocks[out] = {}             # (accumulator, block number) -> its terms
         held = {v: [None] * v.aval.size for v in stored}
         for flat, index in enumerate(np.ndindex(*group.shape)):
             local, place = {}, dict(zip(self.loop_index(group.shape), map(str, index)))
@@ -822,8 +881,15 @@ class KernelBuilder:
                 at = [int(place.get(w, w)) for w in where]
                 acc = accumulators[out][int(np.ravel_multi_index(at, out.shape)) if at else 0]
                 value = cast(operand(x), x.dtype, out.dtype)
+                if out in blocks:
+                    _, size = pairwise_blocks(op, group.shape)
+                    blocks[out].setdefault((acc, flat // size), []).append(value)
+                    continue
                 for text in op.prim.numba.update.format(acc=acc, x=value).split("\n"):
                     self.line(text)
+        for out, terms in blocks.items():
+            for (acc, _), values in terms.items():      # in C order, as NumPy adds blocks
+                self.line(f"{acc} += {_pairwise_expr(values, literal(0, out.dtype))}")
         for var, names in [*held.items(), *accumulators.items()]:
             if is_scalar(var):
                 self.rename(var, names[0])
@@ -881,10 +947,13 @@ class KernelBuilder:
                 self.line(f"{self.names[out]}[{where}] = {name}")
             return
         x = op.inputs[0]
+        value = cast(operand(x), x.dtype, out.dtype)
+        if out in self.pairwise:
+            self.line(f"{self.pairwise[out]}[{', '.join(self.loop_index(group.shape))}] = {value}")
+            return
         acc = self.names[out]
         if not is_scalar(out):
             acc += f"[{', '.join(self._reduced_index(op, group.shape))}]"
-        value = cast(operand(x), x.dtype, out.dtype)
         for text in op.prim.numba.update.format(acc=acc, x=value).split("\n"):
             self.line(text)
 

@@ -207,3 +207,72 @@ def stable_argsort(lane):
         if a == b or (a != a and b != b):
             tied = True
     return perm, tied
+
+
+# ---- NumPy's pairwise summation: np.sum's order of additions, so that kernels sum to its bits --
+@njit(**_JIT)
+def _block_sum(a, start, n, zero):
+    """NumPy's sum of at most 128 terms: fewer than 8 one by one from `zero`; else eight
+    running sums, combined as a tree, then the terms left over one by one."""
+    if n < 8:
+        res = zero
+        for i in range(start, start + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+    r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+    whole = start + n - n % 8
+    for i in range(start + 8, whole, 8):
+        r0 += a[i]
+        r1 += a[i + 1]
+        r2 += a[i + 2]
+        r3 += a[i + 3]
+        r4 += a[i + 4]
+        r5 += a[i + 5]
+        r6 += a[i + 6]
+        r7 += a[i + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(whole, start + n):
+        res += a[i]
+    return res
+
+
+@njit(**_JIT)
+def _half(n):
+    half = n // 2
+    return half - half % 8
+
+
+@njit(**_JIT)
+def pairwise_sum(a, start, n, zero):
+    """The sum of `a[start:start + n]` (a C-contiguous 1-d array) as NumPy's `pairwise_sum`
+    adds it (numpy/_core/src/umath/loops_utils.h): blocks of at most 128 terms (`_block_sum`);
+    a longer run split in two at half its length rounded down to a multiple of 8, the halves'
+    sums added. The recursion runs on an explicit stack: numba cannot load a cached kernel
+    that calls a recursive function (the process crashes)."""
+    if n <= 128:
+        return _block_sum(a, start, n, zero)
+    starts = np.empty(64, np.int64)        # a run being summed, per depth
+    sizes = np.empty(64, np.int64)
+    lefts = np.empty(64, a.dtype)          # its left half's sum, once known
+    has_left = np.zeros(64, np.bool_)
+    top = 0
+    starts[0], sizes[0] = start, n
+    while True:
+        if sizes[top] > 128:               # descend into the left half
+            starts[top + 1], sizes[top + 1] = starts[top], _half(sizes[top])
+            has_left[top + 1] = False
+            top += 1
+            continue
+        value = _block_sum(a, starts[top], sizes[top], zero)
+        top -= 1
+        while top >= 0 and has_left[top]:  # both halves known: one sum for the run above
+            value = lefts[top] + value
+            top -= 1
+        if top < 0:
+            return value
+        lefts[top], has_left[top] = value, True
+        half = _half(sizes[top])           # then the right half
+        starts[top + 1], sizes[top + 1] = starts[top] + half, sizes[top] - half
+        has_left[top + 1] = False
+        top += 1
