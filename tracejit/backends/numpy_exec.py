@@ -64,6 +64,64 @@ def run_trace(trace, inputs):
     return [a.value if type(a) is Lit else env[a] for a in trace.outputs]
 
 
+_runners = weakref.WeakKeyDictionary()            # trace -> its `silenced_runner`
+
+
+def silenced_runner(trace):
+    """`run(*inputs) -> outputs`: `run_trace(trace, inputs)` as one generated Python function,
+    for a caller that runs it many times with NumPy's floating-point errors ignored (it enters
+    `np.errstate(all="ignore")` itself: elementwise ops call their ufunc directly, skipping
+    the per-op error state). A failed guard raises GuardFailure, any other error NumPy's, but
+    neither names the op or the user's line: callers that report them use `run_trace`."""
+    runner = _runners.get(trace)
+    if runner is None:
+        runner = _runners[trace] = _generate(trace)
+    return runner
+
+
+def _generate(trace):
+    names = {v: f"v{i}" for i, v in enumerate(trace.inputs)}
+    namespace = {"_number": _python_number}
+    lines = [f"def run({', '.join(names[v] for v in trace.inputs)}):"]
+
+    def operand(op, i, a):
+        if type(a) is Lit:
+            namespace[f"c{len(namespace)}"] = a.value
+            return f"c{len(namespace) - 1}"
+        text = names[a]
+        if i in _python_number_inputs(op):
+            text = f"_number({text})"
+        positions, dtype = _weak_array_inputs(op)
+        if i in positions:
+            namespace[f"d{len(namespace)}"] = dtype
+            text = f"{text}.astype(d{len(namespace) - 1}, copy=False)"
+        return text
+
+    for k, op in enumerate(trace.ops):
+        fn = op.prim.ufunc if not op.params and getattr(op.prim, "elementwise", False) and \
+            hasattr(op.prim, "ufunc") else op.prim.impl
+        namespace[f"f{k}"], namespace[f"p{k}"] = fn, op.params
+        args = ", ".join(operand(op, i, a) for i, a in enumerate(op.inputs))
+        call = f"f{k}({args}, **p{k})" if op.params and fn is op.prim.impl else f"f{k}({args})"
+        outs = [names.setdefault(v, f"v{len(names)}") for v in op.outputs]
+        if op.prim.multiple_results:
+            lines.append(f"    {', '.join(outs)}{',' if len(outs) == 1 else ''} = {call}"
+                         if outs else f"    {call}")
+        else:
+            lines.append(f"    {outs[0]} = {call}" if outs else f"    {call}")
+    results = [f"c_out{i}" if type(a) is Lit else names[a] for i, a in enumerate(trace.outputs)]
+    for i, a in enumerate(trace.outputs):
+        if type(a) is Lit:
+            namespace[f"c_out{i}"] = a.value
+    lines.append(f"    return [{', '.join(results)}]")
+    exec("\n".join(lines), namespace)            # noqa: S102 — our own generated code
+    return namespace["run"]
+
+
+def _python_number(value):
+    return value if type(value) in _PYTHON_NUMBERS else value.item()
+
+
 def _name_user_line(error, op):
     """NumPy's error raised by a compiled call (an index out of range, say) names the user's
     line that made the op, as the same error raised by plain Python would in its traceback."""

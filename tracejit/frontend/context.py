@@ -22,6 +22,7 @@ from ..errors import TracejitError, TracejitTypeError, UnsupportedError
 from ..ir import Aval, Var
 from ..ops.core import Builder, Tracer
 from ..transforms.roll import merge_loops, roll_loop
+from .loop_close import try_close
 from .pystate import (TRACED, changed_slots, live_after, promote_changed, state_of,
                       state_of_value)
 from .sources import (ArrayOf, Attr, Equals, Is, Item, Keys, Length, NotIn, PrintOptions,
@@ -345,6 +346,7 @@ class TraceContext:
         record.note_state(state)
         if len(record.markers) > ROLL_EVERY:           # keep long loops short while tracing
             self._roll(record)
+            try_close(self, frame, record)             # and run the rest from the rolled body
 
     def _may_exit_on_data(self, record):
         """Whether the loop may become a while loop: no Python branch steered it, and the
