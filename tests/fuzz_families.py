@@ -21,6 +21,8 @@
                AttributeError caught; getattr/hasattr), changed between calls
   user_classes objects of a user class whose operators test the other operand's type, mixed
                with traced Python floats, NumPy scalars and each other
+  long_loops   `for` loops over ranges long enough to roll and close while recording, using
+               the index affinely and in every way that must keep the loop open
 
 Every family statement is a function (choices, program) that emits lines; names it makes for
 Python values (counters, lists, texts) are not registered as arrays, so later statements do not
@@ -128,6 +130,60 @@ def while_hidden_state(ch, prog):
                     f"    {acc} = {ch.pick(WHILE_STEPS).format(acc)}", f"    {step.format(h=h)}")
     out = prog.new(prog.shapes[a])
     prog.emit(f"{out} = {acc} + ({read.format(h=h)})")
+    _uses(prog, out)
+
+
+# ---- long loops over ranges: long enough to roll and close (frontend/loop_close.py) --------------
+# uses of the loop index {i} on the array {L} (K + 8 long); the attacks (min, %, //, a Python
+# list, a comparison, a helper or branch on the index, a late data guard, a break, an index
+# off the end) change the body at an iteration the tracer may not have seen
+LONG_LOOP_BODIES = [
+    "{t} = {t} + {L}[{i}] * {L}[{i} + 1]",
+    "{t} = {t} + np.sum({L}[{i}:{i} + 3]) * 0.5",
+    "{t} = {t} + {L}[min({i}, {c})]",
+    "{t} = {t} + {L}[{i} % {m}] * {L}[{i}]",
+    "{t} = {t} + {L}[{i} // {m}]",
+    "{t} = {t} + {L}[{i}] * {W}[{i}]",
+    "if {i} == {c}:\n    {t} = {t} * 1.5",
+    "{t} = {t} + ({L}[{i}] if {L}[{i}] > {thr} else -{L}[{i}])",
+    "{t} = {t} + {L}[{i}] * {L}[{i}]\nif {t} > {big}:\n    break",
+    "{t} = {t} + {L}[{i}] * {i} - {L}[{i} + 1] / ({i} + 1)",
+    "{t} = {t} + {h}({L}, {i})",
+    "{t} = {t} + {L}[{i}] * float({i})",
+    "{t} = {t} + {L}[{i}] * ({i} < {c})",
+    "{j} = {i} + 2\n{t} = {t} + {L}[{j}]",
+    "{A}[{i} % 3] = {A}[{i} % 3] + {L}[{i}]",
+    "{A}[{i}] = {L}[{i} + 1] * 2.0",
+    "try:\n    {t} = {t} + {L}[{i}] * {L}[{i} + 9]\nexcept IndexError:\n    {t} = {t} * 2.0",
+    "{n} += 1\n{t} = {t} + {L}[{i}] * {n}",
+    "{t} = {t} + {L}[{i}] * np.sin({L}[{i} + 1])",
+    "for {j} in range(2):\n    {t} = {t} + {L}[{i} + {j}] * 0.5",
+]
+
+
+def long_loop(ch, prog):
+    """A `for` loop over a range long enough to roll and close, using its index in ways that
+    are affine (closing is exact) and ways that are not (closing must be refused)."""
+    a = prog.pick_array(ch)
+    k = ch.integer(30, 90)
+    L, t, i, j, n, A, W, h = (prog.new(None, "L"), prog.new(None, "t"), prog.new(None, "i"),
+                              prog.new(None, "j"), prog.new(None, "n"), prog.new(None, "A"),
+                              prog.new(None, "W"), prog.new(None, "h"))
+    c, m = ch.integer(5, k), ch.integer(2, 9)
+    prog.helpers.extend([f"def {h}(arr, k):", f"    return arr[k] * (2.0 if k > {c} else 1.0)",
+                         ""])
+    start, step = ch.pick([(0, 1), (1, 1), (k - 1, -1), (0, 2), (k - 1, -3)])
+    stop = k if step > 0 else 0
+    fill = dict(t=t, L=L, i=i, j=j, n=n, A=A, W=W, h=h, c=c, m=m,
+                thr=ch.pick(["-0.9", "0.0", "0.7"]), big=ch.pick(["5.0", "20.0"]))
+    body = [line for _ in range(ch.integer(1, 2))
+            for line in ch.pick(LONG_LOOP_BODIES).format(**fill).split("\n")]
+    prog.emit_block(f"{L} = np.linspace(-1.0, 1.0, {k + 8}) * (np.sum({a}) * 0.1 + 1.0)",
+                    f"{W} = [1.0] * {c} + [-2.0] * {k + 8 - c}", f"{A} = {L} * 0.5",
+                    f"{t} = 0.0", f"{n} = 0", f"for {i} in range({start}, {stop}, {step}):",
+                    *("    " + line for line in body))
+    out = prog.new(())
+    prog.emit(f"{out} = {t} + np.sum({A}) * 0.25 + {n}")
     _uses(prog, out)
 
 
@@ -599,6 +655,7 @@ FAMILY_STATEMENTS = {
     "inplace": {"loop": inplace_loop},
     "outside_state": {"read": outside_state},
     "user_classes": {"vec": user_classes},
+    "long_loops": {"range": long_loop},
 }
 FAMILIES = ["straight", "branching", *FAMILY_STATEMENTS]
 

@@ -130,6 +130,13 @@ def index_as_a_float_in_python(x):
     return total
 
 
+def comparison_of_index(x):                # a bool that flips at 40 (it crashed rolling once)
+    total = 0.0
+    for i in range(N):
+        total = total + x[i] * (i < 40)
+    return total
+
+
 def counter_beside_the_index(x):
     total, j = 0.0, 0
     for i in range(N):
@@ -200,7 +207,7 @@ CLOSES = [rosenbrock, euler, slices_and_steps, late_data_guard, breaks_on_data,
 STAYS_OPEN = [python_branch_on_index, min_of_index, index_modulo, python_list_index,
               index_passed_to_a_helper, index_as_a_float_in_python, counter_beside_the_index,
               history_list, closure_over_index, floor_division_index,
-              helper_with_varying_branch, generator_loop]
+              helper_with_varying_branch, generator_loop, comparison_of_index]
 
 
 def _inputs():

@@ -176,7 +176,7 @@ def _affine(values, first):
     """(a, d) with values[j] == a + d*(first + j) for integer values, else NotRollable: `a` is
     the value at iteration 0, so bodies of the same loop rolled in pieces are identical."""
     values = [np.asarray(v) for v in values]
-    if any(v.dtype.kind not in "iub" for v in values):
+    if any(v.dtype.kind not in "iu" for v in values):      # a bool that changes is no line either
         raise NotRollable("a non-integer constant changes between iterations")
     a, d = values[0].astype(np.int64), (values[1] - values[0]).astype(np.int64) if len(values) > 1 else 0
     for k, v in enumerate(values):
