@@ -1,6 +1,8 @@
 """The reference executor: runs any trace op by op with each primitive's NumPy implementation."""
 import weakref
 
+import numpy as np
+
 from ..ir import Lit
 from ..ops.core import GuardFailure
 
@@ -116,6 +118,27 @@ def _generate(trace):
     lines.append(f"    return [{', '.join(results)}]")
     exec("\n".join(lines), namespace)            # noqa: S102 — our own generated code
     return namespace["run"]
+
+
+def iteration_runner(trace):
+    """`run(inputs) -> outputs` for a loop body run once per iteration: the generated runner
+    (`silenced_runner`) where NumPy's floating-point errors are silenced and the body prints
+    nothing, else `run_trace`. An error the generated runner meets is met again by `run_trace`
+    on the same inputs, which names the op and the user's line (a body without prints is pure:
+    running it again changes nothing)."""
+    from ..ops.core import fp_errors_silenced
+    from ..ops.effects import prints
+    if not fp_errors_silenced() or prints(trace):
+        return lambda inputs: run_trace(trace, inputs)
+    fast = silenced_runner(trace)
+
+    def run(inputs):
+        try:
+            with np.errstate(all="ignore"):
+                return fast(*inputs)
+        except Exception:                   # noqa: BLE001 — raised again, with its op named
+            return run_trace(trace, inputs)
+    return run
 
 
 def _python_number(value):

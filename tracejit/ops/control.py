@@ -39,16 +39,17 @@ CHECKPOINT_BYTES = 64 << 20    # a reverse pass keeping more carries than this c
 
 
 def _loop_impl(*values, body, trip, n_inv, n_carry, tape, start=0, cond=None, bound=None):
-    from ..backends.numpy_exec import run_trace   # the reference semantics of a body is a trace run
+    # the reference semantics of a body is a trace run (numpy_exec), once per iteration
+    from ..backends.numpy_exec import iteration_runner
     invariants, carry = list(values[:n_inv]), list(values[n_inv:])
     if cond is not None:
         return _while_impl(invariants, carry, body, n_carry, start, cond, bound)
     history = [[] for _ in range(n_carry)]
-    outs = carry
+    outs, run = carry, iteration_runner(body)
     for k in range(start, start + trip):
         for column, value in zip(history, carry):
             column.append(value)
-        outs = run_trace(body, [np.int64(k), *invariants, *carry])
+        outs = run([np.int64(k), *invariants, *carry])
         carry = outs[:n_carry]
     result = list(outs)
     if tape:
@@ -60,12 +61,12 @@ def _while_impl(invariants, carry, body, n_carry, start, cond, bound):
     """Run the body until its last output (the exit guard's predicate) differs from `cond`; at
     least once (the trace guarded the first test before the loop). A `for` loop whose iterator
     runs out first side-exits: the trace recorded the exit through the condition."""
-    from ..backends.numpy_exec import run_trace
-    k = start
+    from ..backends.numpy_exec import iteration_runner
+    k, run = start, iteration_runner(body)
     while True:
         if bound is not None and k >= bound:
             raise GuardFailure("the exit condition of a loop (its iterator ran out first)")
-        outs = run_trace(body, [np.int64(k), *invariants, *carry])
+        outs = run([np.int64(k), *invariants, *carry])
         carry, k = outs[:n_carry], k + 1
         if bool(outs[-1]) != cond:
             return list(outs[:-1]) + [np.int64(k - start)]
@@ -269,7 +270,8 @@ def _sweep_impl(*values, body, reverse, n_inv, n_carry, n_extra, n_acc, start):
     *inv, *s_r)[:n_carry]; then for r = trip-1 .. 0, (cts, acc) = reverse(start + r,
     r == trip-1, *inv, *s_r, *extra_cts, *cts, *acc), acc starting at zeros; returns
     (*cts, *acc)."""
-    from ..backends.numpy_exec import run_trace
+    from ..backends.numpy_exec import iteration_runner
+    forward, backward = iteration_runner(body), iteration_runner(reverse)
     invariants = list(values[:n_inv])
     state = list(values[n_inv:n_inv + n_carry])
     extra_cts = list(values[n_inv + n_carry:n_inv + n_carry + n_extra])
@@ -279,7 +281,7 @@ def _sweep_impl(*values, body, reverse, n_inv, n_carry, n_extra, n_acc, start):
     stride = checkpoint_stride(trip, sum(np.asarray(c).nbytes for c in state))
 
     def step(r, carries):
-        return run_trace(body, [np.int64(start + r), *invariants, *carries])[:n_carry]
+        return forward([np.int64(start + r), *invariants, *carries])[:n_carry]
     checkpoints = []
     for r in range(trip):
         if r % stride == 0:
@@ -295,8 +297,8 @@ def _sweep_impl(*values, body, reverse, n_inv, n_carry, n_extra, n_acc, start):
             states.append(step(r, states[-1]))
         held = max(held, len(checkpoints) + len(states))
         for r in reversed(range(lo, hi)):
-            outs = run_trace(reverse, [np.int64(start + r), np.bool_(r == trip - 1), *invariants,
-                                       *states.pop(), *extra_cts, *cts, *acc])
+            outs = backward([np.int64(start + r), np.bool_(r == trip - 1), *invariants,
+                             *states.pop(), *extra_cts, *cts, *acc])
             cts, acc = outs[:n_ct], outs[n_ct:]
     SWEEP_STATS.update(states=held, stride=stride)
     return list(cts) + list(acc)
