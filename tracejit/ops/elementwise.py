@@ -121,6 +121,8 @@ def _c_pow(x, y):
     an exponent of 0.5 broadcast over the base, which differs at -0.0 and -inf; the NumPy
     front end (numpy.power) asks for that shortcut explicitly."""
     result = np.power(x, y)
+    if type(y) is int or (type(y) is float and y != 0.5):    # the common case, decided cheaply
+        return result
     if np.ndim(y) == 0 or np.size(y) == 1:
         half = np.asarray(y == 0.5)
         if half.any() and np.result_type(result).kind == "f":
