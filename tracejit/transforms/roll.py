@@ -58,6 +58,8 @@ def roll_loop(ops, markers, end, alive_atoms, first_iteration=1, exit_bound=Fals
     last marker up to `end` are one more iteration whose last op, a data guard, came out the
     other way; it becomes the loop's exit condition, decided at run time. `counted=False`
     allows only that form."""
+    if markers[0] >= end:                  # nothing recorded since the last roll (a closed loop)
+        return None
     segments = [ops[a:b] for a, b in zip(markers, markers[1:])]
     if exit_bound is not False:
         try:
