@@ -181,9 +181,10 @@ def _affine_uses(decoded, head, end, target):
     """The containers the loop variable `target` indexes if every use of it in the loop's body
     (instructions head+2 .. end) is an affine index or slice bound of a local, global or
     closure variable, else None. An abstract interpretation of the value stack: tags say what a
-    slot holds (the variable, an affine function of it, a slice of those, an int constant, a
-    named variable); control flow is followed to its joins; an instruction this does not model
-    may only run while no tagged slot is on the stack."""
+    slot holds (an affine function of the variable, a slice with such a bound, a named
+    variable, anything else); control flow is followed to its joins; an instruction this does
+    not model may only run while no affine or slice slot is on the stack, and leaves a stack of
+    unknown depth (only the slots pushed after it are known)."""
     key = (decoded.code, head, end, target)
     if key not in _affine_cache:
         _affine_cache[key] = _analyse(decoded, head, end, target)
@@ -198,11 +199,10 @@ def _analyse(decoded, head, end, target):
         index = work.pop()
         stack = list(states[index])
         instr = instrs[index]
-        successors = _step(instr, stack, target, containers)
-        if successors is _REJECT:
+        if not _step(instr, stack, target, containers):
             return None
         handler = decoded.handlers[index]
-        flows = [(s, tuple(stack)) for s in successors(index)]
+        flows = [(s, tuple(stack)) for s in _successors(instr, index)]
         if handler is not None:
             flows.append((handler.target, ()))
         for succ, state in flows:
@@ -230,15 +230,12 @@ _NO_FLOW = {"RETURN_VALUE", "RETURN_CONST", "RAISE_VARARGS", "RERAISE"}
 _UNCONDITIONAL = {"JUMP_FORWARD", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT"}
 
 
-def _flow(instr):
-    """Successor indices of `instr` at `index` (a function of the index)."""
+def _successors(instr, index):
     if instr.name in _NO_FLOW:
-        return lambda index: []
+        return []
     if instr.name in _UNCONDITIONAL:
-        return lambda index: [instr.target]
-    if instr.target is not None:
-        return lambda index: [index + 1, instr.target]
-    return lambda index: [index + 1]
+        return [instr.target]
+    return [index + 1] if instr.target is None else [index + 1, instr.target]
 
 
 def _pop(stack, n=1):
@@ -247,26 +244,19 @@ def _pop(stack, n=1):
 
 
 def _step(instr, stack, target, containers):
-    """Apply `instr` to the abstract `stack`; its successors' function, or _REJECT."""
-    name, arg = instr.name, instr.arg
-    rule = _RULES.get(name)
+    """Apply `instr` to the abstract `stack`; False if it uses the loop variable otherwise
+    than affinely."""
+    rule = _RULES.get(instr.name)
     if rule is None:                                    # unmodelled: only on untagged stacks
-        if _tagged(stack):
-            return _REJECT
+        untagged = not _tagged(stack)
         stack.clear()
-        return _flow(instr)
-    if rule(stack, arg, target, containers) is _REJECT:
-        return _REJECT
-    return _flow(instr)
+        return untagged
+    return rule(stack, instr.arg, target, containers) is not _REJECT
 
 
 def _push_load(stack, arg, target, containers):
     local = getattr(arg, "name", arg)
     stack.append(("aff",) if local == target else ("fast", local))
-
-
-def _push_const(stack, arg, target, containers):
-    stack.append(_OTHER)
 
 
 def _binary_op(stack, arg, target, containers):
@@ -370,7 +360,7 @@ def _nothing(stack, arg, target, containers):
 
 _RULES = {
     "LOAD_FAST": _push_load, "LOAD_FAST_CHECK": _push_load,
-    "LOAD_CONST": _push_const,
+    "LOAD_CONST": lambda s, a, t, c: s.append(_OTHER),
     "LOAD_GLOBAL": lambda s, a, t, c: s.append(("global", a)),
     "LOAD_DEREF": lambda s, a, t, c: s.append(("deref", getattr(a, "name", a))),
     "PUSH_NULL": lambda s, a, t, c: s.append(_OTHER),
