@@ -391,11 +391,13 @@ def delete_attribute(x):
     return np.sum(x)
 
 
-@refused("except* and generic type parameters", "CHECK_EG_MATCH")
+@case("CHECK_EG_MATCH", "PREP_RERAISE_STAR", "CALL_INTRINSIC_2@3.12")
 def except_star(x):
     try:
         y = np.sum(x)
-        raise ValueError("always")
-    except* ValueError:  # refused
-        y = 0.0
+        raise ExceptionGroup("both", [ValueError("v"), KeyError("k")])
+    except* ValueError:
+        y = y * 2.0
+    except* KeyError as group:
+        y = y + len(group.exceptions)
     return y

@@ -405,6 +405,48 @@ def yield_from_close(x):
     return total * x[0] + len(log)
 
 
+
+# ---- except*: exception groups split among the clauses -----------------------------------------
+def _maybe_group(x):
+    if x[0] > 0:
+        raise ExceptionGroup("both", [ValueError("v"), KeyError("k")])
+    if x[1] > 0:
+        raise ValueError("naked")
+    return x * 2.0
+
+
+def except_star_both_clauses(x):
+    log = []
+    try:
+        y = _maybe_group(x)
+    except* ValueError as group:
+        log.append(len(group.exceptions))
+        y = x * 3.0
+    except* KeyError:
+        log.append(10)
+        y = x * 5.0
+    return np.sum(y) + sum(log)
+
+
+def except_star_reraises_the_rest(x):
+    try:
+        y = _maybe_group(x)
+    except* KeyError:
+        y = x * 0.5
+    return np.sum(y)
+
+
+def except_star_raises_new(x):
+    try:
+        try:
+            y = _maybe_group(x)
+        except* ValueError:
+            raise RuntimeError("new")
+    except* (RuntimeError, KeyError) as group:
+        y = x * len(group.exceptions)
+    return np.sum(y)
+
+
 CASES = {
     else_finally: [A([0.1, 2.0]), A([1.0, 2.0]), A([0.2, 1.0]), A([2.0, 0.0])],
     nested_reraise_other: [A([0.1, 0.2]), A([1.0, 2.0]), A([0.3, 0.1])],
@@ -436,6 +478,9 @@ CASES = {
     yield_from_throw: [A([0.25, 2.0]), A([1.0, 2.0]), A([0.1, 1.0])],
     yield_from_throw_resumes: [A([0.25, 2.0]), A([0.75, 2.0]), A([1.5, 2.0]), A([0.4, 1.0])],
     yield_from_close: [A([0.5, 0.5]), A([2.0, 1.0]), A([0.25, 0.25]), A([-1.0, 3.0])],
+    except_star_both_clauses: [A([1.0, -1.0]), A([-1.0, 1.0]), A([-1.0, -1.0]), A([1.0, 1.0])],
+    except_star_reraises_the_rest: [A([1.0, -1.0]), A([-1.0, 1.0]), A([-1.0, -1.0])],
+    except_star_raises_new: [A([1.0, -1.0]), A([-1.0, 1.0]), A([-1.0, -1.0])],
 }
 
 
@@ -474,7 +519,8 @@ def test_calls_match_python_in_reverse(fn, backend):
 _SMOOTH = [else_finally, nested_reraise_other, bare_reraise, callee_raises_caller_catches,
            tuple_of_classes, return_in_try, user_context_manager, generator_context_manager,
            suppress_and_null, singular_matrix, yield_from_values, yield_from_send,
-           yield_from_throw, yield_from_throw_resumes, yield_from_close]
+           yield_from_throw, yield_from_throw_resumes, yield_from_close,
+           except_star_both_clauses, except_star_raises_new]
 
 
 @pytest.mark.parametrize("fn", _SMOOTH, ids=lambda fn: fn.__name__)

@@ -56,6 +56,83 @@ def _check_exc_match(frame, instr):
     frame.push(isinstance(frame.top(), classes))
 
 
+# ---- except*: exception groups split among the clauses, then what is left raised again -------
+@handler("CHECK_EG_MATCH")
+def _check_eg_match(frame, instr):
+    """[exception, classes] -> [rest, match]: the part of the exception (group) the classes
+    match, a naked exception wrapped in a group, becomes the exception being handled."""
+    classes = frame.pop()
+    exc = frame.pop()
+    for cls in classes if isinstance(classes, tuple) else (classes,):
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            raise TypeError(_NOT_CLASS)
+        if issubclass(cls, BaseExceptionGroup):
+            raise TypeError("catching ExceptionGroup with except* is not allowed. Use except "
+                            "instead.")
+    match, rest = _split(exc, classes)
+    frame.push(rest)
+    frame.push(match)
+    if match is not None:
+        frame.ctx.exc_info = match
+
+
+def _split(exc, classes):
+    """(match, rest) as CPython's exception_group_match."""
+    if exc is None:
+        return None, None
+    if isinstance(exc, classes):
+        if isinstance(exc, BaseExceptionGroup):
+            return exc, None
+        wrapped = BaseExceptionGroup("", [exc])       # an ExceptionGroup when exc is an Exception
+        return wrapped.with_traceback(exc.__traceback__), None
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(classes)
+    return None, exc
+
+
+def prep_reraise_star(original, raised):
+    """What a try/except* statement raises when its clauses are done, as CPython's
+    _PyExc_PrepReraiseStar: nothing if nothing is left; the part of the original group that
+    clauses re-raised (or did not match), in its own structure; with new exceptions from the
+    clauses, all in a new group."""
+    if not raised:
+        return None
+    if not isinstance(original, BaseExceptionGroup):
+        return raised[0]                     # a naked exception: one clause ran, at most
+    new, again = [], []
+    for exc in raised:
+        if exc is not None:
+            (again if _same_metadata(exc, original) else new).append(exc)
+    leaves = {id(leaf) for exc in again for leaf in _leaves(exc)}
+    kept = original.split(lambda leaf: id(leaf) in leaves)[0] if again else None
+    if not new:
+        return kept
+    if kept is not None:
+        new.append(kept)
+    return BaseExceptionGroup("", new) if len(new) > 1 else new[0]
+
+
+def _same_metadata(a, b):
+    missing = object()
+    return getattr(a, "__notes__", missing) is getattr(b, "__notes__", missing) and \
+        a.__traceback__ is b.__traceback__ and a.__cause__ is b.__cause__ and \
+        a.__context__ is b.__context__
+
+
+def _leaves(exc):
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield exc
+
+
+@handler("PREP_RERAISE_STAR", until=(3, 11))
+def _prep_reraise_star(frame, instr):
+    raised = frame.pop()
+    frame.push(prep_reraise_star(frame.pop(), raised))
+
+
 @handler("RERAISE")
 def _reraise(frame, instr):
     raise frame.pop()     # its traceback line is where the error first entered this frame

@@ -15,6 +15,7 @@ from . import protocols
 from .calls import call, runner
 from .context import is_constant
 from .frame import handler
+from .handlers_except import prep_reraise_star
 from .pyvalues import percent, text
 from .sources import Equals, Item, Length
 from .versions import describe
@@ -311,6 +312,16 @@ _INTRINSICS = {"INTRINSIC_LIST_TO_TUPLE": tuple, "INTRINSIC_UNARY_POSITIVE": ope
 _INTRINSIC_CONSTRUCTS = {"INTRINSIC_IMPORT_STAR": "from ... import *",
                          "INTRINSIC_PRINT": "interactive-mode printing",
                          "INTRINSIC_ASYNC_GEN_WRAP": "async generators"}
+
+
+@handler("CALL_INTRINSIC_2", since=(3, 12))
+def _call_intrinsic_2(frame, instr):
+    if instr.arg.name != "INTRINSIC_PREP_RERAISE_STAR":    # the others make generic types
+        raise frame.ctx.unsupported(f"generic type parameters (PEP 695; CALL_INTRINSIC_2 "
+                                    f"{instr.arg.name}) are not supported by tracejit on "
+                                    f"{describe()}")
+    raised = frame.pop()
+    frame.push(prep_reraise_star(frame.pop(), raised))
 
 
 @handler("CALL_INTRINSIC_1", since=(3, 12))

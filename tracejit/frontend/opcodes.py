@@ -10,8 +10,6 @@ _ASYNC = "async functions, await, async for and async with"
 _MODULE_LEVEL = "code outside a function body (module level)"
 
 REFUSED = {
-    **dict.fromkeys(("CHECK_EG_MATCH", "PREP_RERAISE_STAR", "CALL_INTRINSIC_2"),
-                    "except* and generic type parameters (PEP 654, PEP 695)"),
     **dict.fromkeys(("GET_AWAITABLE", "GET_AITER", "GET_ANEXT", "END_ASYNC_FOR",
                      "BEFORE_ASYNC_WITH", "ASYNC_GEN_WRAP"), _ASYNC),
     **dict.fromkeys(("IMPORT_STAR", "PRINT_EXPR"), _MODULE_LEVEL),
