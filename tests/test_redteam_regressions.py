@@ -328,3 +328,40 @@ def test_float32_gradient_dtype_through_weak_masks(backend):
     assert gradient.dtype == np.float32
     reference = tracejit.grad(f, backend=backend)(x.astype(np.float64))
     np.testing.assert_allclose(gradient, reference, rtol=1e-6)
+
+
+# ---- a `for` loop left by `break` whose trip count nothing reads (for ... else) -------------------
+# Its while form side-exits when the iterator runs out before the break; dead-code elimination
+# dropped the loop (nothing read its results), so a call that ran out took the traced path and
+# missed the `else` (red-team seed 372641: 2 returned, plain 102)
+def _for_else_counts(x):
+    count = 0
+    for i in range(len(x)):
+        if x[i] > 1.0:
+            break
+    else:
+        count += 100
+    return count + float(np.sum(x))
+
+
+def _for_else_flag(x):
+    found = False
+    for v in x:
+        if v > 1.0:
+            found = True
+            break
+    else:
+        found = None
+    return np.sum(x) * (2.0 if found else 3.0)
+
+
+@pytest.mark.parametrize("fn", [_for_else_counts, _for_else_flag], ids=lambda f: f.__name__)
+def test_a_loop_left_by_break_runs_though_nothing_reads_it(fn, backend):
+    compiled = tracejit.jit(fn, backend=backend)
+    grad = tracejit.grad(fn, backend=backend)
+    for x in (_a(-0.5, 0.25, 1.5, 0.5, 0.1), _a(-0.5, 0.25, 1.5e-300, 0.5, 0.1),
+              _a(2.0, 0.0, 0.0, 0.0, 0.0), _a(0.1, 0.2, 0.3, 0.4, 0.5)):
+        want, _ = _outcome(fn, (x,))
+        assert same(want, compiled(x.copy())) is None, x
+        assert np.allclose(grad(x.copy()), 1.0 if fn is _for_else_counts else
+                           (2.0 if np.any(x > 1.0) else 3.0)), x

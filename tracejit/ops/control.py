@@ -204,6 +204,9 @@ def without_test(body):
 
 loop = Primitive("loop", _loop_impl, _loop_aval, vjp=_loop_vjp, jvp=_loop_jvp,
                  multiple_results=True)
+# a `for` loop left by `break` on data side-exits when its iterator runs out first (for ...
+# else): it must run though nothing reads its trip count
+loop.may_raise = lambda params: params.get("bound") is not None
 
 
 # ---- sweep: the reverse pass of a loop whose tape is kept inside one op --------------------------

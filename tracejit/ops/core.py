@@ -52,7 +52,9 @@ class Primitive:
     cotangents back to each input's shape in one place (`unbroadcast`) instead of in every rule.
     `effect` prims (guards) have no outputs and are never removed as dead code.
     `may_raise` prims (a singular matrix's inverse) are not removed either: plain Python raises
-    there even when nothing reads the result.
+    there even when nothing reads the result. It is True, or a function of an op's params for
+    a prim that raises only in some forms (a `for` loop left by `break` side-exits when its
+    iterator runs out first).
     """
 
     def __init__(self, name, impl, abstract_eval, *, vjp=None, jvp=None, elementwise=False,

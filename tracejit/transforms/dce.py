@@ -1,6 +1,6 @@
 """Dead-code elimination: drop ops whose results nothing uses (guards and ops that may raise
 always stay, and so does an op holding a trace with one: a loop whose body checks the path
-taken)."""
+taken, or a `for` loop left by `break` whose side exit checks that the break came first)."""
 from ..ir import Trace, Var
 
 
@@ -16,5 +16,6 @@ def dce(trace: Trace) -> Trace:
 
 def has_effect(op):
     """Whether `op` must run though nothing reads its results."""
-    return bool(op.prim.effect or op.prim.may_raise) or any(
+    raises = op.prim.may_raise
+    return bool(op.prim.effect or (raises(op.params) if callable(raises) else raises)) or any(
         isinstance(v, Trace) and any(has_effect(o) for o in v.ops) for v in op.params.values())
