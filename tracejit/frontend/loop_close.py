@@ -86,11 +86,11 @@ def _replay(ctx, frame, record, op, holders, iterator, target):
             except Exception:               # noqa: BLE001 — a guard or an error: interpret it
                 break
             outs, done, last = new, done + 1, item
+    if done == 0:
+        return
     log.info("loop at %s closed after %d iterations: %d run from its rolled body%s", op.loc,
              p["start"] + p["trip"], done, "" if done == len(_remaining(iterator)) else
              ", then interpreted from the first whose guard failed or that raised")
-    if done == 0:
-        return
     for _ in range(done):                   # the items the replayed iterations took
         next(iterator)
     frame.locals[target] = last

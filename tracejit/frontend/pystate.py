@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import operator
 import types
+import weakref
 
 import numpy as np
 
@@ -116,7 +117,17 @@ _SUMMARISED_BASES = (object, list, tuple, dict)
 _CLASS_STATEMENT_SIZE = type("_Probe", (), {}).__basicsize__ - object.__basicsize__
 
 
+_summarised_kinds = weakref.WeakKeyDictionary()    # class -> _state_is_summarised(class)
+
+
 def _state_is_summarised(kind):
+    known = _summarised_kinds.get(kind)
+    if known is None:
+        known = _summarised_kinds[kind] = _reads_as_its_dict(kind)
+    return known
+
+
+def _reads_as_its_dict(kind):
     """Whether an instance's state is its __dict__ (and its items, for a subclass of list,
     tuple or dict): every class in its MRO is one of those bases or adds nothing to their C
     layout, as a class statement without __slots__ does. A native class keeps state where
